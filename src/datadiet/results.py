@@ -1,0 +1,61 @@
+"""The files jobs hand to each other. Every write goes through a temporary file and a rename, so a
+job that dies never leaves a half-written output that Snakemake would take as done.
+"""
+import json
+import os
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+
+def _atomic(path, write):
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    write(tmp)
+    os.replace(tmp, path)
+
+
+def save_tensors(obj, path):
+    _atomic(path, lambda tmp: torch.save(obj, tmp))
+
+
+def load_tensors(path):
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def write_text(text, path):
+    _atomic(path, lambda tmp: Path(tmp).write_text(text))
+
+
+def write_json(obj, path):
+    write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n", path)
+
+
+def read_json(path):
+    return json.loads(Path(path).read_text())
+
+
+def write_scores(path, index, labels, columns, provenance):
+    """One row per example (its index in the study's training set and label), a column per score
+    value (float32, written exactly), and a JSON sidecar naming the runs that made it."""
+    table = pd.DataFrame({"index": torch.as_tensor(index).numpy(), "label": torch.as_tensor(labels).numpy()})
+    for name, values in columns.items():
+        table[name] = torch.as_tensor(values, dtype=torch.float32).numpy()
+    _atomic(path, lambda tmp: table.to_csv(tmp, index=False, float_format="%.9g"))
+    write_json(provenance, provenance_path(path))
+
+
+def provenance_path(scores_path):
+    return Path(scores_path).with_suffix(".json")
+
+
+def read_scores(path, num_examples=None):
+    """A score table, checked against the training set it claims to score."""
+    table = pd.read_csv(path)
+    if num_examples is not None and len(table) != num_examples:
+        raise ValueError(f"score file {path} has {len(table)} rows but the training set has {num_examples} examples")
+    if list(table["index"]) != list(range(len(table))):
+        raise ValueError(f"score file {path} is not in dataset order (column 'index' must be 0..N-1)")
+    return table

@@ -1,0 +1,99 @@
+"""MLflow at the edge of a job: one run per training or scoring job, FAILED or KILLED if it dies."""
+import contextlib
+import os
+import signal
+import subprocess
+from pathlib import Path
+
+import mlflow
+from mlflow.tracking import MlflowClient
+
+from .train import Callback
+
+
+def resolve_uri(uri):
+    """MLFLOW_TRACKING_URI wins over the config, so a cluster can point every job at its server."""
+    return os.environ.get("MLFLOW_TRACKING_URI") or uri
+
+
+def init_store(uri, experiment, artifact_root):
+    """Create the store (schema migrations) and the experiment once, before jobs start.
+
+    Several jobs creating a new SQLite store at once corrupt it, hence this single first step.
+    """
+    client = MlflowClient(resolve_uri(uri))
+    found = client.get_experiment_by_name(experiment)
+    if found is not None:
+        return found.experiment_id
+    location = Path(artifact_root).resolve().as_uri() if artifact_root else None
+    return client.create_experiment(experiment, artifact_location=location)
+
+
+def git_commit():
+    """The commit of the datadiet source this job runs, '+dirty' if it has uncommitted changes."""
+    src = Path(__file__).resolve().parent
+    try:
+        commit = subprocess.run(["git", "-C", src, "rev-parse", "HEAD"], capture_output=True,
+                                text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", src, "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return commit + ("+dirty" if dirty else "")
+
+
+def flatten(params, prefix=""):
+    flat = {}
+    for key, value in params.items():
+        if isinstance(value, dict):
+            flat.update(flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def _raise_on_sigterm(signum, frame):
+    # Slurm and Snakemake stop jobs with SIGTERM; turning it into KeyboardInterrupt lets MLflow
+    # mark the run KILLED instead of leaving it RUNNING forever.
+    raise KeyboardInterrupt(f"stopped by signal {signum}")
+
+
+@contextlib.contextmanager
+def job_run(uri, experiment, name, params, tags):
+    """An MLflow run around one job, with the job's resolved parameters and provenance tags."""
+    mlflow.set_tracking_uri(resolve_uri(uri))
+    found = mlflow.get_experiment_by_name(experiment)
+    if found is None:
+        raise RuntimeError(f"MLflow experiment {experiment!r} does not exist at {resolve_uri(uri)}; "
+                           "run `datadiet init-tracking` (the workflow's first rule) before jobs start")
+    previous = signal.signal(signal.SIGTERM, _raise_on_sigterm)
+    try:
+        tags = {"git_commit": git_commit(), **{k: str(v) for k, v in tags.items()}}
+        run = mlflow.start_run(experiment_id=found.experiment_id, run_name=name, tags=tags)
+        try:
+            mlflow.log_params({k: str(v) for k, v in flatten(params).items()})
+            yield run
+        except KeyboardInterrupt:
+            mlflow.end_run("KILLED")
+            raise
+        except BaseException:
+            mlflow.end_run("FAILED")
+            raise
+        mlflow.end_run("FINISHED")
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+class LogMetrics(Callback):
+    """Per-epoch training metrics into the active MLflow run."""
+
+    def on_epoch_end(self, epoch, step, metrics):
+        log_metrics(metrics, step=epoch)
+
+
+def log_metrics(metrics, step=None):
+    mlflow.log_metrics(metrics, step=step)
+
+
+def log_artifact(path):
+    mlflow.log_artifact(str(path))

@@ -1,0 +1,342 @@
+import io
+import tarfile
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torchvision.io import encode_jpeg
+
+from datadiet import data
+
+# torchvision 0.29 warns on every encode_jpeg call that its image codecs are deprecated.
+pytestmark = pytest.mark.filterwarnings("ignore:The image decoding and encoding:DeprecationWarning")
+
+REAL_TAR = Path("/work/shared/data/cifar10-jpeg.tar.gz")
+# Class folders deliberately not in alphabetical order of creation; labels must follow sorted names.
+COLORS = {"dog": (200, 40, 40), "ant": (40, 200, 40), "cat": (40, 40, 200)}
+
+
+def jpeg(color=(128, 128, 128), size=(32, 32)) -> bytes:
+    image = torch.tensor(color, dtype=torch.uint8).view(-1, 1, 1).expand(-1, *size).contiguous()
+    return encode_jpeg(image, quality=95).numpy().tobytes()
+
+
+def toy_files(train=3, test=2) -> dict[str, bytes]:
+    """Relative path -> JPEG bytes: every image of a class is filled with the class's color."""
+    files = {}
+    for split, count in (("train", train), ("test", test)):
+        for name, color in COLORS.items():
+            for i in range(count):
+                files[f"{split}/{name}/{i:04d}.jpg"] = jpeg(color)
+    return files
+
+
+def make_folder(root: Path, files: dict[str, bytes]) -> Path:
+    for rel, raw in files.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_bytes(raw)
+    return root
+
+
+def make_tar(path: Path, files: dict[str, bytes], top="toy") -> Path:
+    with tarfile.open(path, "w:gz") as tar:
+        for rel, raw in files.items():
+            member = tarfile.TarInfo(f"{top}/{rel}")
+            member.size = len(raw)
+            tar.addfile(member, io.BytesIO(raw))
+    return path
+
+
+def make_source(kind: str, tmp_path: Path, files: dict[str, bytes]) -> dict:
+    if kind == "jpeg_tar":
+        return {"source": kind, "path": str(make_tar(tmp_path / "toy.tar.gz", files)), "name": "toy"}
+    return {"source": kind, "path": str(make_folder(tmp_path / "toy", files)), "name": "toy"}
+
+
+@pytest.mark.parametrize("kind", ["jpeg_tar", "imagefolder"])
+def test_load_round_trip(kind, tmp_path):
+    splits = data.load(make_source(kind, tmp_path, toy_files()), tmp_path / "cache")
+    for split, count in (("train", 3), ("test", 2)):
+        s = splits[split]
+        assert s.classes == ["ant", "cat", "dog"]
+        assert s.images.shape == (3 * count, 3, 32, 32) and s.images.dtype == torch.uint8
+        assert s.images.is_contiguous()
+        assert s.labels.dtype == torch.int64
+        assert s.labels.tolist() == sorted([0, 1, 2] * count)
+        for image, label in zip(s.images, s.labels):
+            color = torch.tensor(COLORS[s.classes[label]], dtype=torch.float32)
+            assert (image.float().mean((1, 2)) - color).abs().max() < 4
+
+
+def test_tar_and_folder_give_the_same_tensors(tmp_path):
+    files = toy_files()
+    from_tar = data.load(make_source("jpeg_tar", tmp_path, files), tmp_path / "c1")
+    from_folder = data.load(make_source("imagefolder", tmp_path, files), tmp_path / "c2")
+    for split in ("train", "test"):
+        assert torch.equal(from_tar[split].images, from_folder[split].images)
+        assert torch.equal(from_tar[split].labels, from_folder[split].labels)
+
+
+@pytest.mark.parametrize("kind", ["jpeg_tar", "imagefolder"])
+def test_cache_is_reused_and_written_whole(kind, tmp_path, monkeypatch):
+    spec, cache_dir = make_source(kind, tmp_path, toy_files()), tmp_path / "cache"
+    first = data.load(spec, cache_dir)
+    assert [p.suffix for p in cache_dir.iterdir()] == [".pt"]  # no temporary file left behind
+
+    def no_decoding(*args):
+        raise AssertionError("decoded again instead of reading the cache")
+
+    monkeypatch.setattr(data, "_decode", no_decoding)
+    second = data.load(spec, cache_dir)
+    assert torch.equal(first["train"].images, second["train"].images)
+    assert torch.equal(first["test"].labels, second["test"].labels)
+    assert second["train"].classes == first["train"].classes
+
+
+def test_interrupted_cache_write_leaves_nothing(tmp_path, monkeypatch):
+    spec, cache_dir = make_source("jpeg_tar", tmp_path, toy_files()), tmp_path / "cache"
+
+    def dying_save(obj, file):
+        Path(file).write_bytes(b"half a cache")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(torch, "save", dying_save)
+    with pytest.raises(OSError, match="disk full"):
+        data.load(spec, cache_dir)
+    assert list(cache_dir.iterdir()) == []
+    monkeypatch.undo()
+    assert len(data.load(spec, cache_dir)["train"].labels) == 9
+
+
+@pytest.mark.parametrize("kind", ["jpeg_tar", "imagefolder"])
+def test_changed_source_is_decoded_again(kind, tmp_path):
+    cache_dir = tmp_path / "cache"
+    assert len(data.load(make_source(kind, tmp_path, toy_files(train=3)), cache_dir)["train"].labels) == 9
+    assert len(data.load(make_source(kind, tmp_path, toy_files(train=4)), cache_dir)["train"].labels) == 12
+    assert len(list(cache_dir.glob("*.pt"))) == 2
+
+
+def test_image_size_is_part_of_the_cache_key(tmp_path):
+    spec = make_source("jpeg_tar", tmp_path, toy_files())
+    assert data.load(spec, tmp_path / "cache")["train"].images.shape[-2:] == (32, 32)
+    assert data.load({**spec, "image_size": 16}, tmp_path / "cache")["train"].images.shape[-2:] == (16, 16)
+
+
+def test_tampered_cache_raises(tmp_path):
+    spec, cache_dir = make_source("jpeg_tar", tmp_path, toy_files()), tmp_path / "cache"
+    data.load(spec, cache_dir)
+    (cache,) = cache_dir.glob("*.pt")
+    payload = torch.load(cache)
+    payload["train_images"][0, 0, 0, 0] ^= 1
+    torch.save(payload, cache)
+    with pytest.raises(data.DataError, match="checksum") as error:
+        data.load(spec, cache_dir)
+    assert str(cache) in str(error.value) and "delete" in str(error.value)
+
+
+def test_truncated_cache_raises(tmp_path):
+    spec, cache_dir = make_source("jpeg_tar", tmp_path, toy_files()), tmp_path / "cache"
+    data.load(spec, cache_dir)
+    (cache,) = cache_dir.glob("*.pt")
+    cache.write_bytes(cache.read_bytes()[:100])
+    with pytest.raises(data.DataError, match="delete") as error:
+        data.load(spec, cache_dir)
+    assert str(cache) in str(error.value)
+
+
+@pytest.mark.parametrize("kind", ["jpeg_tar", "imagefolder"])
+@pytest.mark.parametrize("damage", ["garbage", "truncated"])
+def test_corrupt_image_is_named(kind, damage, tmp_path):
+    files = {**toy_files(), "train/cat/bad.jpg": b"not a jpeg" if damage == "garbage" else jpeg()[:300]}
+    with pytest.raises(data.DataError, match="bad.jpg") as error:
+        data.load(make_source(kind, tmp_path, files), tmp_path / "cache")
+    assert "train/cat/bad.jpg" in str(error.value)
+    assert not (tmp_path / "cache").exists() or not any((tmp_path / "cache").iterdir())
+
+
+@pytest.mark.parametrize("kind", ["jpeg_tar", "imagefolder", "torchvision"])
+def test_missing_path_is_named(kind, tmp_path):
+    missing = tmp_path / "nowhere" / "cifar10.tar.gz"
+    spec = {"source": kind, "path": str(missing), "name": "cifar10", "download": False}
+    with pytest.raises(data.DataError, match="does not exist") as error:
+        data.load(spec, tmp_path / "cache")
+    assert str(missing) in str(error.value)
+
+
+def test_bad_spec_raises(tmp_path):
+    with pytest.raises(data.DataError, match="unknown data source 'zip'"):
+        data.load({"source": "zip", "path": str(tmp_path)}, tmp_path / "cache")
+    with pytest.raises(data.DataError, match="unknown torchvision dataset 'mnist'"):
+        data.load({"source": "torchvision", "path": str(tmp_path), "name": "mnist"}, tmp_path / "cache")
+    with pytest.raises(data.DataError, match="no 'path'"):
+        data.load({"source": "jpeg_tar"}, tmp_path / "cache")
+
+
+def test_tar_member_outside_the_layout_is_named(tmp_path):
+    files = {**toy_files(), "valid/cat/0000.jpg": jpeg()}
+    with pytest.raises(data.DataError, match="toy/valid/cat/0000.jpg"):
+        data.load(make_source("jpeg_tar", tmp_path, files), tmp_path / "cache")
+
+
+@pytest.mark.parametrize("kind", ["jpeg_tar", "imagefolder"])
+def test_empty_split_raises(kind, tmp_path):
+    files = {rel: raw for rel, raw in toy_files().items() if rel.startswith("train/")}
+    expected = "the test split has no images"
+    if kind == "imagefolder":
+        (tmp_path / "toy" / "test").mkdir(parents=True)
+        expected = "toy/test: Couldn't find any class folder"
+    with pytest.raises(data.DataError, match=expected):
+        data.load(make_source(kind, tmp_path, files), tmp_path / "cache")
+
+
+@pytest.mark.parametrize("kind", ["jpeg_tar", "imagefolder"])
+def test_train_and_test_classes_must_match(kind, tmp_path):
+    files = {**toy_files(), "test/eel/0000.jpg": jpeg()}
+    with pytest.raises(data.DataError, match=r"different classes.*only in test: \['eel'\]"):
+        data.load(make_source(kind, tmp_path, files), tmp_path / "cache")
+
+
+@pytest.mark.parametrize("kind", ["jpeg_tar", "imagefolder"])
+def test_other_sizes_are_resized_and_grayscale_becomes_rgb(kind, tmp_path):
+    files = {**toy_files(), "train/ant/big.jpg": jpeg((10, 20, 30), size=(40, 48)),
+             "train/cat/gray.jpg": jpeg((90,))}
+    train = data.load(make_source(kind, tmp_path, files), tmp_path / "cache")["train"]
+    assert train.images.shape == (11, 3, 32, 32)
+    names = ["0000", "0001", "0002", "big"]  # the order of class "ant" (label 0)
+    big = train.images[names.index("big")].float()
+    assert (big.mean((1, 2)) - torch.tensor([10.0, 20.0, 30.0])).abs().max() < 4
+    gray = train.images[4 + 3]  # class "cat" comes next: 0000, 0001, 0002, gray
+    assert torch.equal(gray[0], gray[1]) and torch.equal(gray[1], gray[2])
+    assert (gray.float().mean() - 90).abs() < 3
+
+
+def test_subset_per_class_is_balanced_sorted_and_seeded():
+    sizes = [10, 12, 15, 20, 11]
+    labels = torch.cat([torch.full((n,), c) for c, n in enumerate(sizes)])[torch.randperm(sum(sizes))]
+    index = data.subset_per_class(labels, 8, seed=0)
+    assert index.dtype == torch.int64 and len(index) == 40
+    assert torch.equal(index, index.sort().values) and len(index.unique()) == 40
+    assert torch.bincount(labels[index]).tolist() == [8] * 5
+    assert torch.equal(index, data.subset_per_class(labels, 8, seed=0))
+    assert not torch.equal(index, data.subset_per_class(labels, 8, seed=1))
+    with pytest.raises(data.DataError, match=r"\{0: 10\}"):
+        data.subset_per_class(labels, 11, seed=0)
+
+
+def test_channel_stats_and_normalize():
+    generator = torch.Generator().manual_seed(0)
+    images = torch.stack([torch.randint(0, 256, (64, 32, 32), generator=generator),
+                          torch.randint(100, 120, (64, 32, 32), generator=generator),
+                          torch.randint(0, 50, (64, 32, 32), generator=generator)], 1).to(torch.uint8)
+    mean, std = data.channel_stats(images)
+    as_float = images.double().div(255).transpose(0, 1).reshape(3, -1)
+    assert mean.dtype == std.dtype == torch.float32 and mean.shape == std.shape == (3,)
+    torch.testing.assert_close(mean, as_float.mean(1).float())
+    torch.testing.assert_close(std, as_float.std(1, correction=0).float())
+
+    x = data.normalize(images, mean, std)
+    assert x.dtype == torch.float32 and x.shape == images.shape
+    assert x.is_contiguous(memory_format=torch.channels_last)
+    torch.testing.assert_close(x.mean((0, 2, 3)), torch.zeros(3), atol=1e-4, rtol=0)
+    torch.testing.assert_close(x.std((0, 2, 3)), torch.ones(3), atol=1e-3, rtol=0)
+
+
+def random_images(n, size=8, seed=0):
+    generator = torch.Generator().manual_seed(seed)
+    return torch.randint(0, 256, (n, 3, size, size), generator=generator, dtype=torch.uint8)
+
+
+def windows(image, pad):
+    """Every crop of the reflect-padded image, flipped or not, keyed by (dy, dx, flipped): the slow obvious way."""
+    padded = F.pad(image[None].float(), (pad,) * 4, mode="reflect")[0]
+    h, w = image.shape[-2:]
+    offsets = range(2 * pad + 1)
+    crops = {(dy, dx): padded[:, dy : dy + h, dx : dx + w] for dy in offsets for dx in offsets}
+    return {**{(dy, dx, False): c for (dy, dx), c in crops.items()},
+            **{(dy, dx, True): c.flip(-1) for (dy, dx), c in crops.items()}}
+
+
+def matching_windows(images, out, pad):
+    found = []
+    for image, crop in zip(images, out):
+        matches = [key for key, window in windows(image, pad).items() if torch.equal(window, crop.float())]
+        assert matches, "an output is not a (flipped) window of the reflect-padded input"
+        found.append(matches)
+    return found
+
+
+def test_augment_shape_and_determinism():
+    images = random_images(64, size=32)
+    out = data.augment(images, torch.Generator().manual_seed(1))
+    assert out.shape == images.shape and out.dtype == torch.uint8
+    assert torch.equal(out, data.augment(images, torch.Generator().manual_seed(1)))
+    assert not torch.equal(out, data.augment(images, torch.Generator().manual_seed(2)))
+    # Resumable: restoring the generator state replays the same batch.
+    generator = torch.Generator().manual_seed(3)
+    data.augment(images, generator)
+    state = generator.get_state()
+    batch = data.augment(images, generator)
+    generator.set_state(state)
+    assert torch.equal(batch, data.augment(images, generator))
+
+
+def test_augment_crops_are_windows_of_the_reflect_padded_input():
+    images, pad = random_images(48), 2
+    out = data.augment(images, torch.Generator().manual_seed(0), pad=pad)
+    found = matching_windows(images, out, pad)
+    offsets = {matches[0][:2] for matches in found}
+    assert len(offsets) > 5  # one offset per example
+    assert any(m[0][0] in (0, 2 * pad) for m in found)  # crops do reach into the padding
+
+
+def test_augment_crop_per_batch_shares_one_offset():
+    images, pad = random_images(48), 2
+    out = data.augment(images, torch.Generator().manual_seed(0), pad=pad, crop_per_batch=True)
+    found = matching_windows(images, out, pad)
+    assert len({matches[0][:2] for matches in found}) == 1
+    assert len({matches[0][2] for matches in found}) == 2  # flips stay per example
+
+
+def test_augment_without_padding_only_flips_about_half():
+    images = random_images(2000)
+    out = data.augment(images, torch.Generator().manual_seed(0), pad=0)
+    kept = (out == images).flatten(1).all(1)
+    flipped = (out == images.flip(-1)).flatten(1).all(1)
+    assert (kept | flipped).all()
+    assert 900 < flipped.sum() < 1100
+
+
+@pytest.fixture(scope="module")
+def cifar10(tmp_path_factory):
+    if not REAL_TAR.exists():
+        pytest.skip(f"real CIFAR-10 JPEGs not found at {REAL_TAR}")
+    spec = {"source": "jpeg_tar", "path": str(REAL_TAR), "name": "cifar10"}
+    cache_dir = tmp_path_factory.mktemp("cache")
+    return spec, cache_dir, data.load(spec, cache_dir)
+
+
+def test_real_cifar10(cifar10):
+    spec, cache_dir, splits = cifar10
+    train, test = splits["train"], splits["test"]
+    assert train.classes == ["airplane", "automobile", "bird", "cat", "deer",
+                             "dog", "frog", "horse", "ship", "truck"]
+    assert train.images.shape == (50000, 3, 32, 32) and test.images.shape == (10000, 3, 32, 32)
+    assert torch.bincount(train.labels).tolist() == [5000] * 10
+    assert torch.bincount(test.labels).tolist() == [1000] * 10
+    # The published CIFAR-10 training-set statistics; JPEG compression moves them very little.
+    mean, std = data.channel_stats(train.images)
+    torch.testing.assert_close(mean, torch.tensor([0.4914, 0.4822, 0.4465]), atol=0.01, rtol=0)
+    torch.testing.assert_close(std, torch.tensor([0.2470, 0.2435, 0.2616]), atol=0.01, rtol=0)
+
+
+def test_real_cifar10_subset_from_cache(cifar10, monkeypatch):
+    spec, cache_dir, splits = cifar10
+    monkeypatch.setattr(data, "_decode", None)  # the second load must come from the cache
+    train = data.load(spec, cache_dir)["train"]
+    assert torch.equal(train.images, splits["train"].images)
+    index = data.subset_per_class(train.labels, 30, seed=4426)
+    images = train.images[index]
+    mean, std = data.channel_stats(images)
+    x = data.normalize(data.augment(images, torch.Generator().manual_seed(0)), mean, std)
+    assert x.shape == (300, 3, 32, 32) and torch.isfinite(x).all()

@@ -1,0 +1,44 @@
+# Set-up: the decoded dataset, the label-noise variants, and the MLflow store (created once,
+# before any job logs to it: several jobs creating a new SQLite store at once corrupt it).
+
+
+rule prepare_data:
+    input:
+        [config["data"]["path"]] if config["data"]["source"] != "torchvision" else [],
+    output:
+        DATASET,
+    params:
+        spec=json.dumps(config["data"], sort_keys=True),
+        cache=f"{config['results_dir']}/cache",
+    log:
+        f"{OUT}/logs/prepare_data.log",
+    shell:
+        "datadiet prepare-data --spec {params.spec:q} --cache {params.cache:q} --out {output:q} > {log:q} 2>&1"
+
+
+rule corrupt_labels:
+    input:
+        DATASET,
+    output:
+        LABELS,
+    params:
+        seed=config["noise"]["seed"],
+    log:
+        f"{OUT}/logs/corrupt_labels/noise{{noise}}.log",
+    shell:
+        "datadiet corrupt-labels --dataset {input:q} --fraction {wildcards.noise} --seed {params.seed}"
+        " --out {output:q} > {log:q} 2>&1"
+
+
+rule init_tracking:
+    output:
+        TRACKED,
+    params:
+        uri=TRACKING["uri"],
+        experiment=STUDY,
+        artifacts=f"{OUT}/mlflow/artifacts",
+    log:
+        f"{OUT}/logs/init_tracking.log",
+    shell:
+        "datadiet init-tracking --uri {params.uri:q} --experiment {params.experiment:q}"
+        " --artifacts {params.artifacts:q} --out {output:q} > {log:q} 2>&1"
