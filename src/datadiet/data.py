@@ -14,10 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 import torch
-import torchvision
-from torchvision.datasets.folder import IMG_EXTENSIONS, find_classes, make_dataset
-from torchvision.io import ImageReadMode, decode_image
-from torchvision.transforms.v2.functional import resize
+
+# torchvision is imported inside the decoding functions only: importing it costs about 2 s
+# (it loads torch._dynamo), and every training and scoring job only needs the tensor functions.
 
 SPLITS = ("train", "test")
 # Bump when decoding changes, so that caches written by older code are not reused.
@@ -71,6 +70,7 @@ def load(spec: dict, cache_dir) -> dict[str, Split]:
 
 def _read_tar(path: Path) -> dict[str, list[tuple[str, str, bytes]]]:
     """(class, member name, bytes) of every image member <top>/<split>/<class>/<file> of a tar archive."""
+    from torchvision.datasets.folder import IMG_EXTENSIONS
     files = {split: [] for split in SPLITS}
     try:
         with tarfile.open(path) as tar:
@@ -89,6 +89,7 @@ def _read_tar(path: Path) -> dict[str, list[tuple[str, str, bytes]]]:
 
 def _read_folder(path: Path) -> dict[str, list[tuple[str, str, bytes]]]:
     """(class, file path, bytes) of every image in the ImageFolder trees path/train and path/test."""
+    from torchvision.datasets.folder import IMG_EXTENSIONS, find_classes, make_dataset
     files = {}
     for split in SPLITS:
         try:
@@ -125,6 +126,8 @@ def _assemble(files: dict[str, list[tuple[str, str, bytes]]], path: Path, size: 
 
 def _decode(raw: bytes, name: str, size: int) -> torch.Tensor:
     """uint8 [3, size, size] from encoded image bytes; grayscale becomes RGB, alpha is dropped."""
+    from torchvision.io import ImageReadMode, decode_image
+    from torchvision.transforms.v2.functional import resize
     try:
         image = decode_image(torch.frombuffer(bytearray(raw), dtype=torch.uint8), mode=ImageReadMode.RGB)
     except (RuntimeError, ValueError) as e:
@@ -135,6 +138,9 @@ def _decode(raw: bytes, name: str, size: int) -> torch.Tensor:
 
 
 def _load_torchvision(name, root: Path, download: bool, size: int) -> dict[str, Split]:
+    import torchvision
+    from torchvision.transforms.v2.functional import resize
+
     datasets = {"cifar10": torchvision.datasets.CIFAR10, "cifar100": torchvision.datasets.CIFAR100}
     if name not in datasets:
         raise DataError(f"unknown torchvision dataset {name!r}: expected one of {sorted(datasets)}")

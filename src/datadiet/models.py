@@ -1,11 +1,51 @@
 """Low-resolution ResNets as in the paper: 3x3 stride-1 stem, no max-pool, a width multiplier.
 
-The residual blocks are torchvision's own; only the stem and the stage widths differ from
-torchvision's ImageNet ResNets, which fix the widths at 64..512 and downsample 4x in the stem.
+The blocks are the standard ones (He et al. 2016, as in torchvision); they are written out here
+because importing torchvision costs every job about 2 s (it loads torch._dynamo), and because
+torchvision's ResNet fixes the stage widths at 64..512.
 """
 import torch
 from torch import nn
-from torchvision.models.resnet import BasicBlock, Bottleneck
+
+
+def conv_bn(in_planes, planes, kernel, stride=1):
+    conv = nn.Conv2d(in_planes, planes, kernel, stride=stride, padding=kernel // 2, bias=False)
+    return nn.Sequential(conv, nn.BatchNorm2d(planes))
+
+
+class BasicBlock(nn.Module):
+    expansion = 1
+
+    def __init__(self, in_planes, planes, stride=1, downsample=None):
+        super().__init__()
+        self.conv1, self.bn1 = conv_bn(in_planes, planes, 3, stride)
+        self.conv2, self.bn2 = conv_bn(planes, planes, 3)
+        self.relu = nn.ReLU(inplace=True)
+        self.downsample = downsample
+
+    def forward(self, x):
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        return self.relu(out + (x if self.downsample is None else self.downsample(x)))
+
+
+class Bottleneck(nn.Module):
+    expansion = 4
+
+    def __init__(self, in_planes, planes, stride=1, downsample=None):
+        super().__init__()
+        self.conv1, self.bn1 = conv_bn(in_planes, planes, 1)
+        self.conv2, self.bn2 = conv_bn(planes, planes, 3, stride)  # stride on the 3x3, as torchvision
+        self.conv3, self.bn3 = conv_bn(planes, planes * self.expansion, 1)
+        self.relu = nn.ReLU(inplace=True)
+        self.downsample = downsample
+
+    def forward(self, x):
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.relu(self.bn2(self.conv2(out)))
+        out = self.bn3(self.conv3(out))
+        return self.relu(out + (x if self.downsample is None else self.downsample(x)))
+
 
 ARCHS = {"resnet18": (BasicBlock, [2, 2, 2, 2]), "resnet50": (Bottleneck, [3, 4, 6, 3])}
 
@@ -13,11 +53,7 @@ ARCHS = {"resnet18": (BasicBlock, [2, 2, 2, 2]), "resnet50": (Bottleneck, [3, 4,
 class ResNet(nn.Module):
     def __init__(self, block, layers, num_classes, width=64):
         super().__init__()
-        self.stem = nn.Sequential(
-            nn.Conv2d(3, width, 3, stride=1, padding=1, bias=False),
-            nn.BatchNorm2d(width),
-            nn.ReLU(inplace=True),
-        )
+        self.stem = nn.Sequential(*conv_bn(3, width, 3), nn.ReLU(inplace=True))
         stages, in_planes = [], width
         for i, n_blocks in enumerate(layers):
             planes, stride = width * 2**i, 1 if i == 0 else 2
@@ -25,10 +61,7 @@ class ResNet(nn.Module):
             for j in range(n_blocks):
                 downsample = None
                 if j == 0 and (stride != 1 or in_planes != planes * block.expansion):
-                    downsample = nn.Sequential(
-                        nn.Conv2d(in_planes, planes * block.expansion, 1, stride=stride, bias=False),
-                        nn.BatchNorm2d(planes * block.expansion),
-                    )
+                    downsample = conv_bn(in_planes, planes * block.expansion, 1, stride)
                 blocks.append(block(in_planes, planes, stride if j == 0 else 1, downsample))
                 in_planes = planes * block.expansion
             stages.append(nn.Sequential(*blocks))
