@@ -16,13 +16,16 @@ def collect_runs(result_paths):
 
 
 def collect_scores(score_paths):
-    """Mean score per example for every score of the clean (lowest-noise) level, one column each."""
-    tables = {}
+    """Mean score per example for every score of the clean (lowest-noise) level, one column each,
+    and the MLflow runs behind every score file."""
+    tables, provenance = {}, []
     for path in score_paths:
         noise = float(Path(path).parent.parent.name.removeprefix("noise"))
-        name = results.read_json(results.provenance_path(path))["score"]
-        tables.setdefault(noise, {})[name] = results.read_scores(path)["mean"].to_numpy()
-    return pd.DataFrame(tables[min(tables)])
+        made_by = results.read_json(results.provenance_path(path))
+        tables.setdefault(noise, {})[made_by["score"]] = results.read_scores(path)["mean"].to_numpy()
+        provenance.append({"noise": noise, "score": figures.display_name(made_by["score"]),
+                           "file": str(path), "runs": " ".join(made_by["runs"])})
+    return pd.DataFrame(tables[min(tables)]), pd.DataFrame(provenance)
 
 
 def spearman_matrix(scores):
@@ -37,10 +40,13 @@ def accuracy_table(runs):
 
 
 def accuracy_pivot(table):
-    cells = table.assign(cell=table["mean"].map("{:.2f}".format) + " ± " + table["std"].fillna(0).map("{:.2f}".format))
+    """Methods as rows, kept fractions as columns (largest first); the full-data runs fill column 1.0."""
+    full, pruned = table[table.method == "full"], table[table.method != "full"]
+    table = pd.concat([pruned] + [full.assign(method=m) for m in pruned.method.unique()])
+    cells = table.assign(method=table.method.map(figures.display_name),
+                         cell=table["mean"].map("{:.2f}".format) + " ± " + table["std"].fillna(0).map("{:.2f}".format))
     pivot = cells.pivot_table(index=["noise", "method"], columns="keep", values="cell", aggfunc="first")
-    pivot.index = pivot.index.set_levels([figures.display_name(m) for m in pivot.index.levels[1]], level=1)
-    return pivot
+    return pivot[sorted(pivot.columns, reverse=True)]
 
 
 def published_table(source):
@@ -59,7 +65,7 @@ def build(spec, result_paths, score_paths, out_dir, html_path):
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     runs = collect_runs(result_paths)
-    scores = collect_scores(score_paths)
+    scores, score_runs = collect_scores(score_paths)
     correlations = spearman_matrix(scores)
     table = accuracy_table(runs)
     curve, heatmap = out_dir / "pruning_curve.png", out_dir / "spearman.png"
@@ -107,6 +113,8 @@ initialisation fails to beat random in the reproduction. A small study sits in t
 <h2>Every run</h2>
 <p>Each number above traces to one MLflow run: open it with <code>make ui</code> and search its ID.</p>
 {run_list.to_html(index=False)}
+<h3>Score files and the scoring runs that made them</h3>
+{score_runs.to_html(index=False)}
 </body></html>
 """
     results.write_text(page, html_path)
