@@ -144,6 +144,7 @@ def cmd_train_scoring(args):
     values = scores.forgetting(tracker.counts, tracker.ever_correct, spec["never_learned"])
     results.write_scores(args.forgetting, subset, labels, {"score": values},
                          {"score": "forgetting", "seed": spec["run"], "runs": [result["run_id"]]})
+    tracking.log_artifact(args.forgetting, run_id=result["run_id"])
     results.write_json(result, Path(args.out_dir) / "result.json")
 
 

@@ -95,5 +95,9 @@ def log_metrics(metrics, step=None):
     mlflow.log_metrics(metrics, step=step)
 
 
-def log_artifact(path):
-    mlflow.log_artifact(str(path))
+def log_artifact(path, run_id=None):
+    """Into the active run, or into a finished one (for outputs written after training ended)."""
+    if run_id is None:
+        mlflow.log_artifact(str(path))
+    else:
+        MlflowClient().log_artifact(run_id, str(path))
