@@ -13,8 +13,8 @@ from pathlib import Path
 import torch
 
 from . import data, noise, results, scores, selection, tracking
-from .train import (Callback, TrainConfig, TrainSet, checkpoint, evaluate, init_model, load_checkpoint,
-                    run_seeds, total_steps, train)
+from .train import (Callback, TrainConfig, TrainSet, checkpoint, epoch_count, evaluate, init_model,
+                    load_checkpoint, run_seeds, total_steps, train)
 
 
 class PrintProgress(Callback):
@@ -66,7 +66,7 @@ def run_training(spec, dataset, labels, subset, name, tags, out_dir, save_epochs
     cfg = TrainConfig(**{**spec["train"], "lr_milestones": tuple(spec["train"]["lr_milestones"])})
     seeds = run_seeds(spec["run"])
     steps = total_steps(cfg, len(dataset["train_labels"]), len(subset))
-    epochs = -(-steps // (len(subset) // cfg.batch_size))
+    epochs = epoch_count(steps, len(subset), cfg.batch_size)
     train_set = TrainSet(dataset["train_images"][subset], labels[subset], dataset["mean"], dataset["std"])
     test = (dataset["test_images"], dataset["test_labels"])
     arch, width, num_classes = spec["model"]["arch"], spec["model"]["width"], len(dataset["classes"])

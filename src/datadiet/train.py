@@ -51,6 +51,11 @@ def total_steps(cfg, full_size, train_size):
     raise ValueError(f"budget must be 'steps' or 'epochs', got {cfg.budget!r}")
 
 
+def epoch_count(steps, train_size, batch_size):
+    """Passes over the training set that `steps` steps take (the last one may be partial)."""
+    return math.ceil(steps / (train_size // batch_size))
+
+
 @dataclass
 class TrainSet:
     images: torch.Tensor  # uint8 [N, 3, H, W]
@@ -113,7 +118,7 @@ def train(model, train_set, cfg, data_seed, steps, test=None, save_epochs=(), st
     images, labels = train_set.images.to(device), train_set.labels.to(device)
     n = len(images)
     steps_per_epoch = n // cfg.batch_size
-    epochs = math.ceil(steps / steps_per_epoch)
+    epochs = epoch_count(steps, n, cfg.batch_size)
     optimizer = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum,
                                 nesterov=cfg.nesterov, weight_decay=cfg.weight_decay)
     milestones = [round(f * steps) for f in cfg.lr_milestones]
@@ -124,7 +129,7 @@ def train(model, train_set, cfg, data_seed, steps, test=None, save_epochs=(), st
 
     # A saved state is resumed only if it belongs to this very run (same schedule, data and seed).
     run_key = {"config": asdict(cfg), "steps": steps, "data_seed": data_seed, "train_size": n}
-    state = torch.load(state_path, map_location=device, weights_only=False) if (
+    state = torch.load(state_path, map_location="cpu", weights_only=False) if (
         state_path and os.path.exists(state_path)) else None
     if state is not None and state["run_key"] != run_key:
         print(f"ignoring {state_path}: it was saved by a run with other settings", flush=True)
@@ -134,7 +139,7 @@ def train(model, train_set, cfg, data_seed, steps, test=None, save_epochs=(), st
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         schedule.load_state_dict(state["schedule"])
-        generator.set_state(state["generator"].cpu() if generator_device == "cpu" else state["generator"])
+        generator.set_state(state["generator"])  # a CPU byte tensor for every device's generator
         if tracker is not None:
             tracker.load_state_dict(state["forgetting"])
         start_epoch, step = state["epoch"], state["step"]
