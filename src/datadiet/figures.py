@@ -16,17 +16,21 @@ def display_name(score):
     return names.get(score, score)
 
 
+def full_data_per_method(table):
+    """Rows of the "full" method copied to every other method, which they start (nothing pruned)."""
+    full, pruned = table[table.method == "full"], table[table.method != "full"]
+    return pd.concat([pruned] + [full.assign(method=m) for m in pruned.method.unique()])
+
+
 def pruning_curve(runs, path):
     """Final test accuracy vs fraction pruned, a line per method with a min-max band over repeats,
     the full-data accuracy as a dashed line; one panel per label-noise level."""
-    full_runs, pruned_runs = runs[runs.method == "full"], runs[runs.method != "full"]
-    # every method's curve starts at the full-data runs (nothing pruned)
-    curves = pd.concat([pruned_runs] + [full_runs.assign(method=m) for m in pruned_runs.method.unique()])
-    curves = curves.assign(pruned=lambda d: 1 - d.keep, accuracy=lambda d: 100 * d.test_accuracy,
-                           selection=lambda d: d.method.map(display_name))
+    curves = full_data_per_method(runs).assign(
+        pruned=lambda d: 1 - d.keep, accuracy=lambda d: 100 * d.test_accuracy,
+        selection=lambda d: d.method.map(display_name))
     grid = sns.relplot(data=curves, x="pruned", y="accuracy", hue="selection", col="noise", kind="line",
                        marker="o", errorbar=("pi", 100), height=4, aspect=1.3, facet_kws={"sharey": False})
-    full = full_runs.groupby("noise").test_accuracy.mean()
+    full = runs[runs.method == "full"].groupby("noise").test_accuracy.mean()
     for noise, ax in grid.axes_dict.items():
         if noise in full:
             ax.axhline(100 * full[noise], color="black", linestyle="--", label="full data")

@@ -41,8 +41,7 @@ def accuracy_table(runs):
 
 def accuracy_pivot(table):
     """Methods as rows, kept fractions as columns (largest first); the full-data runs fill column 1.0."""
-    full, pruned = table[table.method == "full"], table[table.method != "full"]
-    table = pd.concat([pruned] + [full.assign(method=m) for m in pruned.method.unique()])
+    table = figures.full_data_per_method(table)
     cells = table.assign(method=table.method.map(figures.display_name),
                          cell=table["mean"].map("{:.2f}".format) + " ± " + table["std"].fillna(0).map("{:.2f}".format))
     pivot = cells.pivot_table(index=["noise", "method"], columns="keep", values="cell", aggfunc="first")
