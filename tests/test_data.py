@@ -5,7 +5,8 @@ from pathlib import Path
 import pytest
 import torch
 import torch.nn.functional as F
-from torchvision.io import encode_jpeg
+import torchvision.datasets.utils
+from torchvision.io import encode_jpeg, encode_png
 
 from datadiet import data
 
@@ -22,13 +23,18 @@ def jpeg(color=(128, 128, 128), size=(32, 32)) -> bytes:
     return encode_jpeg(image, quality=95).numpy().tobytes()
 
 
-def toy_files(train=3, test=2) -> dict[str, bytes]:
+def valid_color(color):
+    """valid/ images are darker than train/ ones, so that the order of a merged split can be read off."""
+    return tuple(c // 2 for c in color)
+
+
+def toy_files(train=3, test=2, valid=0) -> dict[str, bytes]:
     """Relative path -> JPEG bytes: every image of a class is filled with the class's color."""
     files = {}
-    for split, count in (("train", train), ("test", test)):
+    for split, count in (("train", train), ("test", test), ("valid", valid)):
         for name, color in COLORS.items():
             for i in range(count):
-                files[f"{split}/{name}/{i:04d}.jpg"] = jpeg(color)
+                files[f"{split}/{name}/{i:04d}.jpg"] = jpeg(valid_color(color) if split == "valid" else color)
     return files
 
 
@@ -209,6 +215,142 @@ def test_other_sizes_are_resized_and_grayscale_becomes_rgb(kind, tmp_path):
     gray = train.images[4 + 3]  # class "cat" comes next: 0000, 0001, 0002, gray
     assert torch.equal(gray[0], gray[1]) and torch.equal(gray[1], gray[2])
     assert (gray.float().mean() - 90).abs() < 3
+
+
+def assert_colors(split: data.Split, colors: list[tuple]):
+    assert len(split.images) == len(colors)
+    for image, color in zip(split.images, colors):
+        assert (image.float().mean((1, 2)) - torch.tensor(color, dtype=torch.float32)).abs().max() < 4
+
+
+@pytest.mark.parametrize("kind", ["jpeg_tar", "imagefolder"])
+def test_merge_valid_appends_valid_to_train(kind, tmp_path):
+    spec = {**make_source(kind, tmp_path, toy_files(valid=2)), "merge_valid": True}
+    cache_dir = tmp_path / "cache"
+    splits = data.load(spec, cache_dir)
+    train, test = splits["train"], splits["test"]
+    assert train.classes == test.classes == ["ant", "cat", "dog"]
+    # All of train/ in ImageFolder order (class, then file), then all of valid/ in the same order.
+    assert train.labels.tolist() == [0, 0, 0, 1, 1, 1, 2, 2, 2] + [0, 0, 1, 1, 2, 2]
+    sorted_colors = [COLORS[c] for c in train.classes]
+    assert_colors(train, [c for c in sorted_colors for _ in range(3)]
+                  + [valid_color(c) for c in sorted_colors for _ in range(2)])
+    assert test.labels.tolist() == [0, 0, 1, 1, 2, 2]
+    assert_colors(test, [c for c in sorted_colors for _ in range(2)])
+    # merge_valid is part of the cache key; the merged split comes back from its cache.
+    if kind == "imagefolder":  # a jpeg_tar with valid/ members is refused without merge_valid
+        assert len(data.load({**spec, "merge_valid": False}, cache_dir)["train"].labels) == 9
+    assert torch.equal(data.load(spec, cache_dir)["train"].images, train.images)
+    assert len(list(cache_dir.glob("*.pt"))) == (2 if kind == "imagefolder" else 1)
+
+
+@pytest.mark.parametrize("kind", ["jpeg_tar", "imagefolder"])
+@pytest.mark.parametrize("change", ["extra", "missing"])
+def test_merge_valid_needs_the_same_classes(kind, change, tmp_path, monkeypatch):
+    files = toy_files(valid=2)
+    if change == "extra":
+        files["valid/eel/0000.jpg"] = jpeg()
+        expected = r"train and valid have different classes \(only in train: \[\], only in valid: \['eel'\]\)"
+    else:
+        files = {rel: raw for rel, raw in files.items() if not rel.startswith("valid/cat/")}
+        expected = r"train and valid have different classes \(only in train: \['cat'\], only in valid: \[\]\)"
+    monkeypatch.setattr(data, "_decode", None)  # classes are checked before anything is decoded
+    with pytest.raises(data.DataError, match=expected) as error:
+        data.load({**make_source(kind, tmp_path, files), "merge_valid": True}, tmp_path / "cache")
+    assert str(tmp_path / "toy") in str(error.value)
+
+
+@pytest.mark.parametrize("kind", ["jpeg_tar", "imagefolder"])
+def test_merge_valid_without_valid_is_named(kind, tmp_path):
+    spec = {**make_source(kind, tmp_path, toy_files()), "merge_valid": True}
+    expected = {"jpeg_tar": f"{tmp_path / 'toy.tar.gz'}: the valid split has no images",
+                "imagefolder": f"{tmp_path / 'toy' / 'valid'} does not exist: merge_valid needs"}[kind]
+    with pytest.raises(data.DataError) as error:
+        data.load(spec, tmp_path / "cache")
+    assert expected in str(error.value)
+
+
+def test_merge_valid_is_refused_where_it_means_nothing(tmp_path):
+    with pytest.raises(data.DataError, match="merge_valid must be true or false"):
+        data.load({**make_source("imagefolder", tmp_path, toy_files()), "merge_valid": "no"}, tmp_path / "c")
+    with pytest.raises(data.DataError, match="not to torchvision 'cifar10'"):
+        data.load({"source": "torchvision", "name": "cifar10", "path": str(tmp_path), "merge_valid": True},
+                  tmp_path / "c")
+
+
+def cinic10_files(train=3, valid=2, test=2) -> dict[str, bytes]:
+    """A tiny CINIC-10 as its archive unpacks: train/, valid/ and test/ trees of PNGs, and text files."""
+    files = {"README.md": b"CINIC-10", "imagenet-contributors.csv": b"synset,file"}
+    for split, count in (("train", train), ("valid", valid), ("test", test)):
+        for name, color in COLORS.items():
+            for i in range(count):
+                fill = valid_color(color) if split == "valid" else color
+                image = torch.tensor(fill, dtype=torch.uint8).view(-1, 1, 1).expand(-1, 32, 32).contiguous()
+                # CINIC-10 names its files after their source: cifar10-train-<n>.png, n01234567_<n>.png
+                files[f"{split}/{name}/cifar10-{split}-{i}.png"] = encode_png(image).numpy().tobytes()
+    return files
+
+
+def refuse_download(*args, **kwargs):
+    raise AssertionError("tried to download CINIC-10")
+
+
+def cinic10_spec(root: Path, download=False) -> dict:
+    return {"source": "torchvision", "name": "cinic10", "path": str(root), "download": download}
+
+
+@pytest.mark.parametrize("download", [False, True])
+def test_cinic10_from_extracted_folders(download, tmp_path, monkeypatch):
+    monkeypatch.setattr(torchvision.datasets.utils, "download_and_extract_archive", refuse_download)
+    spec = cinic10_spec(make_folder(tmp_path / "cinic10", cinic10_files()), download)
+    cache_dir = tmp_path / "cache"
+    splits = data.load(spec, cache_dir)
+    train, test = splits["train"], splits["test"]
+    assert train.classes == test.classes == ["ant", "cat", "dog"]
+    assert train.images.shape == (15, 3, 32, 32) and test.images.shape == (6, 3, 32, 32)
+    assert train.labels.tolist() == [0, 0, 0, 1, 1, 1, 2, 2, 2] + [0, 0, 1, 1, 2, 2]  # train/, then valid/
+    sorted_colors = [COLORS[c] for c in train.classes]
+    assert_colors(train, [c for c in sorted_colors for _ in range(3)]
+                  + [valid_color(c) for c in sorted_colors for _ in range(2)])
+    # merge_valid is implied, whatever the spec says (a schema default may fill in false).
+    merged = data.load({**spec, "merge_valid": False}, cache_dir)["train"]
+    assert torch.equal(merged.images, train.images)
+    (cache,) = cache_dir.glob("*.pt")
+    assert cache.name.startswith("cinic10-torchvision-32px-")
+    monkeypatch.setattr(data, "_decode", None)  # the second load comes from the cache
+    assert torch.equal(data.load(spec, cache_dir)["test"].images, test.images)
+
+
+def test_cinic10_download_extracts_into_path(tmp_path, monkeypatch):
+    root, calls = tmp_path / "cinic10", []
+
+    def fake_download(url, download_root, extract_root=None, md5=None, **kwargs):
+        calls.append((url, Path(download_root), md5))
+        make_folder(Path(extract_root), cinic10_files())
+
+    monkeypatch.setattr(torchvision.datasets.utils, "download_and_extract_archive", fake_download)
+    splits = data.load(cinic10_spec(root, download=True), tmp_path / "cache")
+    assert calls == [(data.CINIC10_URL, root, "6ee4d0c996905fe93221de577967a372")]
+    assert sorted(p.name for p in root.iterdir()) == ["test", "train", "valid"]  # the staging folder is gone
+    assert len(splits["train"].labels) == 15 and len(splits["test"].labels) == 6
+    data.load(cinic10_spec(root, download=True), tmp_path / "cache")
+    assert len(calls) == 1  # extracted folders present: no second download
+
+
+def test_cinic10_without_download_names_the_path(tmp_path, monkeypatch):
+    monkeypatch.setattr(torchvision.datasets.utils, "download_and_extract_archive", refuse_download)
+    root = tmp_path / "cinic10"
+    with pytest.raises(data.DataError, match="does not exist") as error:
+        data.load(cinic10_spec(root), tmp_path / "cache")
+    assert str(root) in str(error.value) and "download is off" in str(error.value)
+    root.mkdir()
+    with pytest.raises(data.DataError, match="no CINIC-10 folders train/, valid/, test/") as error:
+        data.load(cinic10_spec(root), tmp_path / "cache")
+    assert str(root) in str(error.value)
+    make_folder(root, {rel: raw for rel, raw in cinic10_files().items() if not rel.startswith("valid/")})
+    with pytest.raises(data.DataError, match=r"incomplete CINIC-10 \(no valid/\)") as error:
+        data.load(cinic10_spec(root, download=True), tmp_path / "cache")
+    assert str(root) in str(error.value)
 
 
 def test_subset_per_class_is_balanced_sorted_and_seeded():

@@ -7,23 +7,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from datadiet.models import build
-from datadiet.scores import ForgettingTracker, el2n, forgetting, grand, input_norm
+from nets import batch, snapshot, tiny_resnet
+from datadiet.scores import AUMTracker, ForgettingTracker, aum, el2n, forgetting, grand, input_norm
 
 
-def tiny_resnet(dtype=torch.float32):
-    """A width-2 ResNet18 with running statistics far from the neutral mean 0 / variance 1."""
-    torch.manual_seed(0)
-    model = build("resnet18", 10, width=2).to(dtype)
-    model.train()
-    with torch.no_grad():
-        for _ in range(3):
-            model(3 * torch.randn(16, 3, 8, 8, dtype=dtype) + 1)
-    return model
-
-
-def batch(n=7, dtype=torch.float32):
-    torch.manual_seed(1)
-    return torch.randn(n, 3, 8, 8, dtype=dtype), torch.randint(0, 10, (n,))
 
 
 def grand_loop(model, images, labels):
@@ -40,9 +27,6 @@ def grand_loop(model, images, labels):
     model.train(was_training)
     return torch.stack(norms).detach()
 
-
-def snapshot(model):
-    return {k: v.clone() for k, v in model.state_dict().items()}
 
 
 def test_grand_matches_per_example_loop_in_float64():
@@ -153,47 +137,126 @@ def test_input_norm_matches_loop():
     torch.testing.assert_close(scores, expected, rtol=1e-5, atol=0)
 
 
+def logits_for(correct, labels, classes=3):
+    """Logits whose argmax is the label where `correct`, another class elsewhere."""
+    correct = torch.as_tensor(correct, dtype=torch.bool)
+    predicted = torch.where(correct, labels, (labels + 1) % classes)
+    return F.one_hot(predicted, classes).float()
+
+
 def test_forgetting_tracker_hand_written_sequences():
     tracker = ForgettingTracker(4)
+    labels = torch.tensor([0, 1, 2])
     # Example 0: correct, wrong, correct, wrong -> 2 events. Example 1: never correct.
     # Example 2: wrong first, then correct -> 0 events. Example 3: never presented.
     for step in [[1, 0, 0], [0, 0, 1], [1, 0, 1], [0, 0, 1]]:
-        tracker.update(torch.tensor([0, 1, 2]), torch.tensor(step, dtype=torch.bool))
+        tracker.update(torch.tensor([0, 1, 2]), logits_for(step, labels), labels)
     assert tracker.counts.tolist() == [2, 0, 0, 0]
     assert tracker.ever_correct.tolist() == [True, False, True, False]
+    assert tracker.score().tolist() == [2, math.inf, 0, math.inf]
+    assert tracker.score(never_learned="max").tolist() == [2, 2, 0, 2]
 
 
 def test_forgetting_tracker_matches_per_example_histories():
     torch.manual_seed(2)
     n, batch_size, epochs = 50, 8, 6
+    labels = torch.randint(0, 3, (n,))
     tracker, history = ForgettingTracker(n), [[] for _ in range(n)]
     for _ in range(epochs):
         order = torch.randperm(n)
         for start in range(0, n - batch_size + 1, batch_size):  # the last partial batch is dropped
             indices = order[start:start + batch_size]
-            correct = torch.rand(batch_size) < 0.6
-            tracker.update(indices, correct)
-            for i, c in zip(indices.tolist(), correct.tolist()):
-                history[i].append(c)
+            logits = torch.randn(batch_size, 3)
+            tracker.update(indices, logits, labels[indices])
+            for i, row in zip(indices.tolist(), logits.tolist()):
+                history[i].append(row.index(max(row)) == labels[i].item())
     expected = [sum(a and not b for a, b in zip(h, h[1:])) for h in history]
     assert tracker.counts.tolist() == expected
     assert tracker.ever_correct.tolist() == [any(h) for h in history]
 
 
 def test_forgetting_tracker_state_dict_round_trip():
+    labels = torch.tensor([0, 1, 2])
     tracker = ForgettingTracker(3)
-    tracker.update(torch.tensor([0, 1, 2]), torch.tensor([True, True, False]))
+    tracker.update(torch.tensor([0, 1, 2]), logits_for([True, True, False], labels), labels)
     resumed = ForgettingTracker(3)
     resumed.load_state_dict(tracker.state_dict())
     # "Previously correct" survives the round trip: example 0 forgets right after resuming.
     for t in (tracker, resumed):
-        t.update(torch.tensor([0, 2]), torch.tensor([False, True]))
+        t.update(torch.tensor([0, 2]), logits_for([False, True], labels[[0, 2]]), labels[[0, 2]])
     assert resumed.counts.tolist() == tracker.counts.tolist() == [1, 0, 0]
     assert resumed.ever_correct.tolist() == tracker.ever_correct.tolist() == [True, True, True]
     # The saved state is a copy, not a view of the live tensors.
     state = tracker.state_dict()
-    tracker.update(torch.tensor([1]), torch.tensor([False]))
+    tracker.update(torch.tensor([1]), logits_for([False], labels[[1]]), labels[[1]])
     assert state["counts"].tolist() == [1, 0, 0]
+
+
+def test_aum_tracker_hand_written_margins():
+    tracker = AUMTracker(4)
+    indices, labels = torch.tensor([0, 1, 2]), torch.tensor([0, 2, 1])
+    # margin = logit of the assigned label - the largest other logit
+    tracker.update(indices, torch.tensor([[2.0, 1.0, 0.0],    # 2 - 1 = 1
+                                          [1.0, 1.0, 1.0],    # a tie: 0
+                                          [5.0, 1.0, 4.0]]),  # 1 - 5 = -4
+                   labels)
+    tracker.update(indices[:2], torch.tensor([[0.0, 3.0, 1.0],     # 0 - 3 = -3
+                                              [-1.0, -2.0, 2.0]]),  # 2 - (-1) = 3
+                   labels[:2])
+    assert tracker.counts.tolist() == [2, 2, 1, 0]
+    # AUM: mean margin 1/-3 -> -1, 0/3 -> 1.5, -4; the score is -AUM; never presented -> +inf
+    assert tracker.score().tolist() == [1.0, -1.5, 4.0, math.inf]
+    assert tracker.score().dtype == torch.float32
+
+
+def test_aum_uses_the_assigned_label_not_the_true_one():
+    logits = torch.tensor([[4.0, 1.0, 0.0]])  # confidently class 0
+    clean, noisy = AUMTracker(1), AUMTracker(1)
+    clean.update(torch.tensor([0]), logits, torch.tensor([0]))
+    noisy.update(torch.tensor([0]), logits, torch.tensor([2]))  # a flipped label: a large negative margin
+    assert clean.score().item() == -3.0 and noisy.score().item() == 4.0
+
+
+def test_aum_tracker_matches_per_example_histories():
+    torch.manual_seed(3)
+    n, batch_size, epochs, classes = 40, 8, 5, 4
+    labels = torch.randint(0, classes, (n,))
+    tracker, history = AUMTracker(n + 1), [[] for _ in range(n + 1)]  # example n is never presented
+    for _ in range(epochs):
+        order = torch.randperm(n)
+        for start in range(0, n - batch_size + 1, batch_size):
+            indices = order[start:start + batch_size]
+            logits = 3 * torch.randn(batch_size, classes)
+            tracker.update(indices, logits, labels[indices])
+            for i, row in zip(indices.tolist(), logits.tolist()):
+                y = labels[i].item()
+                history[i].append(row[y] - max(v for c, v in enumerate(row) if c != y))
+    expected = [-sum(h) / len(h) if h else math.inf for h in history]
+    torch.testing.assert_close(tracker.score(), torch.tensor(expected), rtol=1e-5, atol=1e-6)
+
+
+def test_aum_tracker_state_dict_round_trip_is_bit_identical():
+    torch.manual_seed(4)
+    labels = torch.randint(0, 3, (6,))
+    tracker = AUMTracker(6)
+    tracker.update(torch.arange(6), torch.randn(6, 3), labels)
+    resumed = AUMTracker(6)
+    resumed.load_state_dict(tracker.state_dict())
+    state = tracker.state_dict()
+    more = torch.randn(3, 3)
+    for t in (tracker, resumed):
+        t.update(torch.tensor([1, 3, 5]), more, labels[[1, 3, 5]])
+    assert torch.equal(tracker.score(), resumed.score())
+    assert torch.equal(tracker.margin_sums, resumed.margin_sums)
+    # The saved state is a copy, not a view of the live tensors.
+    assert state["counts"].tolist() == [1] * 6
+
+
+def test_aum_score_function():
+    sums = torch.tensor([2.0, -3.0, 0.0], dtype=torch.float64)
+    counts = torch.tensor([4, 3, 0])
+    assert aum(sums, counts).tolist() == [-0.5, 1.0, math.inf]
+    assert sums.tolist() == [2.0, -3.0, 0.0]
 
 
 def test_forgetting_score():

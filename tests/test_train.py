@@ -1,6 +1,9 @@
+import copy
+
 import pytest
 import torch
 
+from datadiet.scores import AUMTracker, ForgettingTracker
 from datadiet.train import Callback, TrainConfig, TrainSet, init_model, run_seeds, total_steps, train
 
 
@@ -17,22 +20,29 @@ CFG = TrainConfig(epochs=3, batch_size=32)
 
 class Record(Callback):
     def __init__(self, stop_at=None):
-        self.epochs, self.lrs, self.stop_at = [], [], stop_at
+        self.epochs, self.steps, self.lrs, self.states, self.stop_at = [], [], [], {}, stop_at
 
     def on_epoch_end(self, epoch, step, metrics):
         self.epochs.append(epoch)
+        self.steps.append(step)
         self.lrs.append(metrics["lr"])
         if epoch == self.stop_at:
             raise KeyboardInterrupt("preempted")
 
+    def on_state(self, epoch, state):
+        self.states[epoch] = state
 
-def run(state_path=None, callbacks=(), cfg=CFG):
+
+def run(state_path=None, callbacks=(), cfg=CFG, data_seed=run_seeds(0)["data"], model_seed=run_seeds(0)["model"],
+        start_state=None, state_epochs=(), trackers=("forgetting", "aum")):
     torch.set_num_threads(1)
     data = synthetic_set()
-    model = init_model("resnet18", 3, 2, run_seeds(0)["model"])
-    tracker = train(model, data, cfg, run_seeds(0)["data"], total_steps(cfg, 96, 96), state_path=state_path,
-                    callbacks=callbacks, forgetting=True)
-    return model, tracker
+    model = init_model("resnet18", 3, 2, model_seed)
+    kinds = {"forgetting": ForgettingTracker, "aum": AUMTracker}
+    made = train(model, data, cfg, data_seed, total_steps(cfg, 96, 96), state_path=state_path, callbacks=callbacks,
+                 trackers={name: kinds[name](96) for name in trackers}, state_epochs=state_epochs,
+                 start_state=start_state)
+    return model, made
 
 
 def assert_same_weights(a, b):
@@ -40,23 +50,58 @@ def assert_same_weights(a, b):
         assert torch.equal(x, y), name
 
 
+def assert_same_state(a, b, path="state"):
+    """torch.equal on every tensor of two nested state dicts, == on everything else."""
+    assert type(a) is type(b), path
+    if isinstance(a, dict):
+        assert a.keys() == b.keys(), path
+        for key in a:
+            assert_same_state(a[key], b[key], f"{path}.{key}")
+    elif isinstance(a, (list, tuple)):
+        assert len(a) == len(b), path
+        for i, (x, y) in enumerate(zip(a, b)):
+            assert_same_state(x, y, f"{path}[{i}]")
+    elif isinstance(a, torch.Tensor):
+        assert torch.equal(a, b), path
+    else:
+        assert a == b, path
+
+
 def test_training_is_deterministic_for_a_seed():
     (a, ta), (b, tb) = run(), run()
     assert_same_weights(a, b)
-    assert torch.equal(ta.counts, tb.counts)
+    assert torch.equal(ta["forgetting"].counts, tb["forgetting"].counts)
+    assert torch.equal(ta["aum"].score(), tb["aum"].score())
 
 
-def test_resumed_run_ends_with_the_same_weights_and_forgetting_counts(tmp_path):
-    reference, ref_tracker = run()
+def test_trackers_see_every_step():
+    _, made = run()
+    assert made["aum"].counts.sum().item() == total_steps(CFG, 96, 96) * CFG.batch_size
+    assert torch.isfinite(made["aum"].score()).all()  # 96 examples, 3 full batches: all presented
+    assert run(trackers=())[1] == {}
+
+
+def test_resumed_run_ends_with_the_same_weights_and_tracker_scores(tmp_path):
+    reference, ref_trackers = run()
     state = tmp_path / "state.pt"
     with pytest.raises(KeyboardInterrupt):
         run(state, [Record(stop_at=2)])  # dies after epoch 2; the last saved state is epoch 1
     record = Record()
-    resumed, tracker = run(state, [record])
+    resumed, trackers = run(state, [record])
     assert record.epochs == [2, 3]  # really resumed, did not start over
     assert_same_weights(reference, resumed)
-    assert torch.equal(ref_tracker.counts, tracker.counts)
-    assert torch.equal(ref_tracker.ever_correct, tracker.ever_correct)
+    assert torch.equal(ref_trackers["forgetting"].counts, trackers["forgetting"].counts)
+    assert torch.equal(ref_trackers["forgetting"].ever_correct, trackers["forgetting"].ever_correct)
+    assert torch.equal(ref_trackers["aum"].margin_sums, trackers["aum"].margin_sums)
+    assert torch.equal(ref_trackers["aum"].score(), trackers["aum"].score())
+
+
+def test_a_state_with_other_trackers_is_not_resumed(tmp_path):
+    state = tmp_path / "state.pt"
+    run(state, trackers=("forgetting",))
+    record = Record()
+    run(state, [record])
+    assert record.epochs == [1, 2, 3]
 
 
 def test_a_state_from_other_settings_is_not_resumed(tmp_path):
@@ -91,3 +136,87 @@ def test_a_diverging_loss_stops_with_a_clear_error():
     model = init_model("resnet18", 3, 2, 0)
     with pytest.raises(FloatingPointError, match="training diverged"):
         train(model, data, CFG, 0, 3)
+
+
+def test_the_state_handed_to_on_state_is_the_state_saved_for_resume(tmp_path):
+    state_path = tmp_path / "state.pt"
+    record = Record(stop_at=2)  # stop right after epoch 2's hooks: the resume file still holds epoch 1
+    with pytest.raises(KeyboardInterrupt):
+        run(state_path, [record], state_epochs=(0, 1, 2))
+    assert sorted(record.states) == [0, 1, 2]
+    saved = torch.load(state_path, weights_only=False)
+    handed = record.states[1]
+    assert handed.keys() == {"model", "optimizer", "schedule", "epoch", "step"}
+    assert handed["epoch"] == 1 and handed["step"] == 3
+    assert_same_state(handed, {k: saved[k] for k in handed})
+    # copies, not views: training went on after epoch 1 without touching them
+    assert not torch.equal(handed["model"]["fc.weight"], record.states[2]["model"]["fc.weight"])
+    assert record.states[0]["step"] == 0 and record.states[0]["optimizer"]["state"] == {}
+
+
+def spawn(epoch):
+    record = Record()
+    parent, _ = run(callbacks=[record], state_epochs=(epoch,))
+    return parent, record
+
+
+def test_a_child_from_the_epoch_0_state_is_the_fresh_run():
+    parent, record = spawn(0)
+    # another model init, overwritten by the start state; the same data seed as the parent
+    child, _ = run(model_seed=7, start_state=record.states[0])
+    assert_same_weights(parent, child)
+
+
+def test_children_with_other_data_orders_continue_the_parent_and_diverge():
+    parent, record = spawn(1)
+    before = copy.deepcopy(record.states[1])
+    children = [Record(), Record()]
+    a, _ = run(callbacks=[children[0]], data_seed=1, model_seed=7, start_state=record.states[1])
+    assert_same_state(record.states[1], before)  # a child leaves its start state as it was
+    b, _ = run(callbacks=[children[1]], data_seed=2, model_seed=8, start_state=record.states[1])
+    for child in children:
+        assert child.epochs == [2, 3] and child.steps == [6, 9] == record.steps[1:]
+        assert child.lrs == record.lrs[1:]  # the parent's schedule goes on
+    assert not torch.equal(a.state_dict()["fc.weight"], b.state_dict()["fc.weight"])
+    # from the spawn on, the child is not the parent: its data order starts afresh
+    assert not torch.equal(a.state_dict()["fc.weight"], parent.state_dict()["fc.weight"])
+
+
+def test_a_killed_child_resumes_bit_identically(tmp_path):
+    _, record = spawn(1)
+    start = record.states[1]
+    reference, ref_trackers = run(data_seed=1, start_state=start)
+    state_path = tmp_path / "state.pt"
+    with pytest.raises(KeyboardInterrupt):
+        run(state_path, [Record(stop_at=3)], data_seed=1, start_state=start)  # the saved state is epoch 2
+    resumed_record = Record()
+    resumed, trackers = run(state_path, [resumed_record], data_seed=1, start_state=start)
+    assert resumed_record.epochs == [3]
+    assert_same_weights(reference, resumed)
+    assert torch.equal(ref_trackers["aum"].score(), trackers["aum"].score())
+    assert torch.equal(ref_trackers["forgetting"].counts, trackers["forgetting"].counts)
+    # the trackers start fresh at the spawn: two epochs of three batches of 32
+    assert trackers["aum"].counts.sum().item() == 2 * 3 * 32
+
+
+def test_a_state_of_another_run_is_not_resumed_by_a_child(tmp_path):
+    state_path = tmp_path / "state.pt"
+    _, record = spawn(1)
+    run(state_path, data_seed=1)  # a complete parent-like run with the child's data seed
+    child = Record()
+    run(state_path, [child], data_seed=1, start_state=record.states[1])
+    assert child.epochs == [2, 3]  # trained, not taken for finished
+    # a spawn point of another parent at the same epoch and step is not mistaken either
+    other = Record()
+    run(callbacks=[other], model_seed=5, state_epochs=(1,))
+    again = Record()
+    run(state_path, [again], data_seed=1, start_state=other.states[1])
+    assert again.epochs == [2, 3]
+
+
+def test_a_start_state_of_another_schedule_is_rejected():
+    _, record = spawn(1)
+    with pytest.raises(ValueError, match="another optimizer, schedule or step budget"):
+        run(cfg=TrainConfig(epochs=4, batch_size=32), start_state=record.states[1])
+    with pytest.raises(ValueError, match="another optimizer, schedule or step budget"):
+        run(cfg=TrainConfig(epochs=3, batch_size=32, weight_decay=0.0), start_state=record.states[1])

@@ -1,5 +1,6 @@
 """The whole DAG, end to end, on a few hundred real CIFAR-10 images (synthetic JPEGs without ../shared)."""
 import io
+import json
 import os
 import subprocess
 import sys
@@ -12,6 +13,8 @@ import torch
 import yaml
 from mlflow.tracking import MlflowClient
 from torchvision.io import encode_jpeg
+
+from datadiet.estimate import dry_run_jobs, load_config, summarize
 
 ROOT = Path(__file__).resolve().parents[1]
 CIFAR = ROOT.parent / "shared" / "data" / "cifar10-jpeg.tar.gz"
@@ -55,61 +58,113 @@ def study(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("study")
     overrides = {"results_dir": str(tmp / "results")}
     if not CIFAR.exists():
-        overrides["data"] = {"path": str(synthetic_jpeg_tar(tmp / "synthetic.tar.gz"))}
+        overrides["datasets"] = {"cifar10": {"path": str(synthetic_jpeg_tar(tmp / "synthetic.tar.gz"))}}
     path = write_overrides(tmp, **overrides)
     run_snakemake(path)
     return tmp / "results" / "tiny", path
 
 
-def test_report_has_the_figures_the_table_and_every_run_id(study):
+FIGURES = ["pruning_curve", "how_early", "sliding_window", "noise_ranking", "transfer", "spearman", "seeds",
+           "ntk_velocity", "lmc_barrier"]
+VERDICTS = {"reproduced", "not reproduced", "inconclusive", "inconclusive at this scale"}
+
+
+def test_report_has_every_figure_the_tables_the_claims_and_every_run_id(study):
     out, _ = study
     page = (out / "report.html").read_text()
-    assert page.count("data:image/png;base64,") == 2
-    for heading in ("Pruning curve", "Final test accuracy", "Rank correlation", "Every run", "Kirsch 2023"):
-        assert heading in page
+    assert page.count("data:image/png;base64,") == len(FIGURES)
+    for name in FIGURES:
+        assert (out / "figures" / f"{name}.png").stat().st_size > 5_000
+    for heading in ("Claims", "Pruning curve", "How early", "Sliding window", "Label noise", "Architecture transfer",
+                    "Rank correlation", "How many seeds", "NTK velocity", "Linear mode connectivity", "Every run",
+                    "Kirsch 2023"):
+        assert f"<h2>{heading}" in page or heading in page, heading
     accuracy = pd.read_csv(out / "figures" / "accuracy.csv")
-    assert set(accuracy.method) == {"full", "random", "el2n_e1", "grand_e0", "grand_e1", "forgetting", "input_norm"}
+    clean = accuracy[accuracy.noise == 0.0]
+    assert set(clean.method) == {"full", "random", "el2n_e0", "el2n_e1", "grand_e0", "grand_e1", "forgetting",
+                                 "input_norm", "aum", "ccs-el2n_e1"}
+    assert set(accuracy[accuracy.noise == 0.2].method) == {"full", "random", "el2n_e1"}
     assert (accuracy["count"] == 2).all() and accuracy["mean"].between(0, 100).all()
-    for result in out.glob("retrain/*/*/*/*/result.json"):
+    for result in out.glob("cifar10/*/retrain/*/*/*/*/result.json"):
         assert yaml.safe_load(result.read_text())["run_id"] in page
+
+
+def test_claims_table_has_a_computed_verdict_for_every_claim(study):
+    out, _ = study
+    claims = pd.read_csv(out / "figures" / "claims.csv")
+    assert set(claims.verdict) <= VERDICTS
+    assert claims.ours.notna().all() and claims.theirs.notna().all()
+    for claim in ("beats random at moderate pruning", "GraNd at init does not beat input norm",
+                  "worse than random under 20% label noise", "sliding-window optimum excludes the hardest",
+                  "more so under 20% label noise", "scores transfer across architectures", "rank alike",
+                  "NTK velocity rises with EL2N", "linearly connected later", "CCS beats score-only pruning"):
+        assert claims.claim.str.contains(claim, regex=False).sum() == 1, claim
+    # A claim the tiny study cannot settle says why instead of passing or failing it.
+    assert (claims[claims.verdict != "reproduced"].reason.fillna("") != "").all()
+
+
+def test_every_experiment_wrote_its_results(study):
+    out, _ = study
+    runs = out / "cifar10"
+    velocity = pd.read_csv(out / "cifar10" / "resnet18" / "ntk" / "noise0.0" / "velocity_e1.csv")
+    assert len(velocity) == 4 and velocity.velocity.between(0, 1).all() and (velocity.velocity > 0).all()
+    barrier = pd.read_csv(runs / "resnet18" / "lmc" / "noise0.0" / "barrier.csv")
+    assert set(barrier.spawn_epoch) == {0, 2} and set(barrier.set) == {"high", "low", "random"}
+    assert (barrier[["error_a", "error_b"]] >= 0).all().all()
+    window_results = list(runs.glob("resnet18/window/*/el2n_e1/*/*/rep0/result.json"))
+    assert len(window_results) == 2 * 2 * 2  # noise levels x kept fractions x positions
+    subsets = {json.loads(Path(p.parent / "subset.json").read_text())["selection"]["position"] for p in window_results}
+    assert subsets == {0.0, 1.0}
+    # Transfer: each architecture trained on the other's scores, which came from the other's runs.
+    for arch, other in (("resnet18", "resnet50"), ("resnet50", "resnet18")):
+        subset = json.loads((runs / arch / "retrain" / "noise0.0" / f"el2n_e1-from-{other}" / "keep0.5" / "rep0" /
+                             "subset.json").read_text())
+        made_by = json.loads((runs / other / "scores" / "noise0.0" / "el2n_e1" / "mean.json").read_text())
+        assert subset["score_runs"] == made_by["runs"]
 
 
 def test_score_files_cover_every_example_per_seed_and_as_mean(study):
     out, _ = study
-    for score in ("grand_e0", "grand_e1", "el2n_e1", "forgetting"):
-        mean = pd.read_csv(out / "scores" / "noise0.0" / score / "mean.csv")
+    scores = out / "cifar10" / "resnet18" / "scores" / "noise0.0"
+    for score in ("grand_e0", "grand_e1", "el2n_e0", "el2n_e1", "forgetting", "aum"):
+        mean = pd.read_csv(scores / score / "mean.csv")
         assert list(mean["index"]) == list(range(300))
         assert list(mean.columns) == ["index", "label", "mean", "seed0", "seed1"]
         assert mean["mean"].to_numpy() == pytest.approx(mean[["seed0", "seed1"]].mean(axis=1).to_numpy())
         for seed in (0, 1):
-            assert len(pd.read_csv(out / "scores" / "noise0.0" / score / f"seed{seed}.csv")) == 300
-    norms = pd.read_csv(out / "scores" / "noise0.0" / "input_norm" / "mean.csv")
+            assert len(pd.read_csv(scores / score / f"seed{seed}.csv")) == 300
+    norms = pd.read_csv(scores / "input_norm" / "mean.csv")
     assert len(norms) == 300 and (norms["mean"] > 0).all()
-    assert (pd.read_csv(out / "scores" / "noise0.0" / "grand_e0" / "mean.csv")["mean"] > 0).all()
+    assert (pd.read_csv(scores / "grand_e0" / "mean.csv")["mean"] > 0).all()
 
 
 def test_every_job_is_one_finished_mlflow_run_with_params_and_provenance(study):
-    out, _ = study
+    out, overrides = study
     client = MlflowClient(f"sqlite:///{out / 'mlflow.db'}")
     experiment = client.get_experiment_by_name("tiny")
-    runs = client.search_runs([experiment.experiment_id], max_results=1000)
+    runs = client.search_runs([experiment.experiment_id], max_results=5000)
     by_rule = pd.Series([r.data.tags["rule"] for r in runs]).value_counts().to_dict()
-    # 2 scoring trainings, 3 scores x 2 seeds, input norm, 6 methods x 1 pruned level x 2 repeats + 2 full
-    assert by_rule == {"train_scoring": 2, "score": 6, "input_norm": 1, "retrain": 14}
+    # One run per job of the DAG that trains, scores or measures (Snakemake's own job list).
+    untracked = {"prepare_data", "corrupt_labels", "init_tracking", "aggregate_scores", "report", "all"}
+    planned = pd.Series([rule for rule, _ in dry_run_jobs(ROOT / "config" / "tiny.yaml", ["--configfile", str(overrides)])
+                         if rule not in untracked]).value_counts().to_dict()
+    assert by_rule == planned
+    assert {"train_scoring", "lmc_parent", "score", "retrain", "retrain_window", "ntk_velocity", "lmc_child",
+            "lmc_barrier"} <= set(by_rule)
     assert {r.info.status for r in runs} == {"FINISHED"}
     ids = {r.info.run_id for r in runs}
     for r in runs:
         assert r.data.tags["git_commit"]
-        if r.data.tags["rule"] in ("train_scoring", "retrain"):
+        if r.data.tags["rule"] in ("train_scoring", "retrain", "lmc_child"):
             assert r.data.params["train.lr"] == "0.1" and r.data.params["model.width"] == "4"
             assert "final_test_accuracy" in r.data.metrics
         consumed = [c for c in r.data.tags["consumed_runs"].split(",") if c]
         assert set(consumed) <= ids
         if r.data.tags["rule"] == "retrain" and r.data.tags["wildcard.method"] not in ("full", "random"):
             assert consumed, r.info.run_name  # a retraining run names the scoring runs that chose its subset
-        if r.data.tags["rule"] == "score":
-            assert len(consumed) == 1  # the training run whose checkpoint it scored
-    assert any(r.info.run_name == "retrain el2n_e1 keep=0.5 rep=1 noise=0.0" for r in runs)
+        if r.data.tags["rule"] in ("score", "lmc_child"):
+            assert len(consumed) == 1  # the training run whose checkpoint it scored, or the parent
+    assert any(r.info.run_name == "retrain resnet18 el2n_e1 keep=0.5 rep=1 noise=0.0 cifar10" for r in runs)
 
 
 def test_second_run_has_nothing_to_do_and_snakemake_report_works(study):
@@ -123,10 +178,34 @@ def test_second_run_has_nothing_to_do_and_snakemake_report_works(study):
     ({"pruning": {"kept": [1.5]}}, "1.5 is greater than the maximum of 1"),
     ({"train": {"epochs": "many"}}, "'many' is not of type 'integer'"),
     ({"trian": {"epochs": 3}}, "'trian' was unexpected"),
-    ({"data": {"path": "/nonexistent/cifar.tar.gz"}}, "/nonexistent/cifar.tar.gz"),
+    ({"datasets": {"cifar10": {"path": "/nonexistent/cifar.tar.gz"}}}, "/nonexistent/cifar.tar.gz"),
     ({"pruning": {"methods": ["el2n_e7"]}}, "'el2n_e7' needs a score"),
+    ({"experiments": {"window": {"dataset": "imagenet"}}}, "'imagenet' is not in datasets"),
+    ({"experiments": {"lmc": {"spawn_epochs": [0, 9]}}}, "epoch 9"),
+    ({"pruning": {"methods": ["keep-el2n_e1"]}}, "'keep-el2n_e1' does not match"),
 ])
 def test_bad_config_is_one_clear_error_naming_it(tmp_path, override, message):
     proc = run_snakemake(write_overrides(tmp_path, results_dir=str(tmp_path), **override), "-n", check=False)
     assert proc.returncode != 0
     assert message in proc.stdout + proc.stderr
+
+
+def test_paper_preset_dry_run_plans_every_experiment_and_estimate_prices_it():
+    config = load_config(ROOT / "config" / "paper.yaml")
+    jobs = dry_run_jobs(ROOT / "config" / "paper.yaml")
+    rules = {rule for rule, _ in jobs}
+    assert {"train_scoring", "lmc_parent", "score", "retrain", "retrain_window", "ntk_velocity", "lmc_child",
+            "lmc_barrier", "report"} <= rules
+    assert {w["dataset"] for _, w in jobs if "dataset" in w} == {"cifar10", "cifar100", "cinic10"}
+    retrains = [w for rule, w in jobs if rule == "retrain"]
+    assert {w["arch"] for w in retrains} == {"resnet18", "resnet50"}
+    assert {float(w["keep"]) for w in retrains} >= {0.1, 0.5, 0.9, 1.0}
+    assert {w["noise"] for w in retrains} == {"0.0", "0.1", "0.2"}
+    assert {int(w["seed"]) for rule, w in jobs if rule == "train_scoring"} == set(range(10))
+    assert {int(w["rep"]) for w in retrains} == {0, 1, 2, 3}
+    table = summarize(jobs, config)
+    assert set(table) >= {"scores", "pruning curve", "how early", "label noise", "sliding window",
+                          "architecture transfer", "NTK velocity", "linear mode connectivity"}
+    assert all(hours > 0 for name, (_, hours) in table.items() if name != "set-up and report")
+    # Same order of magnitude as the paper's ~15,000 V100 GPU-hours.
+    assert 3_000 < sum(hours for _, hours in table.values()) < 60_000

@@ -10,9 +10,10 @@ import sys
 import time
 from pathlib import Path
 
+import pandas as pd
 import torch
 
-from . import data, noise, results, scores, selection, tracking
+from . import data, dynamics, noise, results, scores, selection, tracking
 from .train import (Callback, TrainConfig, TrainSet, checkpoint, epoch_count, evaluate, init_model,
                     load_checkpoint, run_seeds, total_steps, train)
 
@@ -42,6 +43,11 @@ class SaveCheckpoints(Callback):
         results.save_tensors(checkpoint(model, self.arch, self.width, self.num_classes, epoch),
                              self.out_dir / f"ckpt_e{epoch}.pt")
 
+    def on_state(self, epoch, state):
+        # A spawn point of linear mode connectivity: the whole training state, optimizer included.
+        results.save_tensors({**state, "arch": self.arch, "width": self.width, "num_classes": self.num_classes},
+                             self.out_dir / f"state_e{epoch}.pt")
+
 
 def load_study_data(dataset_path, labels_path):
     """The study's dataset file and the (possibly noisy) training labels for this job."""
@@ -59,12 +65,17 @@ def job_tags(args, consumed=()):
     return tags
 
 
-def run_training(spec, dataset, labels, subset, name, tags, out_dir, save_epochs=(), forgetting=False,
-                 artifacts=()):
-    """Train one model on `subset` of the training set, as one MLflow run; returns (result, tracker)."""
+def run_training(spec, dataset, labels, subset, name, tags, out_dir, save_epochs=(), state_epochs=(),
+                 trackers=None, artifacts=(), data_seed=None, start_state=None):
+    """Train one model on `subset` of the training set, as one MLflow run; returns (result, model).
+
+    Checkpoints (`save_epochs`) and full training states (`state_epochs`) land in `out_dir`.
+    """
     torch.set_num_threads(spec["threads"])
     cfg = TrainConfig(**{**spec["train"], "lr_milestones": tuple(spec["train"]["lr_milestones"])})
     seeds = run_seeds(spec["run"])
+    if data_seed is not None:
+        seeds["data"] = data_seed
     steps = total_steps(cfg, len(dataset["train_labels"]), len(subset))
     epochs = epoch_count(steps, len(subset), cfg.batch_size)
     train_set = TrainSet(dataset["train_images"][subset], labels[subset], dataset["mean"], dataset["std"])
@@ -82,17 +93,20 @@ def run_training(spec, dataset, labels, subset, name, tags, out_dir, save_epochs
         callbacks = [PrintProgress(epochs, steps, cfg.batch_size), tracking.LogMetrics(),
                      SaveCheckpoints(work, arch, width, num_classes)]
         start = time.time()
-        tracker = train(model, train_set, cfg, seeds["data"], steps, test=test, save_epochs=save_epochs,
-                        state_path=work / "state.pt", callbacks=callbacks, forgetting=forgetting)
-        for epoch in save_epochs:
-            os.replace(work / f"ckpt_e{epoch}.pt", out_dir / f"ckpt_e{epoch}.pt")
+        train(model, train_set, cfg, seeds["data"], steps, test=test, save_epochs=save_epochs,
+              state_epochs=state_epochs, state_path=work / "state.pt", callbacks=callbacks, trackers=trackers,
+              start_state=start_state)
+        for file in [f"ckpt_e{e}.pt" for e in save_epochs] + [f"state_e{e}.pt" for e in state_epochs]:
+            os.replace(work / file, out_dir / file)
         (work / "state.pt").unlink()
         work.rmdir()
         final = evaluate(model, *test, dataset["mean"], dataset["std"])
         tracking.log_metrics({"final_test_accuracy": final["accuracy"], "final_test_loss": final["loss"]})
         result = {"run_id": run.info.run_id, "test_accuracy": final["accuracy"], "test_loss": final["loss"],
-                  "train_size": len(subset), "steps": steps, "seconds": round(time.time() - start, 2)}
-    return result, tracker
+                  "train_size": len(subset), "steps": steps, "seconds": round(time.time() - start, 2),
+                  "dataset": spec["dataset"], "arch": arch, "noise": spec["noise"], "run": spec["run"],
+                  "num_examples": len(dataset["train_labels"])}
+    return result, model
 
 
 def cmd_init_tracking(args):
@@ -134,17 +148,21 @@ def cmd_corrupt_labels(args):
 
 
 def cmd_train_scoring(args):
-    """A full-data run that saves the checkpoints scores need and the forgetting counts."""
+    """A full-data run that saves the checkpoints scores need, forgetting and AUM."""
     spec = json.loads(args.spec)
     dataset, labels = load_study_data(args.dataset, args.labels)
     subset = torch.arange(len(labels))
-    name = f"scoring-train noise={spec['noise']} seed={spec['run']}"
-    result, tracker = run_training(spec, dataset, labels, subset, name, job_tags(args), args.out_dir,
-                                   save_epochs=spec["save_epochs"], forgetting=True)
-    values = scores.forgetting(tracker.counts, tracker.ever_correct, spec["never_learned"])
-    results.write_scores(args.forgetting, subset, labels, {"score": values},
-                         {"score": "forgetting", "seed": spec["run"], "runs": [result["run_id"]]})
-    tracking.log_artifact(args.forgetting, run_id=result["run_id"])
+    trackers = {"forgetting": scores.ForgettingTracker(len(labels)), "aum": scores.AUMTracker(len(labels))}
+    name = f"scoring-train {spec['dataset']} {spec['model']['arch']} noise={spec['noise']} seed={spec['run']}"
+    result, _ = run_training(spec, dataset, labels, subset, name, job_tags(args), args.out_dir,
+                             save_epochs=spec["save_epochs"], state_epochs=spec["state_epochs"], trackers=trackers)
+    forgetting = trackers["forgetting"]
+    values = {"forgetting": scores.forgetting(forgetting.counts, forgetting.ever_correct, spec["never_learned"]),
+              "aum": trackers["aum"].score()}
+    for score, path in (("forgetting", args.forgetting), ("aum", args.aum)):
+        results.write_scores(path, subset, labels, {"score": values[score]},
+                             {"score": score, "seed": spec["run"], "runs": [result["run_id"]]})
+        tracking.log_artifact(path, run_id=result["run_id"])
     results.write_json(result, Path(args.out_dir) / "result.json")
 
 
@@ -153,10 +171,10 @@ def cmd_score(args):
     spec = json.loads(args.spec)
     torch.set_num_threads(spec["threads"])
     dataset, labels = load_study_data(args.dataset, args.labels)
-    model = load_checkpoint(args.checkpoint, spec["model"]["arch"])
+    model = load_checkpoint(args.checkpoint, spec["arch"])
     images = data.normalize(dataset["train_images"], dataset["mean"], dataset["std"], model.memory_format)
     trained_by = results.read_json(args.train_result)["run_id"]
-    name = f"score {spec['kind']}@{spec['epoch']} noise={spec['noise']} seed={spec['run']}"
+    name = f"score {spec['kind']}@{spec['epoch']} {spec['dataset']} {spec['arch']} noise={spec['noise']} seed={spec['run']}"
     with tracking.job_run(spec["tracking"]["uri"], spec["tracking"]["experiment"], name, spec,
                           job_tags(args, [trained_by])) as run:
         start = time.time()
@@ -179,7 +197,7 @@ def cmd_input_norm(args):
     dataset, labels = load_study_data(args.dataset, args.labels)
     images = data.normalize(dataset["train_images"], dataset["mean"], dataset["std"])
     with tracking.job_run(spec["tracking"]["uri"], spec["tracking"]["experiment"],
-                          f"score input_norm noise={spec['noise']}", spec, job_tags(args)) as run:
+                          f"score input_norm {spec['dataset']} noise={spec['noise']}", spec, job_tags(args)) as run:
         values = scores.input_norm(images)
         results.write_scores(args.out, torch.arange(len(labels)), labels, {"mean": values},
                              {"score": "input_norm", "runs": [run.info.run_id]})
@@ -196,32 +214,138 @@ def cmd_aggregate(args):
                          {"score": provenance[0]["score"], "runs": [r for p in provenance for r in p["runs"]]})
 
 
+def select(spec, n, score_table):
+    """The subset a retraining run trains on, by its selection spec."""
+    how, keep, seed = spec["selection"], spec["keep"], run_seeds(spec["run"])["subset"]
+    if how["kind"] == "random":
+        return selection.random(n, keep, seed)
+    values = torch.tensor(score_table["mean"].to_numpy())
+    if how["kind"] == "ccs":
+        return selection.ccs(values, keep, seed, beta=how["beta"], strata=how["strata"])
+    if how["kind"] == "window":
+        return selection.window(values, keep, selection.window_offset(n, keep, how["position"]))
+    return selection.STRATEGIES[how["kind"]](values, keep)
+
+
 def cmd_retrain(args):
     """Select a subset (by a score or at random) and train on it for the same step budget."""
     spec = json.loads(args.spec)
     dataset, labels = load_study_data(args.dataset, args.labels)
     n, method, keep = len(labels), spec["method"], spec["keep"]
-    consumed = []
-    if method in ("full", "random"):
-        subset = selection.random(n, keep, run_seeds(spec["run"])["subset"])
-    else:
+    table, consumed = None, []
+    if spec["selection"]["kind"] != "random":
         table = results.read_scores(args.scores, n)
         consumed = results.read_json(results.provenance_path(args.scores))["runs"]
-        subset = selection.STRATEGIES[spec["strategy"]](torch.tensor(table["mean"].to_numpy()), keep)
+    subset = select(spec, n, table)
     out_dir = Path(args.out_dir)
     subset_file = out_dir / "subset.json"
-    results.write_json({"method": method, "keep": keep, "run": spec["run"], "indices": subset.tolist(),
-                        "score_runs": consumed}, subset_file)
-    name = f"retrain {method} keep={keep} rep={spec['run']} noise={spec['noise']}"
+    results.write_json({"method": method, "keep": keep, "run": spec["run"], "selection": spec["selection"],
+                        "indices": subset.tolist(), "score_runs": consumed}, subset_file)
+    position = f" pos={spec['selection']['position']}" if "position" in spec["selection"] else ""
+    name = (f"retrain {spec['model']['arch']} {method} keep={keep}{position} rep={spec['run']} "
+            f"noise={spec['noise']} {spec['dataset']}")
     result, _ = run_training(spec, dataset, labels, subset, name, job_tags(args, consumed), out_dir,
                              artifacts=[subset_file])
-    results.write_json({**result, "method": method, "keep": keep, "run": spec["run"], "noise": spec["noise"],
+    results.write_json({**result, "method": method, "keep": keep, "selection": spec["selection"],
                         "score_runs": consumed}, out_dir / "result.json")
+
+
+def cmd_ntk_velocity(args):
+    """NTK velocity of score-sorted blocks of examples between the checkpoints at t and t+1."""
+    spec = json.loads(args.spec)
+    torch.set_num_threads(spec["threads"])
+    dataset, labels = load_study_data(args.dataset, args.labels)
+    before, after = load_checkpoint(args.before, spec["arch"]), load_checkpoint(args.after, spec["arch"])
+    images = data.normalize(dataset["train_images"], dataset["mean"], dataset["std"], before.memory_format)
+    table = results.read_scores(args.scores, len(labels))
+    order = selection.ascending_order(torch.tensor(table["mean"].to_numpy()))
+    size = spec["block_size"]
+    count = len(order) // size
+    if count < 2:
+        raise ValueError(f"ntk block_size {size} leaves fewer than 2 blocks of {len(order)} examples")
+    blocks = list(range(count)) if not spec["blocks"] else sorted(
+        {round(i * (count - 1) / (spec["blocks"] - 1)) for i in range(spec["blocks"])})
+    consumed = [results.read_json(Path(args.before).parent / "result.json")["run_id"]]
+    name = f"ntk-velocity {spec['dataset']} {spec['arch']} e{spec['epoch']} noise={spec['noise']}"
+    with tracking.job_run(spec["tracking"]["uri"], spec["tracking"]["experiment"], name, spec,
+                          job_tags(args, consumed)):
+        start = time.time()
+        velocity = dynamics.ntk_velocity(before, after, images, order, size, chunk_size=spec["chunk_size"],
+                                         blocks=blocks)
+        print(f"{len(blocks)} blocks of {size} in {time.time() - start:.1f} s")
+        corrupted = torch.zeros(len(labels), dtype=torch.bool)
+        corrupted[results.load_tensors(args.labels)["corrupted"]] = True
+        rows = [{"block": b, "first_rank": b * size, "velocity": v,
+                 "mean_score": table["mean"].to_numpy()[order[b * size:(b + 1) * size].numpy()].mean(),
+                 "corrupted_fraction": corrupted[order[b * size:(b + 1) * size]].float().mean().item()}
+                for b, v in zip(blocks, velocity.tolist())]
+        out = pd.DataFrame(rows).assign(epoch=spec["epoch"], noise=spec["noise"], num_examples=len(labels))
+        results.write_text(out.to_csv(index=False), args.out)
+        tracking.log_artifact(args.out)
+
+
+def cmd_lmc_child(args):
+    """A child of linear mode connectivity: the parent's state at the spawn epoch, trained to the end
+    on its own data order."""
+    spec = json.loads(args.spec)
+    dataset, labels = load_study_data(args.dataset, args.labels)
+    state = torch.load(args.spawn, map_location="cpu", weights_only=False)
+    parent = results.read_json(args.parent)["run_id"]
+    # Children of one parent differ only in data order; run 0's own order is the parent's.
+    data_seed = run_seeds(spec["run"])["data"] + 1_000_003 * (spec["child"] + 1)
+    name = (f"lmc-child {spec['dataset']} {spec['model']['arch']} spawn=e{spec['spawn_epoch']} "
+            f"child={spec['child']} noise={spec['noise']}")
+    subset = torch.arange(len(labels))
+    result, model = run_training(spec, dataset, labels, subset, name, job_tags(args, [parent]), args.out_dir,
+                                 data_seed=data_seed, start_state=state)
+    results.save_tensors(checkpoint(model, spec["model"]["arch"], spec["model"]["width"], len(dataset["classes"]),
+                                    None), Path(args.out_dir) / "final.pt")
+    results.write_json({**result, "spawn_epoch": spec["spawn_epoch"], "child": spec["child"], "parent": parent},
+                       Path(args.out_dir) / "result.json")
+
+
+def cmd_lmc_barrier(args):
+    """Error barrier between the two children of every spawn epoch, on high-, low-score and random sets."""
+    spec = json.loads(args.spec)
+    torch.set_num_threads(spec["threads"])
+    dataset, labels = load_study_data(args.dataset, args.labels)
+    table = results.read_scores(args.scores, len(labels))
+    sets = dynamics.example_sets(torch.tensor(table["mean"].to_numpy()), spec["set_size"], seed=0)
+    children = {}
+    for path, result_path in zip(args.children, args.results):
+        child = results.read_json(result_path)
+        children.setdefault(child["spawn_epoch"], {})[child["child"]] = (path, child["run_id"])
+    consumed = [run_id for pair in children.values() for _, run_id in pair.values()]
+    name = f"lmc-barrier {spec['dataset']} {spec['arch']} noise={spec['noise']}"
+    rows = []
+    with tracking.job_run(spec["tracking"]["uri"], spec["tracking"]["experiment"], name, spec,
+                          job_tags(args, consumed)):
+        for spawn in sorted(children):
+            (path_a, _), (path_b, _) = children[spawn][0], children[spawn][1]
+            model = load_checkpoint(path_a, spec["arch"])
+            state_a, state_b = dict(model.state_dict()), load_checkpoint(path_b, spec["arch"]).state_dict()
+            state_a = {k: v.clone() for k, v in state_a.items()}
+            for set_name, index in sets.items():
+                images = data.normalize(dataset["train_images"][index], dataset["mean"], dataset["std"],
+                                        model.memory_format)
+                out = dynamics.error_barrier(model, state_a, state_b, images, labels[index], spec["alphas"])
+                rows.append({"spawn_epoch": spawn, "set": set_name, "barrier": out["barrier"],
+                             "error_a": out["error_a"], "error_b": out["error_b"],
+                             **{f"error_alpha{a}": e for a, e in out["errors"].items()}})
+                print(f"spawn e{spawn} {set_name}: barrier {out['barrier']:.4f}")
+                tracking.log_metrics({f"barrier_{set_name}": out["barrier"]}, step=spawn)
+        results.write_text(pd.DataFrame(rows).assign(noise=spec["noise"]).to_csv(index=False), args.out)
+        tracking.log_artifact(args.out)
 
 
 def cmd_report(args):
     from . import report
-    report.build(json.loads(args.spec), args.results, args.scores, args.out_dir, args.html)
+    report.build(json.loads(args.spec), vars(args), args.out_dir, args.html)
+
+
+def cmd_estimate(args):
+    from . import estimate
+    estimate.main(args.configfile, args.snakemake_args)
 
 
 def main(argv=None):
@@ -257,7 +381,7 @@ def main(argv=None):
     p.add_argument("--out", required=True)
 
     p = tracked(command("train-scoring", cmd_train_scoring, "full-data training run for scores"))
-    for opt in ("--dataset", "--labels", "--out-dir", "--forgetting"):
+    for opt in ("--dataset", "--labels", "--out-dir", "--forgetting", "--aum"):
         p.add_argument(opt, required=True)
 
     p = tracked(command("score", cmd_score, "GraNd or EL2N from a checkpoint"))
@@ -277,17 +401,37 @@ def main(argv=None):
         p.add_argument(opt, required=True)
     p.add_argument("--scores", help="mean score file (not needed for random)")
 
-    p = command("report", cmd_report, "figures and the HTML report from result files")
-    p.add_argument("--spec", required=True)
+    p = tracked(command("ntk-velocity", cmd_ntk_velocity, "NTK velocity of score-sorted blocks"))
+    for opt in ("--dataset", "--labels", "--before", "--after", "--scores", "--out"):
+        p.add_argument(opt, required=True)
+
+    p = tracked(command("lmc-child", cmd_lmc_child, "train a child from a parent's spawn state"))
+    for opt in ("--dataset", "--labels", "--spawn", "--parent", "--out-dir"):
+        p.add_argument(opt, required=True)
+
+    p = tracked(command("lmc-barrier", cmd_lmc_barrier, "error barriers between children"))
+    for opt in ("--dataset", "--labels", "--scores", "--out"):
+        p.add_argument(opt, required=True)
+    p.add_argument("--children", nargs="+", required=True)
     p.add_argument("--results", nargs="+", required=True)
-    p.add_argument("--scores", nargs="+", required=True)
+
+    p = command("report", cmd_report, "figures, claims and the HTML report from result files")
+    p.add_argument("--spec", required=True)
+    for opt in ("--curve", "--how-early", "--window", "--transfer", "--ntk", "--lmc", "--scores", "--labels"):
+        p.add_argument(opt, nargs="*", default=[])
     p.add_argument("--out-dir", required=True, help="folder for the figures and tables")
     p.add_argument("--html", required=True)
+
+    p = command("estimate", cmd_estimate, "jobs and GPU-hours per experiment of a config (a dry run)")
+    p.add_argument("--configfile", default="config.yaml")
+    p.add_argument("snakemake_args", nargs="*", help="more snakemake arguments (after --)")
 
     args = parser.parse_args(argv)
     try:
         args.func(args)
     except (ValueError, FileNotFoundError, RuntimeError, FloatingPointError) as error:
+        if os.environ.get("DATADIET_TRACEBACK"):
+            raise
         # DataError is a ValueError: bad inputs end with one line naming them, not a traceback.
         print(f"datadiet {args.command}: error: {error}", file=sys.stderr)
         sys.exit(1)

@@ -7,6 +7,7 @@ workers of a DataLoader compete with training for the cores, see docs/performanc
 import hashlib
 import json
 import os
+import shutil
 import tarfile
 import tempfile
 import warnings
@@ -19,6 +20,10 @@ import torch
 # (it loads torch._dynamo), and every training and scoring job only needs the tensor functions.
 
 SPLITS = ("train", "test")
+# CINIC-10 (Darlow et al. 2018): ImageFolder trees train/, valid/ and test/ of 90,000 32x32 PNGs each.
+CINIC10_URL = "https://datashare.is.ed.ac.uk/bitstream/handle/10283/3192/CINIC-10.tar.gz"
+CINIC10_MD5 = "6ee4d0c996905fe93221de577967a372"
+CINIC10_FOLDERS = ("train", "valid", "test")
 # Bump when decoding changes, so that caches written by older code are not reused.
 CACHE_FORMAT = 1
 
@@ -39,59 +44,83 @@ def load(spec: dict, cache_dir) -> dict[str, Split]:
 
     spec: source "jpeg_tar" (path: a tar.gz of <top>/{train,test}/<class>/<file>), "imagefolder"
     (path: a directory holding train/ and test/ ImageFolder trees) or "torchvision" (path: the root
-    given to torchvision.datasets.<name>, with download=spec.get("download", True)); name "cifar10" or
-    "cifar100"; image_size (default 32): other sizes are resized, grayscale becomes RGB.
+    given to torchvision.datasets.<name>, with download=spec.get("download", True)); name "cifar10",
+    "cifar100" or, for torchvision only, "cinic10" (see below); image_size (default 32): other sizes are
+    resized, grayscale becomes RGB. merge_valid (default false; jpeg_tar and imagefolder): the training
+    split is train/ followed by valid/, a third tree next to them with the same classes.
 
-    jpeg_tar and imagefolder sources are decoded once and cached in cache_dir under a key derived from
-    the spec and the source's contents. torchvision sources are not cached: torchvision already keeps
-    the decoded arrays on disk, and loading them is as fast as loading our cache.
+    torchvision "cinic10": torchvision has no CINIC-10 class, so the official archive is downloaded and
+    extracted into path (unless path already holds train/, valid/ and test/), and read as an imagefolder
+    source with merge_valid always on: 180,000 training images (train then valid), 90,000 test images.
+
+    jpeg_tar, imagefolder and cinic10 sources are decoded once and cached in cache_dir under a key
+    derived from the spec and the source's contents. The other torchvision sources are not cached:
+    torchvision already keeps the decoded arrays on disk, and loading them is as fast as loading our cache.
     """
     source, size = spec.get("source"), int(spec.get("image_size", 32))
     if "path" not in spec:
         raise DataError(f"the data spec has no 'path': {spec}")
-    path = Path(spec["path"])
-    if source == "torchvision":
+    path, name, merge_valid = Path(spec["path"]), spec.get("name", "data"), spec.get("merge_valid", False)
+    if not isinstance(merge_valid, bool):
+        raise DataError(f"merge_valid must be true or false, not {merge_valid!r}")
+    if source == "torchvision" and name == "cinic10":
+        _fetch_cinic10(path, spec.get("download", True))
+        read, fingerprint, merge_valid = _read_folder, _folder_listing, True
+    elif source == "torchvision":
+        if merge_valid:
+            raise DataError(f"merge_valid applies to jpeg_tar and imagefolder sources "
+                            f"(and is implied by cinic10), not to torchvision {name!r}")
         return _load_torchvision(spec.get("name"), path, spec.get("download", True), size)
-    readers = {"jpeg_tar": (_read_tar, _file_sha256), "imagefolder": (_read_folder, _folder_listing)}
-    if source not in readers:
-        raise DataError(f"unknown data source {source!r}: expected jpeg_tar, imagefolder or torchvision")
-    if not path.exists():
-        raise DataError(f"data path {path} does not exist")
-    read, fingerprint = readers[source]
-    name = spec.get("name", "data")
-    key = json.dumps([CACHE_FORMAT, source, name, size, fingerprint(path)])
+    else:
+        readers = {"jpeg_tar": (_read_tar, _file_sha256), "imagefolder": (_read_folder, _folder_listing)}
+        if source not in readers:
+            raise DataError(f"unknown data source {source!r}: expected jpeg_tar, imagefolder or torchvision")
+        if not path.exists():
+            raise DataError(f"data path {path} does not exist")
+        read, fingerprint = readers[source]
+    # merge_valid joins the key only when set, so that caches written before it existed keep their keys.
+    key = json.dumps([CACHE_FORMAT, source, name, size, *(["merge_valid"] if merge_valid else []),
+                      fingerprint(path)])
     cache = Path(cache_dir) / f"{name}-{source}-{size}px-{hashlib.sha256(key.encode()).hexdigest()[:16]}.pt"
     if cache.exists():
         return _load_cache(cache)
-    splits = _assemble(read(path), path, size)
+    splits = _assemble(read(path, merge_valid), path, size)
     _save_cache(splits, cache)
     return splits
 
 
-def _read_tar(path: Path) -> dict[str, list[tuple[str, str, bytes]]]:
-    """(class, member name, bytes) of every image member <top>/<split>/<class>/<file> of a tar archive."""
+def _read_tar(path: Path, merge_valid: bool = False) -> dict[str, list[tuple[str, str, bytes]]]:
+    """(class, member name, bytes) of every image member <top>/<split>/<class>/<file> of a tar archive.
+
+    Splits train and test, and valid with merge_valid.
+    """
     from torchvision.datasets.folder import IMG_EXTENSIONS
-    files = {split: [] for split in SPLITS}
+    files = {split: [] for split in (*SPLITS, *(["valid"] if merge_valid else []))}
     try:
         with tarfile.open(path) as tar:
             for member in tar:
                 if not (member.isfile() and member.name.lower().endswith(IMG_EXTENSIONS)):
                     continue
                 parts = PurePosixPath(member.name).parts
-                if len(parts) < 4 or parts[1] not in SPLITS:
+                if len(parts) < 4 or parts[1] not in files:
                     raise DataError(f"{path}: member {member.name} is not laid out as "
-                                    "<top>/{train,test}/<class>/<file>")
+                                    f"<top>/{{{','.join(files)}}}/<class>/<file>")
                 files[parts[1]].append((parts[2], member.name, tar.extractfile(member).read()))
     except (tarfile.TarError, EOFError, OSError) as e:
         raise DataError(f"cannot read tar archive {path}: {e}") from None
     return files
 
 
-def _read_folder(path: Path) -> dict[str, list[tuple[str, str, bytes]]]:
-    """(class, file path, bytes) of every image in the ImageFolder trees path/train and path/test."""
+def _read_folder(path: Path, merge_valid: bool = False) -> dict[str, list[tuple[str, str, bytes]]]:
+    """(class, file path, bytes) of every image in the ImageFolder trees path/train and path/test.
+
+    With merge_valid also path/valid, which must exist.
+    """
     from torchvision.datasets.folder import IMG_EXTENSIONS, find_classes, make_dataset
+    if merge_valid and not (path / "valid").is_dir():
+        raise DataError(f"{path / 'valid'} does not exist: merge_valid needs a valid/ tree next to train/")
     files = {}
-    for split in SPLITS:
+    for split in (*SPLITS, *(["valid"] if merge_valid else [])):
         try:
             classes, class_to_idx = find_classes(path / split)
             samples = make_dataset(path / split, class_to_idx, extensions=IMG_EXTENSIONS)
@@ -102,25 +131,34 @@ def _read_folder(path: Path) -> dict[str, list[tuple[str, str, bytes]]]:
 
 
 def _assemble(files: dict[str, list[tuple[str, str, bytes]]], path: Path, size: int) -> dict[str, Split]:
-    """Decode every split, ordered like ImageFolder: by class name, then by file name."""
+    """Decode every split, ordered like ImageFolder: by class name, then by file name.
+
+    A valid split (merge_valid) is appended to train: the train images first, then the valid ones,
+    each in that order. Classes are checked before anything is decoded.
+    """
+    ordered, classes = {}, {}
+    for split, split_files in files.items():
+        if not split_files:
+            raise DataError(f"{path}: the {split} split has no images")
+        ordered[split] = sorted(split_files, key=lambda f: (f[0], f[1]))
+        classes[split] = sorted({c for c, _, _ in split_files})
+    for other in ("valid", "test"):
+        if other in classes and classes[other] != classes["train"]:
+            only_train = sorted(set(classes["train"]) - set(classes[other]))
+            only_other = sorted(set(classes[other]) - set(classes["train"]))
+            raise DataError(f"{path}: train and {other} have different classes "
+                            f"(only in train: {only_train}, only in {other}: {only_other})")
+    if "valid" in ordered:
+        ordered["train"] += ordered.pop("valid")
+    class_to_idx = {c: i for i, c in enumerate(classes["train"])}
     splits = {}
     for split in SPLITS:
-        if not files[split]:
-            raise DataError(f"{path}: the {split} split has no images")
-        ordered = sorted(files[split], key=lambda f: (f[0], f[1]))
-        classes = sorted({c for c, _, _ in ordered})
-        class_to_idx = {c: i for i, c in enumerate(classes)}
         with warnings.catch_warnings():
             # torchvision 0.29 warns on every decode that its codecs are deprecated (in favour of torchcodec).
             warnings.filterwarnings("ignore", "The image decoding and encoding", DeprecationWarning)
-            images = torch.stack([_decode(raw, name, size) for _, name, raw in ordered])
-        labels = torch.tensor([class_to_idx[c] for c, _, _ in ordered], dtype=torch.int64)
-        splits[split] = Split(images, labels, classes)
-    if splits["train"].classes != splits["test"].classes:
-        only_train = sorted(set(splits["train"].classes) - set(splits["test"].classes))
-        only_test = sorted(set(splits["test"].classes) - set(splits["train"].classes))
-        raise DataError(f"{path}: train and test have different classes "
-                        f"(only in train: {only_train}, only in test: {only_test})")
+            images = torch.stack([_decode(raw, name, size) for _, name, raw in ordered[split]])
+        labels = torch.tensor([class_to_idx[c] for c, _, _ in ordered[split]], dtype=torch.int64)
+        splits[split] = Split(images, labels, list(classes["train"]))
     return splits
 
 
@@ -137,13 +175,48 @@ def _decode(raw: bytes, name: str, size: int) -> torch.Tensor:
     return image
 
 
+def _fetch_cinic10(root: Path, download: bool) -> None:
+    """Download and extract CINIC-10 into root, unless root already holds train/, valid/ and test/.
+
+    The archive is extracted into a staging folder inside root and its three folders are moved into
+    root only after, so an interrupted extraction never leaves folders that look complete.
+    """
+    present = [f for f in CINIC10_FOLDERS if (root / f).is_dir()]
+    if len(present) == len(CINIC10_FOLDERS):
+        return
+    missing = [f"{f}/" for f in CINIC10_FOLDERS if f not in present]
+    if present:
+        raise DataError(f"{root} holds an incomplete CINIC-10 (no {', '.join(missing)}); "
+                        f"delete {', '.join(f'{f}/' for f in present)} there to download it again")
+    if not download:
+        if not root.exists():
+            raise DataError(f"data path {root} does not exist (and download is off)")
+        raise DataError(f"{root} has no CINIC-10 folders {', '.join(missing)} (and download is off)")
+    from torchvision.datasets.utils import download_and_extract_archive
+    staging = root / "CINIC-10.extracting"
+    shutil.rmtree(staging, ignore_errors=True)
+    try:
+        download_and_extract_archive(CINIC10_URL, root, extract_root=staging, md5=CINIC10_MD5)
+    except (OSError, RuntimeError, EOFError, tarfile.TarError) as e:
+        raise DataError(f"cannot download and extract CINIC-10 from {CINIC10_URL} into {root}: {e}") from None
+    # The archive holds train/, valid/ and test/ at its top; accept one enclosing folder too.
+    tops = [staging, *(d for d in staging.iterdir() if d.is_dir())]
+    top = next((d for d in tops if all((d / f).is_dir() for f in CINIC10_FOLDERS)), None)
+    if top is None:
+        raise DataError(f"the CINIC-10 archive extracted into {staging} has no train/, valid/ and test/")
+    for folder in CINIC10_FOLDERS:
+        os.replace(top / folder, root / folder)
+    shutil.rmtree(staging)
+
+
 def _load_torchvision(name, root: Path, download: bool, size: int) -> dict[str, Split]:
     import torchvision
     from torchvision.transforms.v2.functional import resize
 
     datasets = {"cifar10": torchvision.datasets.CIFAR10, "cifar100": torchvision.datasets.CIFAR100}
     if name not in datasets:
-        raise DataError(f"unknown torchvision dataset {name!r}: expected one of {sorted(datasets)}")
+        expected = sorted([*datasets, "cinic10"])
+        raise DataError(f"unknown torchvision dataset {name!r}: expected one of {expected}")
     if not download and not root.exists():
         raise DataError(f"data path {root} does not exist (and download is off)")
     splits = {}

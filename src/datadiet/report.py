@@ -3,29 +3,59 @@ import base64
 import html
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from scipy.stats import spearmanr
 
-from . import figures, published, results
+from . import claims, figures, published, results, selection
 
 
 def collect_runs(result_paths):
-    """One row per retraining run: method, kept fraction, repeat, noise, accuracy and its MLflow run."""
-    rows = [results.read_json(path) for path in result_paths]
-    return pd.DataFrame(rows)[["noise", "method", "keep", "run", "test_accuracy", "train_size", "steps", "run_id"]]
+    """One row per training run: dataset, architecture, noise, method, kept fraction, repeat,
+    final accuracy and its MLflow run."""
+    rows = []
+    for path in result_paths:
+        result = results.read_json(path)
+        position = result.get("selection", {}).get("position")
+        if position is not None:
+            # Where the window sits: its first position in the ranking and the examples above it.
+            size = result["train_size"]
+            offset = selection.window_offset(result["num_examples"], result["keep"], position)
+            result.update(start=offset / result["num_examples"],
+                          excluded_hardest=result["num_examples"] - offset - size)
+        rows.append(result)
+    return pd.DataFrame(rows)
 
 
 def collect_scores(score_paths):
-    """Mean score per example for every score of the clean (lowest-noise) level, one column each,
-    and the MLflow runs behind every score file."""
-    tables, provenance = {}, []
-    for path in score_paths:
-        noise = float(Path(path).parent.parent.name.removeprefix("noise"))
+    """Mean scores as {(dataset, arch, noise): DataFrame with a column per score}, the per-seed
+    columns as {(dataset, arch, noise): {score: DataFrame}}, and the MLflow runs behind each file."""
+    means, seeds, provenance = {}, {}, []
+    for path in map(Path, score_paths):
+        # results/<study>/<dataset>/<arch>/scores/noise<K>/<score>/mean.csv
+        dataset, arch, noise = path.parents[4].name, path.parents[3].name, float(path.parents[1].name[5:])
         made_by = results.read_json(results.provenance_path(path))
-        tables.setdefault(noise, {})[made_by["score"]] = results.read_scores(path)["mean"].to_numpy()
-        provenance.append({"noise": noise, "score": figures.display_name(made_by["score"]),
-                           "file": str(path), "runs": " ".join(made_by["runs"])})
-    return pd.DataFrame(tables[min(tables)]), pd.DataFrame(provenance)
+        table = results.read_scores(path)
+        key = (dataset, arch, noise)
+        means.setdefault(key, {})[made_by["score"]] = table["mean"].to_numpy()
+        per_seed = table[[c for c in table.columns if c.startswith("seed")]]
+        if per_seed.shape[1] > 1:
+            seeds.setdefault(key, {})[made_by["score"]] = per_seed
+        provenance.append({"dataset": dataset, "arch": arch, "noise": noise,
+                           "score": figures.display_name(made_by["score"]), "file": str(path),
+                           "runs": " ".join(made_by["runs"])})
+    return {k: pd.DataFrame(v) for k, v in means.items()}, seeds, pd.DataFrame(provenance)
+
+
+def collect_corrupted(label_paths):
+    """{(dataset, noise): bool array, True where the label was corrupted}."""
+    corrupted = {}
+    for path in map(Path, label_paths):
+        labels = results.load_tensors(path)
+        mask = np.zeros(len(labels["labels"]), dtype=bool)
+        mask[labels["corrupted"].numpy()] = True
+        corrupted[(path.parents[1].name, float(path.stem.removeprefix("labels_noise")))] = mask
+    return corrupted
 
 
 def spearman_matrix(scores):
@@ -34,9 +64,10 @@ def spearman_matrix(scores):
 
 
 def accuracy_table(runs):
-    """Mean, std and count of final test accuracy (%) by noise, method and kept fraction."""
+    """Mean, std and count of final test accuracy (%) by dataset, architecture, noise, method and kept fraction."""
     return (runs.assign(accuracy=100 * runs.test_accuracy)
-            .groupby(["noise", "method", "keep"]).accuracy.agg(["mean", "std", "count"]).round(2).reset_index())
+            .groupby(["dataset", "arch", "noise", "method", "keep"]).accuracy.agg(["mean", "std", "count"])
+            .round(2).reset_index())
 
 
 def accuracy_pivot(table):
@@ -44,7 +75,7 @@ def accuracy_pivot(table):
     table = figures.full_data_per_method(table)
     cells = table.assign(method=table.method.map(figures.display_name),
                          cell=table["mean"].map("{:.2f}".format) + " ± " + table["std"].fillna(0).map("{:.2f}".format))
-    pivot = cells.pivot_table(index=["noise", "method"], columns="keep", values="cell", aggfunc="first")
+    pivot = cells.pivot_table(index=["dataset", "noise", "method"], columns="keep", values="cell", aggfunc="first")
     return pivot[sorted(pivot.columns, reverse=True)]
 
 
@@ -60,58 +91,101 @@ def image_tag(path):
     return f'<img src="data:image/png;base64,{encoded}" style="max-width:100%">'
 
 
-def build(spec, result_paths, score_paths, out_dir, html_path):
+def section(title, caption_dir, name, body):
+    """A report section: heading, the figure's caption (the same text as the Snakemake report's), body."""
+    caption = html.escape(" ".join((Path(caption_dir) / f"{name}.rst").read_text().split()))
+    return f"<h2>{title}</h2>\n<p>{caption}</p>\n{body}\n"
+
+
+def build(spec, inputs, out_dir, html_path):
+    """Read every result file, draw every figure, compute the claims table and write the page."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    runs = collect_runs(result_paths)
-    scores, score_runs = collect_scores(score_paths)
-    correlations = spearman_matrix(scores)
-    table = accuracy_table(runs)
-    curve, heatmap = out_dir / "pruning_curve.png", out_dir / "spearman.png"
-    figures.pruning_curve(runs, curve)
-    figures.spearman_heatmap(correlations, heatmap)
+    config, clean, experiments = spec["config"], spec["clean"], spec["experiments"]
+    main_dataset = next(iter(config["datasets"]))
+    main = (main_dataset, spec["arch"][main_dataset])
+    curve = collect_runs(inputs["curve"])
+    how_early = collect_runs(inputs["how_early"])
+    windows = collect_runs(inputs["window"])
+    transfer_runs = collect_runs(inputs["transfer"])
+    ntk = pd.concat([pd.read_csv(p) for p in inputs["ntk"]])
+    lmc = pd.concat([pd.read_csv(p) for p in inputs["lmc"]])
+    means, per_seed, score_runs = collect_scores(inputs["scores"])
+    corrupted = collect_corrupted(inputs["labels"])
+    clean_scores = means[(*main, clean)]
+    correlations = spearman_matrix(clean_scores)
+    table = accuracy_table(curve)
+    ranking = pd.concat([
+        figures.corrupted_in_top(means[(*main, noise)], corrupted[(main_dataset, noise)]).assign(noise=noise)
+        for (dataset, arch, noise) in means if (dataset, arch) == main and noise != clean])
+    agreement = figures.seed_agreement(per_seed.get((*main, clean), {}))
+    el2n = experiments["transfer"]["score"]
+    claim_rows = claims.table(
+        curve, windows, transfer_runs, clean_scores,
+        {noise: m for (d, a, noise), m in means.items() if (d, a) == main and noise != clean},
+        {noise: c for (d, noise), c in corrupted.items() if d == main_dataset}, ntk, lmc, clean, el2n)
+
+    paths = {name: out_dir / f"{name}.png" for name in (
+        "pruning_curve", "how_early", "sliding_window", "noise_ranking", "transfer", "spearman", "seeds",
+        "ntk_velocity", "lmc_barrier")}
+    figures.pruning_curve(curve, paths["pruning_curve"])
+    figures.how_early(how_early, paths["how_early"])
+    figures.sliding_window(windows, paths["sliding_window"])
+    figures.noise_ranking(ranking, paths["noise_ranking"])
+    figures.transfer(transfer_runs, paths["transfer"])
+    figures.spearman_heatmap(correlations, paths["spearman"])
+    figures.seeds(agreement, paths["seeds"])
+    figures.ntk_velocity(ntk, paths["ntk_velocity"])
+    figures.lmc_barrier(lmc, paths["lmc_barrier"])
     results.write_text(table.to_csv(index=False), out_dir / "accuracy.csv")
+    results.write_text(claim_rows.to_csv(index=False), out_dir / "claims.csv")
+
+    def figure_section(title, name, extra=""):
+        return section(title, spec["captions"], name, image_tag(paths[name]) + extra)
 
     published_rho = "".join(
         f"<li>{figures.display_name(a)} vs {figures.display_name(b)}: {rho}</li>"
         for (a, b), rho in published.REPRODUCTION_SPEARMAN.items())
     ours_rho = correlations.round(3).rename(index=figures.display_name, columns=figures.display_name)
-    run_list = runs.sort_values(["noise", "method", "keep", "run"]).assign(
+    every_run = pd.concat([curve.assign(experiment="pruning curve"), how_early.assign(experiment="how early"),
+                           windows.assign(experiment="sliding window"), transfer_runs.assign(experiment="transfer")])
+    every_run = every_run.drop_duplicates("run_id").assign(
         method=lambda d: d.method.map(figures.display_name), test_accuracy=lambda d: (100 * d.test_accuracy).round(2))
-    config = spec["config"]
+    every_run = every_run[["experiment", "dataset", "arch", "noise", "method", "keep", "run", "test_accuracy",
+                           "run_id"]].sort_values(["experiment", "dataset", "arch", "noise", "method", "keep", "run"])
+    datasets = ", ".join(f"{name} ({spec['arch'][name]})" for name in config["datasets"])
     page = f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>datadiet: {html.escape(spec['study'])}</title>
-<style>body{{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em}}
-table{{border-collapse:collapse;font-size:90%}}td,th{{border:1px solid #ccc;padding:2px 6px;text-align:right}}
+<style>body{{font-family:sans-serif;max-width:1150px;margin:2em auto;padding:0 1em}}
+table{{border-collapse:collapse;font-size:88%}}td,th{{border:1px solid #ccc;padding:2px 6px;text-align:right}}
 h2{{border-bottom:1px solid #ddd}}</style></head><body>
 <h1>Deep Learning on a Data Diet: study <code>{html.escape(spec['study'])}</code></h1>
-<p>{config['data']['name']} ({len(scores)} training examples), {config['model']['arch']} width
+<p>Datasets {html.escape(datasets)}; {len(clean_scores)} training examples in {main_dataset}; width
 {config['model']['width']}, {config['train']['epochs']} epochs-equivalent of steps ({config['train']['budget']}
-budget), scores averaged over {config['scores']['seeds']} seeds, {config['pruning']['repeats']} retraining
-repeats per point, selection <code>{config['pruning']['strategy']}</code>. MLflow store:
-<code>{html.escape(spec['tracking']['uri'])}</code>, experiment <code>{html.escape(spec['tracking']['experiment'])}</code>.</p>
-
-<h2>Pruning curve</h2>
-{image_tag(curve)}
-<p>The paper: pruning the lowest-EL2N half of CIFAR-10 (scores at epoch 20) loses no accuracy, while GraNd at
-initialisation fails to beat random in the reproduction. A small study sits in the scarce-data regime
-(Sorscher et al. 2022), where keeping the hardest examples may lose to random.</p>
-
-<h2>Final test accuracy (%): ours</h2>
+budget); scores averaged over {config['scores']['seeds']} seeds, {config['pruning']['repeats']} retraining
+repeats per point, selection <code>{config['pruning']['strategy']}</code>, label noise levels
+{config['noise']['levels']}. MLflow store: <code>{html.escape(spec['tracking']['uri'])}</code>, experiment
+<code>{html.escape(spec['tracking']['experiment'])}</code>.</p>
+{section("Claims", spec["captions"], "claims", claim_rows.to_html(index=False))}
+{figure_section("Pruning curve", "pruning_curve")}
+<h3>Final test accuracy (%): ours</h3>
 {accuracy_pivot(table).to_html()}
 <h3>Published: {published.REPRODUCTION_RESNET18['source']}</h3>
 {published_table(published.REPRODUCTION_RESNET18).to_html()}
 <h3>Published: {published.REPRODUCTION_PROXY['source']}</h3>
 {published_table(published.REPRODUCTION_PROXY).to_html()}
-
-<h2>Rank correlation of scores</h2>
-{image_tag(heatmap)}
-{ours_rho.to_html()}
+{figure_section("How early", "how_early")}
+{figure_section("Sliding window", "sliding_window")}
+{figure_section("Label noise: where the corrupted examples rank", "noise_ranking")}
+{figure_section("Architecture transfer", "transfer")}
+{figure_section("Rank correlation of scores", "spearman", ours_rho.to_html())}
 <p>Published (reproduction, CIFAR-10, ResNet18):</p><ul>{published_rho}</ul>
-
+{figure_section("How many seeds", "seeds")}
+{figure_section("NTK velocity", "ntk_velocity")}
+{figure_section("Linear mode connectivity", "lmc_barrier", lmc.round(4).to_html(index=False))}
 <h2>Every run</h2>
 <p>Each number above traces to one MLflow run: open it with <code>make ui</code> and search its ID.</p>
-{run_list.to_html(index=False)}
+{every_run.to_html(index=False)}
 <h3>Score files and the scoring runs that made them</h3>
 {score_runs.to_html(index=False)}
 </body></html>

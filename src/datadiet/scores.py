@@ -1,7 +1,10 @@
-"""Per-example difficulty scores: GraNd, EL2N, forgetting events and the input-norm baseline.
+"""Per-example difficulty scores: GraNd, EL2N, forgetting events, AUM and the input-norm baseline.
 
 Every score is float32 (float16 leaves too few distinct values for top-k cut-offs) and higher
 means harder. Images are preprocessed, un-augmented float tensors [N, C, H, W]; labels int64 [N].
+
+Training-dynamics scores (forgetting, AUM) come from trackers that the training loop feeds on every
+mini-batch with `update(indices, logits, labels)`; each has `score()` and a state_dict for resuming.
 """
 from contextlib import contextmanager
 
@@ -73,7 +76,7 @@ def input_norm(images) -> torch.Tensor:
 class ForgettingTracker:
     """Forgetting events (Toneva et al. 2019): correct -> incorrect between consecutive presentations.
 
-    Fed on every training mini-batch with the train-mode predictions on the augmented batch.
+    Fed on every training mini-batch with the train-mode logits on the augmented batch.
     An example starts as 'previously incorrect', so being wrong first is not an event.
     """
 
@@ -82,12 +85,16 @@ class ForgettingTracker:
         self.ever_correct = torch.zeros(num_examples, dtype=torch.bool)
         self.previous_correct = torch.zeros(num_examples, dtype=torch.bool)
 
-    def update(self, indices: torch.Tensor, correct: torch.Tensor) -> None:
-        """indices: int64 [B] dataset indices, unique within the batch; correct: bool [B]."""
-        indices, correct = indices.cpu(), correct.cpu().bool()
+    def update(self, indices: torch.Tensor, logits: torch.Tensor, labels: torch.Tensor) -> None:
+        """indices: int64 [B] dataset indices, unique within the batch; logits [B, C]; labels int64 [B]."""
+        correct = (logits.detach().argmax(1) == labels).cpu()
+        indices = indices.cpu()
         self.counts[indices] += (self.previous_correct[indices] & ~correct).long()
         self.ever_correct[indices] |= correct
         self.previous_correct[indices] = correct
+
+    def score(self, never_learned: str = "inf") -> torch.Tensor:
+        return forgetting(self.counts, self.ever_correct, never_learned)
 
     def state_dict(self) -> dict:
         return {
@@ -100,6 +107,52 @@ class ForgettingTracker:
         self.counts = state["counts"].clone()
         self.ever_correct = state["ever_correct"].clone()
         self.previous_correct = state["previous_correct"].clone()
+
+
+def margins(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Logit of the assigned label minus the largest other logit (float32): negative when misclassified."""
+    logits = logits.detach().float()
+    assigned = logits.gather(1, labels[:, None]).squeeze(1)
+    others = logits.scatter(1, labels[:, None], float("-inf"))
+    return assigned - others.amax(1)
+
+
+class AUMTracker:
+    """Area under the margin (Pleiss et al. 2020): the mean margin of an example over its presentations.
+
+    Fed like ForgettingTracker, with the (possibly noisy) assigned labels, so mislabelled examples get
+    low or negative AUM. Margins are summed in float64 on the CPU: the sum over 200 epochs keeps its
+    precision, and a resumed run adds the same numbers in the same order, so it is bit-identical.
+    """
+
+    def __init__(self, num_examples: int):
+        self.margin_sums = torch.zeros(num_examples, dtype=torch.float64)
+        self.counts = torch.zeros(num_examples, dtype=torch.int64)
+
+    def update(self, indices: torch.Tensor, logits: torch.Tensor, labels: torch.Tensor) -> None:
+        """indices: int64 [B] dataset indices; logits [B, C]; labels int64 [B] (the training labels)."""
+        indices = indices.cpu()
+        self.margin_sums.index_add_(0, indices, margins(logits, labels).cpu().double())
+        self.counts.index_add_(0, indices, torch.ones_like(indices))
+
+    def score(self) -> torch.Tensor:
+        return aum(self.margin_sums, self.counts)
+
+    def state_dict(self) -> dict:
+        return {"margin_sums": self.margin_sums.clone(), "counts": self.counts.clone()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.margin_sums = state["margin_sums"].clone()
+        self.counts = state["counts"].clone()
+
+
+def aum(margin_sums, counts) -> torch.Tensor:
+    """AUM score: -(mean margin), so a higher score is harder. Examples never presented (a subset run,
+    or fewer steps than an epoch) have no margin at all; they get +inf, the same as never-learned
+    examples in `forgetting`, rather than a NaN that would sort unpredictably."""
+    scores = -(margin_sums / counts.clamp(min=1))
+    scores[counts == 0] = float("inf")
+    return scores.float()
 
 
 def forgetting(counts, ever_correct, never_learned: str = "inf") -> torch.Tensor:

@@ -1,7 +1,12 @@
 """The paper's training loop, airbench-style: the whole training set is one uint8 tensor, batches
 are gathered and augmented on tensors, and the run can stop and resume at any epoch boundary with
-bit-identical results (model, optimizer, schedule, RNG and forgetting state are all saved).
+bit-identical results (model, optimizer, schedule, RNG and score-tracker state are all saved).
+
+A run can also start from the state of another run at some epoch (a "spawn point", for linear mode
+connectivity): it continues that run's model, optimizer and schedule with its own data order.
 """
+import hashlib
+import io
 import math
 import os
 from dataclasses import asdict, dataclass
@@ -10,7 +15,6 @@ import torch
 import torch.nn.functional as F
 
 from . import data, models, results
-from .scores import ForgettingTracker
 
 
 @dataclass
@@ -104,14 +108,42 @@ class Callback:
     def on_checkpoint(self, epoch, model):
         pass
 
+    def on_state(self, epoch, state):
+        """`state`: a CPU copy of the training state, usable as another run's `start_state`."""
+        pass
+
+
+def _cpu_copy(state):
+    """A deep copy on the CPU, exactly what saving and loading the resume file gives (the schedule's
+    milestones must stay a Counter, so a plain recursive tensor copy would not do)."""
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    buffer.seek(0)
+    return torch.load(buffer, map_location="cpu", weights_only=False)
+
+
+def _digest(tensors):
+    """sha256 of the bytes of a state dict's tensors: tells spawn points of different parents apart."""
+    digest = hashlib.sha256()
+    for name, tensor in tensors.items():
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy())
+    return digest.hexdigest()
+
 
 def train(model, train_set, cfg, data_seed, steps, test=None, save_epochs=(), state_path=None,
-          callbacks=(), forgetting=None, generator_device="cpu"):
-    """Train `model` for `steps` optimizer steps; returns the forgetting tracker (or None).
+          callbacks=(), trackers=None, state_epochs=(), start_state=None, generator_device="cpu"):
+    """Train `model` for `steps` optimizer steps (in all, counting those of `start_state`).
 
+    `trackers`: {name: tracker} (scores.ForgettingTracker, scores.AUMTracker), all updated on every
+    step with the train-mode logits of the augmented batch and the training labels; returned.
     `save_epochs`: epochs (0 = before any step) at which callbacks get `on_checkpoint`.
+    `state_epochs`: epochs (0 = before any step) at which callbacks get `on_state` with the full
+    training state (model, optimizer, schedule, epoch, step).
+    `start_state`: such a state; the run continues from it with a FRESH data order from `data_seed`
+    and fresh trackers (a child spawned from a parent run).
     `state_path`: where the full training state is saved after every epoch; if it exists when the
-    run starts, the run resumes from it (preemption-safe).
+    run starts and was saved by this very run, the run resumes from it (preemption-safe).
     `test`: optional (images, labels) evaluated after every epoch.
     """
     device = next(model.parameters()).device
@@ -123,12 +155,22 @@ def train(model, train_set, cfg, data_seed, steps, test=None, save_epochs=(), st
                                 nesterov=cfg.nesterov, weight_decay=cfg.weight_decay)
     milestones = [round(f * steps) for f in cfg.lr_milestones]
     schedule = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones, gamma=cfg.lr_gamma)
+
+    def training_state(epoch, step):
+        # Live tensors, not copies: save or copy before training goes on.
+        return {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                "schedule": schedule.state_dict(), "epoch": epoch, "step": step}
+
     generator = torch.Generator(generator_device).manual_seed(data_seed)
-    tracker = ForgettingTracker(n) if forgetting else None
+    trackers = {} if trackers is None else trackers
     start_epoch, step = 0, 0
 
-    # A saved state is resumed only if it belongs to this very run (same schedule, data and seed).
-    run_key = {"config": asdict(cfg), "steps": steps, "data_seed": data_seed, "train_size": n}
+    # A saved state is resumed only if it belongs to this very run (same schedule, data, seed, trackers
+    # and spawn point: a child's digest of its start weights tells apart children of different parents).
+    start = None if start_state is None else {
+        "epoch": start_state["epoch"], "step": start_state["step"], "model": _digest(start_state["model"])}
+    run_key = {"config": asdict(cfg), "steps": steps, "data_seed": data_seed, "train_size": n,
+               "trackers": sorted(trackers), "start": start}
     state = torch.load(state_path, map_location="cpu", weights_only=False) if (
         state_path and os.path.exists(state_path)) else None
     if state is not None and state["run_key"] != run_key:
@@ -140,12 +182,35 @@ def train(model, train_set, cfg, data_seed, steps, test=None, save_epochs=(), st
         optimizer.load_state_dict(state["optimizer"])
         schedule.load_state_dict(state["schedule"])
         generator.set_state(state["generator"])  # a CPU byte tensor for every device's generator
-        if tracker is not None:
-            tracker.load_state_dict(state["forgetting"])
+        for name, tracker in trackers.items():
+            tracker.load_state_dict(state["trackers"][name])
         start_epoch, step = state["epoch"], state["step"]
-    elif 0 in save_epochs:
-        for cb in callbacks:
-            cb.on_checkpoint(0, model)
+    elif start_state is not None:
+        # Optimizer and schedule states carry their hyperparameters and milestones: a parent with
+        # other settings would silently impose its own on the child.
+        mine, theirs = schedule.state_dict(), start_state["schedule"]
+        ours, its = optimizer.param_groups[0], start_state["optimizer"]["param_groups"][0]
+        if (any(mine[k] != theirs[k] for k in ("milestones", "gamma", "base_lrs"))
+                or any(ours[k] != its[k] for k in ("momentum", "nesterov", "weight_decay"))):
+            raise ValueError("start_state was saved by a run with another optimizer, schedule or step budget")
+        if start_state["step"] != start_state["epoch"] * steps_per_epoch or start_state["step"] > steps:
+            raise ValueError(f"start_state (epoch {start_state['epoch']}, step {start_state['step']}) is not an "
+                             f"epoch boundary of this run ({steps_per_epoch} steps an epoch, {steps} in all)")
+        # A copy: on the CPU the optimizer adopts the given momentum tensors and would update the
+        # caller's start_state in place, spoiling it for the next child.
+        start_state = _cpu_copy(start_state)
+        model.load_state_dict(start_state["model"])
+        optimizer.load_state_dict(start_state["optimizer"])
+        schedule.load_state_dict(start_state["schedule"])
+        start_epoch, step = start_state["epoch"], start_state["step"]
+    else:
+        if 0 in save_epochs:
+            for cb in callbacks:
+                cb.on_checkpoint(0, model)
+        if 0 in state_epochs:
+            snapshot = _cpu_copy(training_state(0, 0))
+            for cb in callbacks:
+                cb.on_state(0, snapshot)
 
     model.train()
     for epoch in range(start_epoch + 1, epochs + 1):
@@ -165,9 +230,9 @@ def train(model, train_set, cfg, data_seed, steps, test=None, save_epochs=(), st
             optimizer.step()
             schedule.step()
             step += 1
+            for tracker in trackers.values():
+                tracker.update(idx, logits.detach(), y)
             correct = logits.argmax(1) == y
-            if tracker is not None:
-                tracker.update(idx, correct)
             loss_sum += loss.item() * len(y)
             correct_sum += correct.sum().item()
             seen += len(y)
@@ -180,11 +245,14 @@ def train(model, train_set, cfg, data_seed, steps, test=None, save_epochs=(), st
         if epoch in save_epochs:
             for cb in callbacks:
                 cb.on_checkpoint(epoch, model)
+        if epoch in state_epochs:
+            snapshot = _cpu_copy(training_state(epoch, step))
+            for cb in callbacks:
+                cb.on_state(epoch, snapshot)
         for cb in callbacks:
             cb.on_epoch_end(epoch, step, metrics)
         if state_path:
-            results.save_tensors({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                         "schedule": schedule.state_dict(), "generator": generator.get_state(),
-                         "forgetting": tracker.state_dict() if tracker is not None else None,
-                         "epoch": epoch, "step": step, "run_key": run_key}, state_path)
-    return tracker
+            results.save_tensors({**training_state(epoch, step), "generator": generator.get_state(),
+                                  "trackers": {name: t.state_dict() for name, t in trackers.items()},
+                                  "run_key": run_key}, state_path)
+    return trackers

@@ -1,62 +1,108 @@
 # Names and parameters shared by every stage. Rules only wire files; what a job needs goes to
 # the datadiet CLI as one JSON --spec, so every resolved hyperparameter reaches MLflow.
+#
+# Every path under results/<study>/ starts with <dataset>/<arch>/ (or <dataset>/data/): one DAG
+# holds every dataset and architecture of the paper, and two of them never share a file.
 import json
 import os
 import re
 
 STUDY = config["study"]
 OUT = f"{config['results_dir']}/{STUDY}"
+DATASETS = config["datasets"]
+FIRST = next(iter(DATASETS))
 SEEDS = list(range(config["scores"]["seeds"]))
 REPEATS = list(range(config["pruning"]["repeats"]))
 NOISE = [str(float(level)) for level in config["noise"]["levels"]]
+CLEAN = NOISE[0]
+NOISY = NOISE[1:]
 KEPT = [str(float(k)) for k in config["pruning"]["kept"]]
 PRUNED = [k for k in KEPT if float(k) < 1]
 METHODS = config["pruning"]["methods"]
-SCORED = [f"grand_e{t}" for t in config["scores"]["grand_epochs"]] + [
-    f"el2n_e{t}" for t in config["scores"]["el2n_epochs"]
-]
-ALL_SCORES = SCORED + ["forgetting", "input_norm"]
-CHECKPOINT_EPOCHS = sorted({int(s.split("_e")[1]) for s in SCORED})
+NOISY_METHODS = config["noise"]["methods"] or METHODS
+EXPERIMENTS = config["experiments"]
+HOW_EARLY = EXPERIMENTS["how_early"]
+WINDOW, TRANSFER, NTK, LMC = (
+    {**EXPERIMENTS[name], "dataset": EXPERIMENTS[name]["dataset"] or FIRST}
+    for name in ("window", "transfer", "ntk", "lmc")
+)
+GRAND_EPOCHS = sorted(set(config["scores"]["grand_epochs"]) | set(HOW_EARLY["epochs"]))
+EL2N_EPOCHS = sorted(set(config["scores"]["el2n_epochs"]) | set(HOW_EARLY["epochs"]))
+SCORED = [f"grand_e{t}" for t in GRAND_EPOCHS] + [f"el2n_e{t}" for t in EL2N_EPOCHS]
+ALL_SCORES = SCORED + ["forgetting", "aum", "input_norm"]
+# Checkpoints every scoring run keeps: the score epochs and both ends of each NTK-velocity step.
+CHECKPOINT_EPOCHS = sorted({int(s.split("_e")[1]) for s in SCORED} | {e + d for e in NTK["epochs"] for d in (0, 1)})
+SPAWN_EPOCHS = sorted(LMC["spawn_epochs"])
 TRACKING = {
     "uri": config["tracking"]["uri"] or f"sqlite:///{os.path.abspath(OUT)}/mlflow.db",
     "experiment": STUDY,
 }
 
-for method in METHODS:
-    if method != "random" and method not in ALL_SCORES:
+
+def score_of(method):
+    """The score a selection method ranks by ('ccs-el2n_e2' -> 'el2n_e2'); None for random/full."""
+    return None if method in ("full", "random") else method.removeprefix("ccs-")
+
+
+def check_config():
+    """What the schema cannot say: names that must refer to each other, epochs inside training."""
+    for key, methods in (("pruning.methods", METHODS), ("noise.methods", NOISY_METHODS)):
+        for method in methods:
+            if score_of(method) not in (None, *ALL_SCORES):
+                raise WorkflowError(
+                    f"config {key}: {method!r} needs a score this config does not compute; "
+                    f"computed scores: {ALL_SCORES} (add the epoch to scores.grand_epochs / scores.el2n_epochs)"
+                )
+    for name, section in (("window", WINDOW), ("transfer", TRANSFER), ("ntk", NTK), ("lmc", LMC)):
+        if section["dataset"] not in DATASETS:
+            raise WorkflowError(f"config experiments.{name}.dataset: {section['dataset']!r} is not in datasets")
+        if section["score"] not in ALL_SCORES:
+            raise WorkflowError(f"config experiments.{name}.score: {section['score']!r} is not a computed score {ALL_SCORES}")
+    last = max(CHECKPOINT_EPOCHS + SPAWN_EPOCHS, default=0)
+    if last > config["train"]["epochs"]:
         raise WorkflowError(
-            f"config pruning.methods: {method!r} needs a score this config does not compute; "
-            f"computed scores: {ALL_SCORES} (add the epoch to scores.grand_epochs / scores.el2n_epochs)"
+            f"config: epoch {last} (a score, NTK or spawn epoch) is past the end of training "
+            f"(train.epochs = {config['train']['epochs']})"
         )
-if CHECKPOINT_EPOCHS and CHECKPOINT_EPOCHS[-1] > config["train"]["epochs"]:
-    raise WorkflowError(
-        f"config scores: epoch {CHECKPOINT_EPOCHS[-1]} is past the end of training "
-        f"(train.epochs = {config['train']['epochs']})"
-    )
-if config["data"]["source"] != "torchvision" and not os.path.exists(config["data"].get("path", "")):
-    raise WorkflowError(f"config data.path: {config['data'].get('path')!r} does not exist")
+    for name, spec in DATASETS.items():
+        if spec["source"] != "torchvision" and not os.path.exists(spec.get("path", "")):
+            raise WorkflowError(f"config datasets.{name}.path: {spec.get('path')!r} does not exist")
+
+
+check_config()
 
 
 wildcard_constraints:
+    dataset=r"[A-Za-z0-9_.-]+",
+    arch=r"resnet18|resnet50",
     noise=r"[0-9.]+",
     seed=r"\d+",
     rep=r"\d+",
     keep=r"[0-9.]+",
     epoch=r"\d+",
+    position=r"[0-9.]+",
+    child=r"[01]",
     kind="grand|el2n",
-    method=r"full|random|forgetting|input_norm|(grand|el2n)_e\d+",
+    score=r"forgetting|aum|input_norm|(grand|el2n)_e\d+",
+    method=r"full|random|(ccs-)?(forgetting|aum|input_norm|(grand|el2n)_e\d+)(-from-resnet(18|50))?",
 
 
-def training_spec(run, noise, **job):
+def train_config(dataset):
+    batch = DATASETS[dataset]["batch_size"]
+    return {**config["train"], **({"batch_size": batch} if batch else {})}
+
+
+def training_spec(wildcards, run, **job):
     """What a training job needs: model, schedule, seeds (by run), threads and tracking."""
     return {
         "study": STUDY,
         "tracking": TRACKING,
         "threads": config["threads"],
-        "model": config["model"],
-        "train": config["train"],
+        "dataset": wildcards.dataset,
+        "model": {"arch": wildcards.arch, "width": config["model"]["width"]},
+        "train": train_config(wildcards.dataset),
         "run": int(run),
-        "noise": float(noise),
+        "noise": float(wildcards.noise),
         **job,
     }
 
@@ -70,10 +116,16 @@ def wildcards_json(wildcards):
     return json.dumps(dict(wildcards.items()), sort_keys=True)
 
 
-def score_file(noise, method):
-    return f"{OUT}/scores/noise{noise}/{method}/mean.csv"
-
-
 TRACKED = f"{OUT}/mlflow/store.json"
-DATASET = f"{OUT}/data/dataset.pt"
-LABELS = f"{OUT}/data/labels_noise{{noise}}.pt"
+DATA = f"{OUT}/{{dataset}}/data"
+DATASET = f"{DATA}/dataset.pt"
+LABELS = f"{DATA}/labels_noise{{noise}}.pt"
+RUNS = f"{OUT}/{{dataset}}/{{arch}}"  # everything trained or scored with one architecture on one dataset
+
+
+def score_file(dataset, arch, noise, score):
+    return f"{OUT}/{dataset}/{arch}/scores/noise{noise}/{score}/mean.csv"
+
+
+def arch_of(dataset):
+    return DATASETS[dataset]["arch"]

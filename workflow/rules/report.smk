@@ -1,22 +1,65 @@
-# Report: figures and one self-contained HTML page from the result files (never retrains).
+# Report: figures, the claims table and one self-contained HTML page from the result files
+# (never retrains).
+
+
+def report_scores():
+    """Clean: every score (rank correlations, seeds); noisy: the scores the noisy methods use."""
+    paths = []
+    for dataset in DATASETS:
+        arch = arch_of(dataset)
+        paths += [score_file(dataset, arch, CLEAN, s) for s in ALL_SCORES]
+        noisy = sorted({score_of(m) for m in NOISY_METHODS if score_of(m)} | {WINDOW["score"], NTK["score"]})
+        paths += [score_file(dataset, arch, n, s) for n in NOISY for s in noisy]
+    return paths
+
+
+FIGURES = f"{OUT}/figures"
+
+
+def figure(name, category="Figures"):
+    return report(f"{FIGURES}/{name}.png", caption=f"../report/{name}.rst", category=category)
 
 
 rule report:
     input:
-        results=pruning_results(),
-        scores=expand(f"{OUT}/scores/noise{{noise}}/{{score}}/mean.csv", noise=NOISE, score=ALL_SCORES),
+        curve=curve_results(),
+        how_early=how_early_results(),
+        window=window_results(),
+        transfer=transfer_results(),
+        ntk=ntk_results(),
+        lmc=lmc_results(),
+        scores=report_scores(),
+        labels=[f"{OUT}/{d}/data/labels_noise{n}.pt" for d in DATASETS for n in NOISE],
     output:
         html=report(f"{OUT}/report.html", caption="../report/report.rst", category="Report"),
-        curve=report(
-            f"{OUT}/figures/pruning_curve.png", caption="../report/pruning_curve.rst", category="Figures"
-        ),
-        spearman=report(f"{OUT}/figures/spearman.png", caption="../report/spearman.rst", category="Figures"),
-        table=report(f"{OUT}/figures/accuracy.csv", caption="../report/accuracy.rst", category="Tables"),
+        curve=figure("pruning_curve"),
+        how_early=figure("how_early"),
+        window=figure("sliding_window"),
+        noise=figure("noise_ranking"),
+        transfer=figure("transfer"),
+        spearman=figure("spearman"),
+        seeds=figure("seeds"),
+        ntk=figure("ntk_velocity"),
+        lmc=figure("lmc_barrier"),
+        table=report(f"{FIGURES}/accuracy.csv", caption="../report/accuracy.rst", category="Tables"),
+        claims=report(f"{FIGURES}/claims.csv", caption="../report/claims.rst", category="Tables"),
     params:
-        spec=json.dumps({"study": STUDY, "config": config, "tracking": TRACKING}, sort_keys=True),
-        figures=f"{OUT}/figures",
+        spec=json.dumps(
+            {
+                "study": STUDY,
+                "config": config,
+                "tracking": TRACKING,
+                "clean": float(CLEAN),
+                "arch": {d: arch_of(d) for d in DATASETS},
+                "experiments": {"window": WINDOW, "transfer": TRANSFER, "ntk": NTK, "lmc": LMC},
+                "captions": os.path.join(workflow.basedir, "workflow", "report"),
+            },
+            sort_keys=True,
+        ),
     log:
         f"{OUT}/logs/report.log",
     shell:
-        "datadiet report --spec {params.spec:q} --results {input.results:q} --scores {input.scores:q}"
-        " --out-dir {params.figures:q} --html {output.html:q} > {log:q} 2>&1"
+        "datadiet report --spec {params.spec:q} --curve {input.curve:q} --how-early {input.how_early:q}"
+        " --window {input.window:q} --transfer {input.transfer:q} --ntk {input.ntk:q} --lmc {input.lmc:q}"
+        " --scores {input.scores:q} --labels {input.labels:q}"
+        " --out-dir $(dirname {output.table:q}) --html {output.html:q} > {log:q} 2>&1"

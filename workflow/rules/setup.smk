@@ -1,17 +1,25 @@
 # Set-up: the decoded dataset, the label-noise variants, and the MLflow store (created once,
 # before any job logs to it: several jobs creating a new SQLite store at once corrupt it).
 
+# Keys of a datasets entry that say how the study uses the data, not how to read it.
+STUDY_KEYS = ("arch", "how_early_keep", "batch_size", "train_size")
+
+
+def data_spec(dataset):
+    spec = {k: v for k, v in DATASETS[dataset].items() if k not in STUDY_KEYS}
+    return {"name": dataset, **spec}
+
 
 rule prepare_data:
     input:
-        [config["data"]["path"]] if config["data"]["source"] != "torchvision" else [],
+        lambda w: [DATASETS[w.dataset]["path"]] if DATASETS[w.dataset]["source"] != "torchvision" else [],
     output:
         DATASET,
     params:
-        spec=json.dumps(config["data"], sort_keys=True),
+        spec=as_json(lambda w: data_spec(w.dataset)),
         cache=f"{config['results_dir']}/cache",
     log:
-        f"{OUT}/logs/prepare_data.log",
+        f"{OUT}/logs/{{dataset}}/prepare_data.log",
     shell:
         "datadiet prepare-data --spec {params.spec:q} --cache {params.cache:q} --out {output:q} > {log:q} 2>&1"
 
@@ -24,7 +32,7 @@ rule corrupt_labels:
     params:
         seed=config["noise"]["seed"],
     log:
-        f"{OUT}/logs/corrupt_labels/noise{{noise}}.log",
+        f"{OUT}/logs/{{dataset}}/corrupt_labels/noise{{noise}}.log",
     shell:
         "datadiet corrupt-labels --dataset {input:q} --fraction {wildcards.noise} --seed {params.seed}"
         " --out {output:q} > {log:q} 2>&1"

@@ -1,0 +1,235 @@
+"""Each training-dynamics measure against a slow, obvious reference implementation."""
+import copy
+
+import pytest
+import torch
+
+from datadiet.dynamics import (cosine_distance, error_barrier, error_rate, example_sets, interpolate,
+                               ntk_gram, ntk_velocity)
+from datadiet.models import build
+from nets import snapshot, tiny_resnet as _tiny_resnet, batch as _batch
+
+
+# float64 by default here: the Gram and barrier comparisons need tight tolerances.
+def tiny_resnet(seed=0, dtype=torch.float64):
+    return _tiny_resnet(dtype, seed)
+
+
+def batch(n=5, dtype=torch.float64, seed=1):
+    return _batch(n, dtype, seed)
+
+
+def gram_loop(model, images):
+    """One logit at a time: autograd.grad of logit[b, c] w.r.t. every trainable parameter."""
+    was_training = model.training
+    model.eval()
+    params = [p for p in model.parameters() if p.requires_grad]
+    rows = []
+    for x in images:
+        logits = model(x[None])[0]
+        for c in range(len(logits)):
+            grads = torch.autograd.grad(logits[c], params, retain_graph=True)
+            rows.append(torch.cat([g.flatten() for g in grads]))
+    model.train(was_training)
+    jacobian = torch.stack(rows).double()
+    return jacobian @ jacobian.T
+
+
+def error_loop(model, images, labels):
+    model.eval()
+    with torch.no_grad():
+        wrong = sum(int(model(x[None]).argmax(1).item() != y.item()) for x, y in zip(images, labels))
+    return wrong / len(images)
+
+
+def test_ntk_gram_matches_per_logit_loop():
+    model = tiny_resnet()
+    images, _ = batch(5)
+    before = snapshot(model)
+    gram = ntk_gram(model, images, chunk_size=2)  # chunks of 2, 2, 1
+    assert gram.dtype == torch.float64 and gram.device.type == "cpu" and gram.shape == (50, 50)
+    # Mode, parameters and running statistics are left as they were.
+    assert model.training
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    expected = gram_loop(model, images)
+    assert expected.abs().max() > 0
+    torch.testing.assert_close(gram, expected, rtol=1e-9, atol=1e-9 * expected.abs().max().item())
+
+
+def test_ntk_gram_is_symmetric_psd_and_independent_of_chunk_size():
+    model = tiny_resnet()
+    model.eval()
+    images, _ = batch(4)
+    gram = ntk_gram(model, images, chunk_size=3)
+    assert not model.training
+    assert torch.equal(gram, gram.T)
+    assert torch.linalg.eigvalsh(gram).min() > -1e-9 * gram.diagonal().max()
+    for chunk_size in (1, 4, 16):
+        torch.testing.assert_close(ntk_gram(model, images, chunk_size=chunk_size), gram, rtol=1e-10, atol=1e-10)
+
+
+def test_ntk_gram_float32_agrees_with_loop():
+    model = tiny_resnet(dtype=torch.float32)
+    images, _ = batch(3, dtype=torch.float32)
+    gram = ntk_gram(model, images)
+    assert gram.dtype == torch.float64
+    expected = gram_loop(model, images)
+    # Batched and single-example float32 forwards may round differently (performance-notes.md).
+    assert (gram - expected).norm() / expected.norm() < 1e-4
+
+
+def test_ntk_gram_uses_running_statistics():
+    model = tiny_resnet()
+    images, _ = batch(3)
+    fresh = build("resnet18", 10, width=2).double()
+    fresh.load_state_dict({k: v for k, v in model.state_dict().items() if "running" not in k}, strict=False)
+    assert cosine_distance(ntk_gram(model, images), ntk_gram(fresh, images)) > 1e-3
+
+
+def test_cosine_distance():
+    torch.manual_seed(0)
+    a = torch.randn(6, 6, dtype=torch.float64)
+    assert cosine_distance(a, a) == pytest.approx(0, abs=1e-12)
+    assert cosine_distance(a, 7.5 * a) == pytest.approx(0, abs=1e-12)
+    assert cosine_distance(a, -a) == pytest.approx(2, abs=1e-12)
+    orthogonal = torch.tensor([[1.0, 0.0], [0.0, 0.0]]), torch.tensor([[0.0, 3.0], [2.0, 0.0]])
+    assert cosine_distance(*orthogonal) == pytest.approx(1, abs=1e-12)
+    b = torch.randn(6, 6, dtype=torch.float64)
+    expected = 1 - (a * b).sum() / (a.norm() * b.norm())
+    assert isinstance(cosine_distance(a, b), float)
+    assert cosine_distance(a, b) == pytest.approx(expected.item(), abs=1e-12)
+    assert cosine_distance(3 * a, 0.2 * b) == pytest.approx(expected.item(), abs=1e-12)
+
+
+def test_ntk_velocity_matches_reference_grams_block_by_block():
+    before, after = tiny_resnet(seed=0), tiny_resnet(seed=2)
+    images, _ = batch(7)
+    order = torch.tensor([6, 2, 0, 5, 3, 1, 4])
+    velocity = ntk_velocity(before, after, images, order, block_size=3, chunk_size=2)
+    # 7 examples in blocks of 3: the last partial block (example 4) is dropped.
+    assert velocity.dtype == torch.float32 and velocity.shape == (2,)
+    for k, block in enumerate([[6, 2, 0], [5, 3, 1]]):
+        expected = cosine_distance(gram_loop(before, images[block]), gram_loop(after, images[block]))
+        assert 0 < expected < 2
+        assert velocity[k].item() == pytest.approx(expected, rel=1e-5)
+    # A subset of blocks gives the same values, in the order asked.
+    assert torch.equal(ntk_velocity(before, after, images, order, 3, blocks=[1, 0]), velocity.flip(0))
+    assert ntk_velocity(before, after, images, order, 3, blocks=[]).shape == (0,)
+    with pytest.raises(IndexError):
+        ntk_velocity(before, after, images, order, 3, blocks=[2])
+
+
+def test_ntk_velocity_is_zero_for_one_model():
+    model = tiny_resnet()
+    images, _ = batch(6)
+    velocity = ntk_velocity(model, model, images, torch.arange(6), block_size=2)
+    assert velocity.shape == (3,)
+    assert velocity.abs().max() < 1e-6
+
+
+def test_interpolate():
+    a, b = tiny_resnet(seed=0).state_dict(), tiny_resnet(seed=3).state_dict()
+    a["stem.1.num_batches_tracked"].fill_(5)
+    b["stem.1.num_batches_tracked"].fill_(9)
+    mixed = {alpha: interpolate(a, b, alpha) for alpha in (0.0, 0.25, 0.5, 1.0)}
+    assert all(m.keys() == a.keys() for m in mixed.values())
+    for key in a:
+        if a[key].is_floating_point():
+            assert torch.equal(mixed[1.0][key], a[key])
+            assert torch.equal(mixed[0.0][key], b[key])
+            torch.testing.assert_close(mixed[0.5][key], (a[key] + b[key]) / 2)
+            torch.testing.assert_close(mixed[0.25][key], 0.25 * a[key] + 0.75 * b[key])
+        else:
+            assert all(torch.equal(m[key], a[key]) for m in mixed.values())
+    # Running statistics are interpolated too.
+    assert not torch.equal(a["stem.1.running_mean"], b["stem.1.running_mean"])
+    assert torch.equal(mixed[0.0]["stem.1.running_var"], b["stem.1.running_var"])
+    # The result is a new dict that does not alias the integer buffers of a.
+    mixed[0.5]["stem.1.num_batches_tracked"].fill_(0)
+    assert a["stem.1.num_batches_tracked"].item() == 5
+    with pytest.raises(ValueError):
+        interpolate(a, {k: v for k, v in b.items() if k != "fc.bias"}, 0.5)
+
+
+def test_error_rate_matches_loop():
+    model = tiny_resnet()
+    images, labels = batch(40)
+    model.train()
+    rate = error_rate(model, images, labels, batch_size=16)
+    assert model.training
+    assert rate == error_loop(model, images, labels)
+    # Labels set to the model's own predictions give no errors; shifting them gives all errors.
+    predictions = model.eval()(images).argmax(1)
+    assert error_rate(model, images, predictions) == 0
+    assert error_rate(model, images, (predictions + 1) % 10) == 1
+
+
+def interpolated_by_hand(model_a, model_b, alpha):
+    model = copy.deepcopy(model_a)
+    with torch.no_grad():
+        pairs = list(zip(model.parameters(), model_b.parameters())) + list(zip(model.buffers(), model_b.buffers()))
+        for mine, theirs in pairs:
+            if mine.is_floating_point():
+                mine.copy_(alpha * mine + (1 - alpha) * theirs)
+    return model
+
+
+def test_error_barrier_matches_hand_built_interpolation():
+    model_a, model_b = tiny_resnet(seed=0), tiny_resnet(seed=4)
+    torch.manual_seed(5)
+    images = torch.randn(40, 3, 8, 8, dtype=torch.float64)
+    # Labels from a third model, so both end points make a fair share of errors.
+    labels = tiny_resnet(seed=6).eval()(images).argmax(1).detach()
+    alphas = (0.25, 0.5, 0.75)
+    holder = tiny_resnet(seed=7)
+    result = error_barrier(holder, model_a.state_dict(), model_b.state_dict(), images, labels, alphas)
+    error_a, error_b = error_loop(model_a, images, labels), error_loop(model_b, images, labels)
+    assert result["error_a"] == error_a and result["error_b"] == error_b
+    assert set(result["errors"]) == set(alphas)
+    for alpha in alphas:
+        assert result["errors"][alpha] == error_loop(interpolated_by_hand(model_a, model_b, alpha), images, labels)
+    expected = max(result["errors"][alpha] - (alpha * error_a + (1 - alpha) * error_b) for alpha in alphas)
+    assert result["barrier"] == pytest.approx(expected, abs=1e-12)
+    # The holder is left with the last interpolation.
+    torch.testing.assert_close(holder.fc.weight, 0.75 * model_a.fc.weight + 0.25 * model_b.fc.weight)
+
+
+def test_error_barrier_of_a_model_with_itself_is_zero():
+    model = tiny_resnet()
+    images, labels = batch(30)
+    state = model.state_dict()
+    result = error_barrier(tiny_resnet(seed=8), state, state, images, labels, alphas=(0.0, 0.3, 0.5, 1.0))
+    assert result["barrier"] == pytest.approx(0, abs=1e-12)
+    assert result["error_a"] == result["error_b"] == error_loop(model, images, labels)
+    assert all(error == result["error_a"] for error in result["errors"].values())
+
+
+def test_example_sets():
+    torch.manual_seed(0)
+    scores = torch.rand(50)
+    sets = example_sets(scores, 10, seed=3)
+    assert set(sets) == {"high", "low", "random"}
+    order = scores.argsort()
+    assert torch.equal(sets["high"], order[-10:].sort().values)
+    assert torch.equal(sets["low"], order[:10].sort().values)
+    for s in sets.values():
+        assert s.dtype == torch.int64 and len(s) == 10 and len(s.unique()) == 10
+        assert torch.equal(s, s.sort().values)
+    assert scores[sets["high"]].min() > scores[sets["low"]].max()
+    assert not set(sets["high"].tolist()) & set(sets["low"].tolist())
+    # Half and half: still disjoint, and together everything.
+    halves = example_sets(scores, 25, seed=0)
+    assert sorted(halves["high"].tolist() + halves["low"].tolist()) == list(range(50))
+    # The random set is determined by the seed and changes with it.
+    assert torch.equal(example_sets(scores, 10, seed=3)["random"], sets["random"])
+    assert not torch.equal(example_sets(scores, 10, seed=4)["random"], sets["random"])
+    assert torch.equal(example_sets(torch.zeros(50), 10, seed=3)["random"], sets["random"])
+    with pytest.raises(ValueError):
+        example_sets(scores, 51, seed=0)
+
+
+def test_example_sets_break_ties_by_index():
+    scores = torch.tensor([1.0, 0.0, 1.0, 0.0, 1.0, 0.0, float("inf")])
+    sets = example_sets(scores, 2, seed=0)
+    assert sets["low"].tolist() == [1, 3]  # the lower indices of the tie at 0
+    assert sets["high"].tolist() == [4, 6]  # inf (a never-learned forgetting score), then index 4
