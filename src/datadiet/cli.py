@@ -156,9 +156,7 @@ def cmd_train_scoring(args):
     name = f"scoring-train {spec['dataset']} {spec['model']['arch']} noise={spec['noise']} seed={spec['run']}"
     result, _ = run_training(spec, dataset, labels, subset, name, job_tags(args), args.out_dir,
                              save_epochs=spec["save_epochs"], state_epochs=spec["state_epochs"], trackers=trackers)
-    forgetting = trackers["forgetting"]
-    values = {"forgetting": scores.forgetting(forgetting.counts, forgetting.ever_correct, spec["never_learned"]),
-              "aum": trackers["aum"].score()}
+    values = {"forgetting": trackers["forgetting"].score(spec["never_learned"]), "aum": trackers["aum"].score()}
     for score, path in (("forgetting", args.forgetting), ("aum", args.aum)):
         results.write_scores(path, subset, labels, {"score": values[score]},
                              {"score": score, "seed": spec["run"], "runs": [result["run_id"]]})
@@ -275,10 +273,12 @@ def cmd_ntk_velocity(args):
         print(f"{len(blocks)} blocks of {size} in {time.time() - start:.1f} s")
         corrupted = torch.zeros(len(labels), dtype=torch.bool)
         corrupted[results.load_tensors(args.labels)["corrupted"]] = True
-        rows = [{"block": b, "first_rank": b * size, "velocity": v,
-                 "mean_score": table["mean"].to_numpy()[order[b * size:(b + 1) * size].numpy()].mean(),
-                 "corrupted_fraction": corrupted[order[b * size:(b + 1) * size]].float().mean().item()}
-                for b, v in zip(blocks, velocity.tolist())]
+        mean = table["mean"].to_numpy()
+        rows = []
+        for b, v in zip(blocks, velocity.tolist()):
+            block = order[b * size:(b + 1) * size]
+            rows.append({"block": b, "first_rank": b * size, "velocity": v, "mean_score": mean[block.numpy()].mean(),
+                         "corrupted_fraction": corrupted[block].float().mean().item()})
         out = pd.DataFrame(rows).assign(epoch=spec["epoch"], noise=spec["noise"], num_examples=len(labels))
         results.write_text(out.to_csv(index=False), args.out)
         tracking.log_artifact(args.out)
@@ -311,6 +311,10 @@ def cmd_lmc_barrier(args):
     dataset, labels = load_study_data(args.dataset, args.labels)
     table = results.read_scores(args.scores, len(labels))
     sets = dynamics.example_sets(torch.tensor(table["mean"].to_numpy()), spec["set_size"], seed=0)
+    # The example sets, preprocessed once for every spawn epoch (all children share one architecture).
+    memory_format = load_checkpoint(args.children[0], spec["arch"]).memory_format
+    inputs = {name: (data.normalize(dataset["train_images"][index], dataset["mean"], dataset["std"], memory_format),
+                     labels[index]) for name, index in sets.items()}
     children = {}
     for path, result_path in zip(args.children, args.results):
         child = results.read_json(result_path)
@@ -323,12 +327,11 @@ def cmd_lmc_barrier(args):
         for spawn in sorted(children):
             (path_a, _), (path_b, _) = children[spawn][0], children[spawn][1]
             model = load_checkpoint(path_a, spec["arch"])
-            state_a, state_b = dict(model.state_dict()), load_checkpoint(path_b, spec["arch"]).state_dict()
-            state_a = {k: v.clone() for k, v in state_a.items()}
-            for set_name, index in sets.items():
-                images = data.normalize(dataset["train_images"][index], dataset["mean"], dataset["std"],
-                                        model.memory_format)
-                out = dynamics.error_barrier(model, state_a, state_b, images, labels[index], spec["alphas"])
+            # A copy: error_barrier loads interpolations into `model`, which would overwrite a view.
+            state_a = {k: v.clone() for k, v in model.state_dict().items()}
+            state_b = load_checkpoint(path_b, spec["arch"]).state_dict()
+            for set_name, (images, set_labels) in inputs.items():
+                out = dynamics.error_barrier(model, state_a, state_b, images, set_labels, spec["alphas"])
                 rows.append({"spawn_epoch": spawn, "set": set_name, "barrier": out["barrier"],
                              "error_a": out["error_a"], "error_b": out["error_b"],
                              **{f"error_alpha{a}": e for a, e in out["errors"].items()}})
