@@ -348,7 +348,7 @@ def cmd_report(args):
 
 def cmd_estimate(args):
     from . import estimate
-    estimate.main(args.configfile, args.snakemake_args)
+    estimate.main(args.configfile, args.more_configfiles)
 
 
 def main(argv=None):
@@ -427,7 +427,7 @@ def main(argv=None):
 
     p = command("estimate", cmd_estimate, "jobs and GPU-hours per experiment of a config (a dry run)")
     p.add_argument("--configfile", default="config.yaml")
-    p.add_argument("snakemake_args", nargs="*", help="more snakemake arguments (after --)")
+    p.add_argument("more_configfiles", nargs="*", help="more config files merged over it")
 
     args = parser.parse_args(argv)
     try:

@@ -19,7 +19,8 @@ CLASSES = {"cifar10": 10, "cifar100": 100, "cinic10": 10}
 
 
 def dry_run_jobs(configfile, extra=()):
-    """[(rule, wildcards dict)] of every job of the DAG, done or not."""
+    """[(rule, wildcards dict)] of every job of the DAG, done or not; `extra`: more config files,
+    merged over the first in order (as snakemake's --configfile takes them)."""
     cmd = [sys.executable, "-m", "snakemake", "-n", "--forceall", "--configfile", str(configfile), *extra]
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
     if proc.returncode != 0:
@@ -37,11 +38,14 @@ def dry_run_jobs(configfile, extra=()):
     return jobs
 
 
-def load_config(configfile):
-    """The config with the schema's defaults filled in, as the workflow sees it."""
-    from snakemake.utils import validate
+def load_config(configfile, *more):
+    """The config (more files merged over it, in order) with the schema's defaults filled in, as
+    the workflow sees it."""
+    from snakemake.utils import update_config, validate
 
     config = yaml.safe_load(Path(configfile).read_text())
+    for path in more:
+        update_config(config, yaml.safe_load(Path(path).read_text()))
     validate(config, str(ROOT / "workflow" / "schemas" / "config.schema.yaml"))
     return config
 
@@ -107,7 +111,7 @@ def summarize(jobs, config):
 
 
 def main(configfile, extra=()):
-    config = load_config(configfile)
+    config = load_config(configfile, *extra)
     table = summarize(dry_run_jobs(configfile, extra), config)
     est = config["estimate"]
     print(f"{configfile}: jobs and GPU-hours per experiment, at "
