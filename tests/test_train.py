@@ -96,6 +96,35 @@ def test_resumed_run_ends_with_the_same_weights_and_tracker_scores(tmp_path):
     assert torch.equal(ref_trackers["aum"].score(), trackers["aum"].score())
 
 
+def train_subset(state_path=None, callbacks=(), report_every=None):
+    """64 of the 96 examples (2 steps an epoch) for the 9 steps of 3 full-data epochs."""
+    torch.set_num_threads(1)
+    data = synthetic_set()
+    subset = TrainSet(data.images[:64], data.labels[:64], data.mean, data.std)
+    model = init_model("resnet18", 3, 2, 0)
+    made = train(model, subset, CFG, 1, total_steps(CFG, 96, 64), test=(data.images, data.labels),
+                 state_path=state_path, callbacks=callbacks, trackers={"forgetting": ForgettingTracker(64)},
+                 report_every=report_every)
+    return model, made
+
+
+def test_a_subset_run_reports_once_per_full_data_epoch_and_resumes_from_a_report(tmp_path):
+    every_epoch, per_full_epoch = Record(), Record()
+    reference, ref_trackers = train_subset(callbacks=[every_epoch])
+    model, _ = train_subset(callbacks=[per_full_epoch], report_every=3)
+    assert every_epoch.epochs == [1, 2, 3, 4, 5]  # 2 + 2 + 2 + 2 + 1 steps
+    assert per_full_epoch.epochs == [2, 3, 5] and per_full_epoch.steps == [4, 6, 9]  # after steps 3, 6 and the last
+    assert_same_weights(reference, model)  # reporting less changes nothing of the training
+    state = tmp_path / "state.pt"
+    with pytest.raises(KeyboardInterrupt):
+        train_subset(state, [Record(stop_at=3)], report_every=3)  # the saved state is the report of epoch 2
+    resumed_record = Record()
+    resumed, trackers = train_subset(state, [resumed_record], report_every=3)
+    assert resumed_record.epochs == [3, 5]
+    assert_same_weights(reference, resumed)
+    assert torch.equal(ref_trackers["forgetting"].counts, trackers["forgetting"].counts)
+
+
 def test_a_state_with_other_trackers_is_not_resumed(tmp_path):
     state = tmp_path / "state.pt"
     run(state, trackers=("forgetting",))

@@ -19,15 +19,16 @@ from .train import (Callback, TrainConfig, TrainSet, checkpoint, epoch_count, ev
 
 
 class PrintProgress(Callback):
-    """One line per epoch with speed and time left; the rule's log keeps it."""
+    """One line per report with speed and time left; the rule's log keeps it."""
 
-    def __init__(self, total_epochs, total_steps, batch_size):
+    def __init__(self, total_epochs, total_steps, batch_size, report_every):
         self.total_epochs, self.total_steps, self.batch_size = total_epochs, total_steps, batch_size
+        self.report_every = report_every
         self.start, self.start_step = time.time(), None
 
     def on_epoch_end(self, epoch, step, metrics):
         if self.start_step is None:  # a resumed run counts speed from where it resumed
-            self.start_step = step - self.total_steps // self.total_epochs
+            self.start_step = step - min(step, self.report_every)
         rate = (step - self.start_step) / max(time.time() - self.start, 1e-9)
         shown = " ".join(f"{k}={v:.4g}" for k, v in metrics.items())
         print(f"epoch {epoch}/{self.total_epochs} step {step}/{self.total_steps} {shown} "
@@ -78,6 +79,7 @@ def run_training(spec, dataset, labels, subset, name, tags, out_dir, save_epochs
         seeds["data"] = data_seed
     steps = total_steps(cfg, len(dataset["train_labels"]), len(subset))
     epochs = epoch_count(steps, len(subset), cfg.batch_size)
+    full_epoch = len(dataset["train_labels"]) // cfg.batch_size  # report as often as a full-data run
     train_set = TrainSet(dataset["train_images"][subset], labels[subset], dataset["mean"], dataset["std"])
     test = (dataset["test_images"], dataset["test_labels"])
     arch, width, num_classes = spec["model"]["arch"], spec["model"]["width"], len(dataset["classes"])
@@ -90,12 +92,12 @@ def run_training(spec, dataset, labels, subset, name, tags, out_dir, save_epochs
     with tracking.job_run(spec["tracking"]["uri"], spec["tracking"]["experiment"], name, params, tags) as run:
         for path in artifacts:
             tracking.log_artifact(path)
-        callbacks = [PrintProgress(epochs, steps, cfg.batch_size), tracking.LogMetrics(),
+        callbacks = [PrintProgress(epochs, steps, cfg.batch_size, full_epoch), tracking.LogMetrics(),
                      SaveCheckpoints(work, arch, width, num_classes)]
         start = time.time()
         train(model, train_set, cfg, seeds["data"], steps, test=test, save_epochs=save_epochs,
               state_epochs=state_epochs, state_path=work / "state.pt", callbacks=callbacks, trackers=trackers,
-              start_state=start_state)
+              start_state=start_state, report_every=full_epoch)
         for file in [f"ckpt_e{e}.pt" for e in save_epochs] + [f"state_e{e}.pt" for e in state_epochs]:
             os.replace(work / file, out_dir / file)
         (work / "state.pt").unlink()

@@ -132,7 +132,8 @@ def _digest(tensors):
 
 
 def train(model, train_set, cfg, data_seed, steps, test=None, save_epochs=(), state_path=None,
-          callbacks=(), trackers=None, state_epochs=(), start_state=None, generator_device="cpu"):
+          callbacks=(), trackers=None, state_epochs=(), start_state=None, generator_device="cpu",
+          report_every=None):
     """Train `model` for `steps` optimizer steps (in all, counting those of `start_state`).
 
     `trackers`: {name: tracker} (scores.ForgettingTracker, scores.AUMTracker), all updated on every
@@ -142,9 +143,13 @@ def train(model, train_set, cfg, data_seed, steps, test=None, save_epochs=(), st
     training state (model, optimizer, schedule, epoch, step).
     `start_state`: such a state; the run continues from it with a FRESH data order from `data_seed`
     and fresh trackers (a child spawned from a parent run).
-    `state_path`: where the full training state is saved after every epoch; if it exists when the
+    `state_path`: where the full training state is saved at every report; if it exists when the
     run starts and was saved by this very run, the run resumes from it (preemption-safe).
-    `test`: optional (images, labels) evaluated after every epoch.
+    `test`: optional (images, labels) evaluated at every report.
+    `report_every`: report (evaluate `test`, call `on_epoch_end`, save the state) at the end of the
+    first epoch after every `report_every` steps, and after the last; default every epoch. A small
+    subset trained for the steps of full data has many short epochs, and reporting after each of
+    them would cost more than the training.
     """
     device = next(model.parameters()).device
     images, labels = train_set.images.to(device), train_set.labels.to(device)
@@ -212,10 +217,12 @@ def train(model, train_set, cfg, data_seed, steps, test=None, save_epochs=(), st
             for cb in callbacks:
                 cb.on_state(0, snapshot)
 
+    report_every = report_every or steps_per_epoch
+    reported_step = step
+    loss_sum, correct_sum, seen = 0.0, 0, 0  # since the last report
     model.train()
     for epoch in range(start_epoch + 1, epochs + 1):
         order = torch.randperm(n, generator=generator, device=generator_device).to(device)
-        loss_sum, correct_sum, seen = 0.0, 0, 0
         for b in range(min(steps_per_epoch, steps - step)):
             idx = order[b * cfg.batch_size : (b + 1) * cfg.batch_size]
             x = data.augment(images[idx], generator, crop_per_batch=cfg.crop_per_batch)
@@ -236,12 +243,6 @@ def train(model, train_set, cfg, data_seed, steps, test=None, save_epochs=(), st
             loss_sum += loss.item() * len(y)
             correct_sum += correct.sum().item()
             seen += len(y)
-        metrics = {"train_loss": loss_sum / seen, "train_accuracy": correct_sum / seen,
-                   "lr": optimizer.param_groups[0]["lr"]}
-        if test is not None:
-            result = evaluate(model, *test, train_set.mean, train_set.std)
-            metrics.update(test_loss=result["loss"], test_accuracy=result["accuracy"])
-            model.train()
         if epoch in save_epochs:
             for cb in callbacks:
                 cb.on_checkpoint(epoch, model)
@@ -249,6 +250,15 @@ def train(model, train_set, cfg, data_seed, steps, test=None, save_epochs=(), st
             snapshot = _cpu_copy(training_state(epoch, step))
             for cb in callbacks:
                 cb.on_state(epoch, snapshot)
+        if epoch < epochs and step // report_every == reported_step // report_every:
+            continue
+        metrics = {"train_loss": loss_sum / seen, "train_accuracy": correct_sum / seen,
+                   "lr": optimizer.param_groups[0]["lr"]}
+        loss_sum, correct_sum, seen, reported_step = 0.0, 0, 0, step
+        if test is not None:
+            result = evaluate(model, *test, train_set.mean, train_set.std)
+            metrics.update(test_loss=result["loss"], test_accuracy=result["accuracy"])
+            model.train()
         for cb in callbacks:
             cb.on_epoch_end(epoch, step, metrics)
         if state_path:
