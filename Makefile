@@ -9,7 +9,7 @@ CONFIG ?= config.yaml
 STUDY = $(shell sed -n 's/^study: *//p' $(CONFIG))
 export PATH := $(BIN):$(PATH)
 
-.PHONY: setup study test ui clean
+.PHONY: setup system-deps study test ui mlflow-server clean
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -28,11 +28,25 @@ study: setup
 		> results/$(STUDY)/study_time.json && \
 	echo "study $(STUDY) done in $$(( $$(date +%s) - start )) s: results/$(STUDY)/report.html"
 
-test: setup
+# The Slurm tests start a real single-node cluster from Debian's packages (root only).
+system-deps:
+	@if ! command -v slurmctld >/dev/null || ! command -v munged >/dev/null; then \
+		if [ "$$(id -u)" = 0 ]; then \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq slurm-wlm munge >/dev/null; \
+		else echo "not root: Slurm and munge not installed, the Slurm tests will say so and skip"; fi; \
+	fi
+
+test: setup system-deps
 	$(BIN)/python -m pytest
 
 ui: setup
 	mlflow ui --backend-store-uri sqlite:///$(CURDIR)/results/$(STUDY)/mlflow.db
+
+# For a cluster: jobs log to this server through MLFLOW_TRACKING_URI (printed when it starts).
+MLFLOW_HOST ?= 0.0.0.0
+MLFLOW_PORT ?= 5000
+mlflow-server: setup
+	datadiet mlflow-server --store results/mlflow-server --host $(MLFLOW_HOST) --port $(MLFLOW_PORT)
 
 clean:
 	rm -rf results/$(STUDY) .snakemake

@@ -161,6 +161,15 @@ def test_corrupt_image_is_named(kind, damage, tmp_path):
     assert not (tmp_path / "cache").exists() or not any((tmp_path / "cache").iterdir())
 
 
+def test_truncated_archive_is_named(tmp_path):
+    spec = make_source("jpeg_tar", tmp_path, toy_files())
+    archive = Path(spec["path"])
+    archive.write_bytes(archive.read_bytes()[: archive.stat().st_size // 2])
+    with pytest.raises(data.DataError, match="cannot read tar archive") as error:
+        data.load(spec, tmp_path / "cache")
+    assert str(archive) in str(error.value)
+
+
 @pytest.mark.parametrize("kind", ["jpeg_tar", "imagefolder", "torchvision"])
 def test_missing_path_is_named(kind, tmp_path):
     missing = tmp_path / "nowhere" / "cifar10.tar.gz"

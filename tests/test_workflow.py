@@ -1,68 +1,14 @@
 """The whole DAG, end to end, on a few hundred real CIFAR-10 images (synthetic JPEGs without ../shared)."""
-import io
 import json
-import os
-import subprocess
-import sys
-import tarfile
 from pathlib import Path
 
 import pandas as pd
 import pytest
-import torch
 import yaml
 from mlflow.tracking import MlflowClient
-from torchvision.io import encode_jpeg
 
 from datadiet.estimate import dry_run_jobs, load_config, summarize
-
-ROOT = Path(__file__).resolve().parents[1]
-CIFAR = ROOT.parent / "shared" / "data" / "cifar10-jpeg.tar.gz"
-SNAKEMAKE = [sys.executable, "-m", "snakemake", "--cores", "2", "--configfile", "config/tiny.yaml"]
-
-
-def synthetic_jpeg_tar(path, per_class=40, classes=10):
-    """A CIFAR-shaped stand-in (used only where ../shared/data is absent)."""
-    g = torch.Generator().manual_seed(0)
-    with tarfile.open(path, "w:gz") as tar:
-        for split, n in (("train", per_class), ("test", per_class // 2)):
-            for c in range(classes):
-                for i in range(n):
-                    image = torch.randint(0, 256, (3, 32, 32), dtype=torch.uint8, generator=g)
-                    image[c % 3] = image[c % 3] // 2 + 25 * c
-                    payload = encode_jpeg(image).numpy().tobytes()
-                    info = tarfile.TarInfo(f"cifar10/{split}/class{c}/{i:04d}.jpg")
-                    info.size = len(payload)
-                    tar.addfile(info, io.BytesIO(payload))
-    return path
-
-
-def run_snakemake(overrides, *args, check=True):
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
-    env.pop("MLFLOW_TRACKING_URI", None)
-    cmd = SNAKEMAKE + [str(overrides), *args]
-    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"{' '.join(cmd)} failed:\n{proc.stdout[-5000:]}\n{proc.stderr[-5000:]}")
-    return proc
-
-
-def write_overrides(tmp, **config):
-    path = tmp / f"overrides-{len(list(tmp.glob('overrides-*')))}.yaml"
-    path.write_text(yaml.safe_dump(config))
-    return path
-
-
-@pytest.fixture(scope="module")
-def study(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("study")
-    overrides = {"results_dir": str(tmp / "results")}
-    if not CIFAR.exists():
-        overrides["datasets"] = {"cifar10": {"path": str(synthetic_jpeg_tar(tmp / "synthetic.tar.gz"))}}
-    path = write_overrides(tmp, **overrides)
-    run_snakemake(path)
-    return tmp / "results" / "tiny", path
-
+from studies import ROOT, job_key, max_overlap, run_snakemake, write_overrides
 
 FIGURES = ["pruning_curve", "how_early", "sliding_window", "noise_ranking", "transfer", "spearman", "seeds",
            "ntk_velocity", "lmc_barrier"]
@@ -153,6 +99,8 @@ def test_every_job_is_one_finished_mlflow_run_with_params_and_provenance(study):
     assert {"train_scoring", "lmc_parent", "score", "retrain", "retrain_window", "ntk_velocity", "lmc_child",
             "lmc_barrier"} <= set(by_rule)
     assert {r.info.status for r in runs} == {"FINISHED"}
+    assert max_overlap(runs) >= 8  # --cores 8: eight jobs logged to the one SQLite store at once
+    assert len({job_key(r) for r in runs}) == len(runs)  # no job logged twice
     ids = {r.info.run_id for r in runs}
     for r in runs:
         assert r.data.tags["git_commit"]
@@ -210,3 +158,16 @@ def test_paper_preset_dry_run_plans_every_experiment_and_estimate_prices_it():
     assert all(hours > 0 for name, (_, hours) in table.items() if name != "set-up and report")
     # Same order of magnitude as the paper's ~15,000 V100 GPU-hours.
     assert 3_000 < sum(hours for _, hours in table.values()) < 60_000
+
+
+def test_two_configs_never_share_a_results_folder(tmp_path):
+    first = write_overrides(tmp_path, results_dir=str(tmp_path))
+    run_snakemake(first, f"{tmp_path}/tiny/mlflow/store.json")  # a real run records the config it ran with
+    assert json.loads((tmp_path / "tiny" / "study_config.json").read_text())["study"] == "tiny"
+    other = write_overrides(tmp_path, results_dir=str(tmp_path), pruning={"kept": [1.0, 0.25]})
+    proc = run_snakemake(other, "-n", check=False)
+    assert proc.returncode != 0
+    assert "made with another config (it differs in pruning.kept)" in proc.stdout + proc.stderr
+    renamed = write_overrides(tmp_path, results_dir=str(tmp_path), study="tiny-quarter", pruning={"kept": [1.0, 0.25]})
+    assert run_snakemake(renamed, "-n").returncode == 0
+    assert run_snakemake(first, "-n").returncode == 0

@@ -117,6 +117,14 @@ def cmd_init_tracking(args):
                         "experiment_id": experiment_id}, args.out)
 
 
+def cmd_mlflow_server(args):
+    Path(args.store).mkdir(parents=True, exist_ok=True)
+    command = tracking.server_command(args.store, args.host, args.port, args.backend_uri)
+    print("MLflow tracking server; point the jobs at it with\n"
+          f"  export MLFLOW_TRACKING_URI={tracking.server_address(args.host, args.port)}", flush=True)
+    os.execvp(command[0], command)
+
+
 def cmd_prepare_data(args):
     spec = json.loads(args.spec)
     splits = data.load(spec, args.cache)
@@ -373,6 +381,12 @@ def main(argv=None):
     p.add_argument("--experiment", required=True)
     p.add_argument("--artifacts", help="artifact root for a new experiment")
     p.add_argument("--out", required=True, help="JSON marker written when the store is ready")
+
+    p = command("mlflow-server", cmd_mlflow_server, "the MLflow tracking server for jobs on a cluster")
+    p.add_argument("--store", default="results/mlflow-server", help="folder of its database and artifacts")
+    p.add_argument("--host", default="127.0.0.1", help="0.0.0.0 to accept jobs from other nodes")
+    p.add_argument("--port", type=int, default=5000)
+    p.add_argument("--backend-uri", help="a database URI (e.g. postgresql://...) instead of SQLite in --store")
 
     p = command("prepare-data", cmd_prepare_data, "decode, cache and subset a dataset")
     p.add_argument("--spec", required=True, help="the config's data section as JSON")

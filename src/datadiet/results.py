@@ -3,6 +3,7 @@ job that dies never leaves a half-written output that Snakemake would take as do
 """
 import json
 import os
+import pickle
 from pathlib import Path
 
 import pandas as pd
@@ -22,7 +23,13 @@ def save_tensors(obj, path):
 
 
 def load_tensors(path):
-    return torch.load(path, map_location="cpu", weights_only=True)
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"{path} does not exist")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except (RuntimeError, EOFError, pickle.UnpicklingError) as error:
+        # A torn copy or a file of something else: say which file, not only the zip reader's complaint.
+        raise ValueError(f"{path} is truncated or not a file this project wrote ({error})") from error
 
 
 def write_text(text, path):

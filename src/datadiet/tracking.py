@@ -2,6 +2,7 @@
 import contextlib
 import os
 import signal
+import socket
 import subprocess
 from pathlib import Path
 
@@ -25,8 +26,29 @@ def init_store(uri, experiment, artifact_root):
     found = client.get_experiment_by_name(experiment)
     if found is not None:
         return found.experiment_id
-    location = Path(artifact_root).resolve().as_uri() if artifact_root else None
+    # A tracking server stores the artifacts it is sent (mlflow-artifacts:/); only a local store
+    # gets a folder of ours.
+    served = resolve_uri(uri).startswith(("http://", "https://"))
+    location = Path(artifact_root).resolve().as_uri() if artifact_root and not served else None
     return client.create_experiment(experiment, artifact_location=location)
+
+
+def server_address(host, port):
+    """The URI jobs reach a server bound to `host` at: its own name where it listens on every interface."""
+    return f"http://{socket.getfqdn() if host == '0.0.0.0' else host}:{port}"
+
+
+def server_command(store_dir, host, port, backend_uri=None):
+    """`mlflow server` for a cluster: runs in a database (SQLite in `store_dir` unless given; the server
+    creates it once, before any job connects), artifacts sent to the server and kept in `store_dir`."""
+    store_dir = Path(store_dir).resolve()
+    command = ["mlflow", "server", "--backend-store-uri", backend_uri or f"sqlite:///{store_dir}/mlflow.db",
+               "--serve-artifacts", "--artifacts-destination", str(store_dir / "artifacts"),
+               "--host", host, "--port", str(port), "--workers", "1"]
+    if host == "0.0.0.0":  # MLflow accepts only localhost and private addresses unless told the name
+        name = socket.getfqdn()
+        command += ["--allowed-hosts", f"{name},{name}:{port},localhost,localhost:{port}"]
+    return command
 
 
 def git_commit():

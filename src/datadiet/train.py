@@ -91,7 +91,7 @@ def checkpoint(model, arch, width, num_classes, epoch):
 
 def load_checkpoint(path, arch=None):
     """A model saved by `checkpoint`, rebuilt; a clear error if it is of another architecture."""
-    ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    ckpt = results.load_tensors(path)
     if arch is not None and ckpt["arch"] != arch:
         raise ValueError(f"checkpoint {path} is a {ckpt['arch']}, expected {arch}")
     model = models.build(ckpt["arch"], ckpt["num_classes"], ckpt["width"])

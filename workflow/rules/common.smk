@@ -69,7 +69,47 @@ def check_config():
             raise WorkflowError(f"config datasets.{name}.path: {spec.get('path')!r} does not exist")
 
 
+# Two configs never share a results folder: the first run records the config it ran with (less
+# where it runs and logs), and another config is refused there before any job starts.
+STUDY_CONFIG = f"{OUT}/study_config.json"
+PLACEMENT_KEYS = ("results_dir", "tracking", "cluster", "estimate")
+
+
+def study_config():
+    return json.loads(json.dumps({k: v for k, v in config.items() if k not in PLACEMENT_KEYS}))
+
+
+def differing_keys(a, b, prefix=""):
+    if not (isinstance(a, dict) and isinstance(b, dict)):
+        return [] if a == b else [prefix.rstrip(".")]
+    return [key for k in sorted(set(a) | set(b)) for key in differing_keys(a.get(k), b.get(k), f"{prefix}{k}.")]
+
+
+def check_same_study():
+    if not os.path.exists(STUDY_CONFIG):
+        return
+    with open(STUDY_CONFIG) as f:
+        differs = differing_keys(json.load(f), study_config())
+    if differs:
+        raise WorkflowError(
+            f"{OUT} holds study {STUDY!r} made with another config (it differs in {', '.join(differs)}); "
+            f"give this config another `study:` name, or delete {OUT} to start it over"
+        )
+
+
+def record_study_config():
+    if not os.path.exists(STUDY_CONFIG):
+        os.makedirs(OUT, exist_ok=True)
+        with open(STUDY_CONFIG, "w") as f:
+            json.dump(study_config(), f, indent=2, sort_keys=True)
+
+
 check_config()
+check_same_study()
+
+
+onstart:
+    record_study_config()
 
 
 wildcard_constraints:
@@ -85,6 +125,19 @@ wildcard_constraints:
     kind="grand|el2n",
     score=r"forgetting|aum|input_norm|(grand|el2n)_e\d+",
     method=r"full|random|(ccs-)?(forgetting|aum|input_norm|(grand|el2n)_e\d+)(-from-resnet(18|50))?",
+
+
+def cluster_resources(kind):
+    """Slurm resources of a kind of job (config cluster.jobs.<kind>): memory, time limit, GPUs and
+    partition, as snakemake-executor-plugin-slurm reads them. Local runs ignore them."""
+    job, cluster = config["cluster"]["jobs"][kind], config["cluster"]
+    partition = (job["gpus"] and cluster["gpu_partition"]) or cluster["partition"]
+    return {
+        "mem_mb": job["mem_mb"],
+        "runtime": job["runtime"],
+        **({"gpu": job["gpus"]} if job["gpus"] else {}),
+        **({"slurm_partition": partition} if partition else {}),
+    }
 
 
 def train_config(dataset):

@@ -27,6 +27,8 @@ rule ntk_velocity:
         ),
         wildcards=wildcards_json,
     threads: config["threads"]
+    resources:
+        **cluster_resources("dynamics"),
     log:
         f"{OUT}/logs/{{dataset}}/{{arch}}/ntk_velocity/noise{{noise}}/e{{epoch}}.log",
     benchmark:
@@ -55,6 +57,8 @@ rule lmc_child:
         wildcards=wildcards_json,
         out_dir=lambda w, output: os.path.dirname(output.result),
     threads: config["threads"]
+    resources:
+        **cluster_resources("train"),
     log:
         f"{OUT}/logs/{{dataset}}/{{arch}}/lmc_child/noise{{noise}}/spawn{{epoch}}/child{{child}}.log",
     benchmark:
@@ -89,6 +93,8 @@ rule lmc_barrier:
             }
         ),
         wildcards=wildcards_json,
+    resources:
+        **cluster_resources("dynamics"),
     log:
         f"{OUT}/logs/{{dataset}}/{{arch}}/lmc_barrier/noise{{noise}}.log",
     benchmark:

@@ -42,6 +42,8 @@ rule retrain:
         scores=lambda w, input: f"--scores {input.scores[0]}" if input.scores else "",
         out_dir=lambda w, output: os.path.dirname(output.result),
     threads: config["threads"]
+    resources:
+        **cluster_resources("train"),
     log:
         f"{OUT}/logs/{{dataset}}/{{arch}}/retrain/noise{{noise}}/{{method}}/keep{{keep}}/rep{{rep}}.log",
     benchmark:
@@ -74,6 +76,8 @@ rule retrain_window:
         wildcards=wildcards_json,
         out_dir=lambda w, output: os.path.dirname(output.result),
     threads: config["threads"]
+    resources:
+        **cluster_resources("train"),
     log:
         f"{OUT}/logs/{{dataset}}/{{arch}}/window/noise{{noise}}/{{score}}/keep{{keep}}/pos{{position}}/rep{{rep}}.log",
     benchmark:

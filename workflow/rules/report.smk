@@ -56,6 +56,8 @@ rule report:
             },
             sort_keys=True,
         ),
+    resources:
+        **cluster_resources("light"),
     log:
         f"{OUT}/logs/report.log",
     shell:

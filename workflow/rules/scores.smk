@@ -27,6 +27,8 @@ rule train_scoring:
         wildcards=wildcards_json,
         out_dir=lambda w, output: os.path.dirname(output.result),
     threads: config["threads"]
+    resources:
+        **cluster_resources("train"),
     log:
         f"{OUT}/logs/{{dataset}}/{{arch}}/train_scoring/noise{{noise}}/seed{{seed}}.log",
     benchmark:
@@ -94,6 +96,8 @@ rule score:
         ),
         wildcards=wildcards_json,
     threads: config["threads"]
+    resources:
+        **cluster_resources("score"),
     log:
         f"{OUT}/logs/{{dataset}}/{{arch}}/score/noise{{noise}}/{{kind}}_e{{epoch}}/seed{{seed}}.log",
     benchmark:
@@ -114,6 +118,8 @@ rule input_norm:
     params:
         spec=as_json(lambda w: {"study": STUDY, "tracking": TRACKING, "dataset": w.dataset, "noise": float(w.noise)}),
         wildcards=wildcards_json,
+    resources:
+        **cluster_resources("score"),
     log:
         f"{OUT}/logs/{{dataset}}/{{arch}}/input_norm/noise{{noise}}.log",
     benchmark:
@@ -130,6 +136,8 @@ rule aggregate_scores:
         f"{RUNS}/scores/noise{{noise}}/{{score}}/mean.csv",
     wildcard_constraints:
         score=r"forgetting|aum|(grand|el2n)_e\d+",
+    resources:
+        **cluster_resources("light"),
     log:
         f"{OUT}/logs/{{dataset}}/{{arch}}/aggregate_scores/noise{{noise}}/{{score}}.log",
     shell:

@@ -18,6 +18,8 @@ rule prepare_data:
     params:
         spec=as_json(lambda w: data_spec(w.dataset)),
         cache=f"{config['results_dir']}/cache",
+    resources:
+        **cluster_resources("light"),
     log:
         f"{OUT}/logs/{{dataset}}/prepare_data.log",
     shell:
@@ -31,6 +33,8 @@ rule corrupt_labels:
         LABELS,
     params:
         seed=config["noise"]["seed"],
+    resources:
+        **cluster_resources("light"),
     log:
         f"{OUT}/logs/{{dataset}}/corrupt_labels/noise{{noise}}.log",
     shell:
@@ -45,6 +49,8 @@ rule init_tracking:
         uri=TRACKING["uri"],
         experiment=STUDY,
         artifacts=f"{OUT}/mlflow/artifacts",
+    resources:
+        **cluster_resources("light"),
     log:
         f"{OUT}/logs/init_tracking.log",
     shell:

@@ -1,0 +1,72 @@
+"""Running the workflow from the tests: the tiny study on real CIFAR-10 images (synthetic JPEGs
+without ../shared), run once per session and shared by the local and the Slurm tests."""
+import io
+import os
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+
+import torch
+import yaml
+from torchvision.io import encode_jpeg
+
+ROOT = Path(__file__).resolve().parents[1]
+CIFAR = ROOT.parent / "shared" / "data" / "cifar10-jpeg.tar.gz"
+# --cores 8 with one thread a job: 8 jobs log to MLflow at once (the concurrency the cluster sees).
+SNAKEMAKE = [sys.executable, "-m", "snakemake", "--cores", "8", "--configfile", "config/tiny.yaml"]
+
+
+def synthetic_jpeg_tar(path, per_class=40, classes=10):
+    """A CIFAR-shaped stand-in (used only where ../shared/data is absent)."""
+    g = torch.Generator().manual_seed(0)
+    with tarfile.open(path, "w:gz") as tar:
+        for split, n in (("train", per_class), ("test", per_class // 2)):
+            for c in range(classes):
+                for i in range(n):
+                    image = torch.randint(0, 256, (3, 32, 32), dtype=torch.uint8, generator=g)
+                    image[c % 3] = image[c % 3] // 2 + 25 * c
+                    payload = encode_jpeg(image).numpy().tobytes()
+                    info = tarfile.TarInfo(f"cifar10/{split}/class{c}/{i:04d}.jpg")
+                    info.size = len(payload)
+                    tar.addfile(info, io.BytesIO(payload))
+    return path
+
+
+def run_snakemake(overrides, *args, check=True):
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    env.pop("MLFLOW_TRACKING_URI", None)
+    cmd = SNAKEMAKE + [str(overrides), *args]
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{' '.join(cmd)} failed:\n{proc.stdout[-5000:]}\n{proc.stderr[-5000:]}")
+    return proc
+
+
+def write_overrides(tmp, **config):
+    path = tmp / f"overrides-{len(list(tmp.glob('overrides-*')))}.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def study_overrides(tmp, results_dir):
+    """The tiny study's overrides: its results folder, and synthetic images where ../shared is absent."""
+    overrides = {"results_dir": str(results_dir)}
+    if not CIFAR.exists():
+        overrides["datasets"] = {"cifar10": {"path": str(synthetic_jpeg_tar(tmp / "synthetic.tar.gz"))}}
+    return write_overrides(tmp, **overrides)
+
+
+def max_overlap(runs):
+    """Most MLflow runs that were running at the same moment."""
+    events = sorted([(r.info.start_time, 1) for r in runs] + [(r.info.end_time, -1) for r in runs])
+    running = most = 0
+    for _, change in events:
+        running += change
+        most = max(most, running)
+    return most
+
+
+def job_key(run):
+    """The job an MLflow run belongs to: its rule and wildcards, from the run's tags."""
+    return (run.data.tags["rule"],) + tuple(sorted((k, v) for k, v in run.data.tags.items() if k.startswith("wildcard.")))

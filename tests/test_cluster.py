@@ -1,0 +1,117 @@
+"""The cluster path for real: the tiny study through `snakemake --profile profiles/slurm` on a
+single-node Slurm started here, every job logging to an MLflow tracking server started here."""
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pandas as pd
+import pytest
+from mlflow.tracking import MlflowClient
+
+import slurm_cluster
+from datadiet.estimate import dry_run_jobs
+from studies import ROOT, job_key, max_overlap, study_overrides
+
+UNTRACKED = {"prepare_data", "corrupt_labels", "init_tracking", "aggregate_scores", "report", "all"}
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def mlflow_server(tmp_path_factory):
+    """`datadiet mlflow-server` on loopback; yields its URI."""
+    store, port = tmp_path_factory.mktemp("mlflow-server"), free_port()
+    server = subprocess.Popen([sys.executable, "-m", "datadiet.cli", "mlflow-server", "--store", str(store),
+                               "--host", "127.0.0.1", "--port", str(port)],
+                              stdout=open(store / "server.log", "w"), stderr=subprocess.STDOUT,
+                              env={**os.environ, "PATH": f"{os.path.dirname(sys.executable)}:{os.environ['PATH']}"})
+    uri = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 120
+    while True:
+        try:
+            if urllib.request.urlopen(f"{uri}/health", timeout=5).read().strip() == b"OK":
+                break
+        except OSError:
+            if time.time() > deadline or server.poll() is not None:
+                server.kill()
+                raise RuntimeError(f"the MLflow server did not start:\n{(store / 'server.log').read_text()[-3000:]}")
+            time.sleep(1)
+    yield uri
+    server.terminate()
+    server.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    reason = slurm_cluster.why_not()
+    if reason:
+        pytest.skip(f"no test Slurm cluster on this machine: {reason}")
+    running = slurm_cluster.Cluster(tmp_path_factory.mktemp("slurm")).start()
+    yield running
+    running.stop()
+
+
+@pytest.fixture(scope="module")
+def slurm_study(cluster, mlflow_server, tmp_path_factory):
+    """The tiny study through profiles/slurm, watched with squeue while it runs."""
+    tmp = tmp_path_factory.mktemp("slurm-study")
+    overrides = study_overrides(tmp, tmp / "results")
+    env = {**os.environ, "PATH": f"{os.path.dirname(sys.executable)}:{os.environ['PATH']}",
+           "MLFLOW_TRACKING_URI": mlflow_server}
+    cmd = [sys.executable, "-m", "snakemake", "--profile", "profiles/slurm", "--configfile", "config/tiny.yaml",
+           str(overrides)]
+    log = open(tmp / "snakemake.log", "w")
+    run = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    seen, most_running = set(), 0
+    while run.poll() is None:
+        queue = subprocess.run(["squeue", "-h", "-o", "%i %T"], capture_output=True, text=True).stdout.split("\n")
+        jobs = [line.split() for line in queue if line.strip()]
+        seen |= {job_id for job_id, _ in jobs}
+        most_running = max(most_running, sum(state == "RUNNING" for _, state in jobs))
+        time.sleep(2)
+    log.close()
+    if run.returncode != 0:
+        raise AssertionError(f"{' '.join(cmd)} failed:\n{(tmp / 'snakemake.log').read_text()[-6000:]}")
+    return {"out": tmp / "results" / "tiny", "overrides": overrides, "seen": seen, "most_running": most_running,
+            "uri": mlflow_server, "cluster": cluster}
+
+
+def planned_jobs(overrides):
+    return [(rule, w) for rule, w in dry_run_jobs(ROOT / "config" / "tiny.yaml", [str(overrides)]) if rule != "all"]
+
+
+def test_every_job_was_a_slurm_job_seen_in_squeue(slurm_study):
+    completed = slurm_study["cluster"].completed
+    assert len(completed) == len(planned_jobs(slurm_study["overrides"]))
+    assert {job["JobState"] for job in completed} == {"COMPLETED"}
+    seen = slurm_study["seen"] & {job["JobId"] for job in completed}
+    assert len(seen) >= 0.5 * len(completed)  # squeue polls every 2 s; a short job may slip between two polls
+    assert slurm_study["most_running"] >= 8  # the 8-CPU node ran 8 one-thread jobs at once
+
+
+def test_the_slurm_report_is_the_local_one(slurm_study, study):
+    local, _ = study
+    remote = slurm_study["out"]
+    for table in ("accuracy.csv", "claims.csv"):
+        assert (remote / "figures" / table).read_text() == (local / "figures" / table).read_text(), table
+    for mean in sorted(local.glob("cifar10/*/scores/*/*/mean.csv")):
+        pd.testing.assert_frame_equal(pd.read_csv(remote / mean.relative_to(local)), pd.read_csv(mean))
+
+
+def test_the_server_has_one_finished_run_per_job(slurm_study):
+    client = MlflowClient(slurm_study["uri"])
+    runs = client.search_runs([client.get_experiment_by_name("tiny").experiment_id], max_results=5000)
+    planned = [(rule, w) for rule, w in planned_jobs(slurm_study["overrides"]) if rule not in UNTRACKED]
+    assert len(runs) == len(planned)  # none lost
+    assert len({job_key(r) for r in runs}) == len(runs)  # none twice
+    assert {r.info.status for r in runs} == {"FINISHED"}  # none left RUNNING
+    assert max_overlap(runs) >= 8
+    artifacts = client.list_artifacts(next(r for r in runs if r.data.tags["rule"] == "retrain").info.run_id)
+    assert "subset.json" in {a.path for a in artifacts}  # artifacts went to the server
