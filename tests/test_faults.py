@@ -67,11 +67,13 @@ def test_sigterm_at_a_random_step_then_the_same_command_resumes_bit_identically(
         time.sleep(0.05)
     time.sleep(random.uniform(0, 1.5))
     job.send_signal(signal.SIGTERM)
-    assert job.wait() != 0
+    assert job.wait() == 130
     assert not (killed / "result.json").exists()
+    log = (killed / "out.log").read_text()
+    assert "stopped by signal 15; the same command resumes" in log and "Traceback" not in log
     assert train_scoring(tmp, uri, killed).wait() == 0
     log = (killed / "out.log").read_text()
-    assert "resuming from" in log, log
+    assert "resuming from" in log, log  # from the last report's state, not from the start
     for name in ("ckpt_e0.pt", "ckpt_e2.pt", "ckpt_e6.pt"):
         whole, resumed = torch.load(tmp / "whole" / name), torch.load(killed / name)
         for key, tensor in whole["model"].items():

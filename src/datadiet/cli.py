@@ -454,6 +454,12 @@ def main(argv=None):
         # DataError is a ValueError: bad inputs end with one line naming them, not a traceback.
         print(f"datadiet {args.command}: error: {error}", file=sys.stderr)
         sys.exit(1)
+    except KeyboardInterrupt as stop:  # SIGTERM (preemption, Snakemake or Slurm stopping the job) or Ctrl-C
+        if os.environ.get("DATADIET_TRACEBACK"):
+            raise
+        print(f"datadiet {args.command}: {stop or 'interrupted'}; the same command resumes from the last saved state",
+              file=sys.stderr)
+        sys.exit(130)
 
 
 if __name__ == "__main__":
