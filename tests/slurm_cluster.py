@@ -3,7 +3,7 @@
 slurm.conf goes to the default /etc/slurm/slurm.conf: the executor plugin's job steps drop SLURM_*
 variables, SLURM_CONF included. There is no accounting daemon (squeue is the status command, as
 in profiles/slurm); every finished job is written to a job-completion file instead. The node claims
-more CPUs than the machine has (config_overrides), so that 8 one-thread jobs run at once.
+more CPUs than the machine has (config_overrides), so that 8 and more one-thread jobs run at once.
 """
 import os
 import shutil
@@ -57,7 +57,7 @@ PartitionName=debug Nodes={host} Default=YES MaxTime=INFINITE State=UP
 
 
 class Cluster:
-    def __init__(self, state, cpus=8):
+    def __init__(self, state, cpus=12):
         self.state, self.cpus = Path(state), cpus
         self.host = socket.gethostname().split(".")[0]
         self.processes = []

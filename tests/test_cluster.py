@@ -93,7 +93,7 @@ def test_every_job_was_a_slurm_job_seen_in_squeue(slurm_study):
     assert {job["JobState"] for job in completed} == {"COMPLETED"}
     seen = slurm_study["seen"] & {job["JobId"] for job in completed}
     assert len(seen) >= 0.5 * len(completed)  # squeue polls every 2 s; a short job may slip between two polls
-    assert slurm_study["most_running"] >= 8  # the 8-CPU node ran 8 one-thread jobs at once
+    assert slurm_study["most_running"] >= 8  # the 12-CPU node ran 8 or more one-thread jobs at once
 
 
 def test_the_slurm_report_is_the_local_one(slurm_study, study):
