@@ -1,6 +1,4 @@
 """Each training-dynamics measure against a slow, obvious reference implementation."""
-import copy
-
 import pytest
 import torch
 
@@ -8,6 +6,7 @@ from datadiet.dynamics import (cosine_distance, error_barrier, error_rate, examp
                                ntk_gram, ntk_velocity)
 from datadiet.models import build
 from nets import snapshot, tiny_resnet as _tiny_resnet, batch as _batch
+from reference import error_barrier_loop, error_loop, gram_loop, interpolated_by_hand, ntk_velocity_loop
 
 
 # float64 by default here: the Gram and barrier comparisons need tight tolerances.
@@ -17,29 +16,6 @@ def tiny_resnet(seed=0, dtype=torch.float64):
 
 def batch(n=5, dtype=torch.float64, seed=1):
     return _batch(n, dtype, seed)
-
-
-def gram_loop(model, images):
-    """One logit at a time: autograd.grad of logit[b, c] w.r.t. every trainable parameter."""
-    was_training = model.training
-    model.eval()
-    params = [p for p in model.parameters() if p.requires_grad]
-    rows = []
-    for x in images:
-        logits = model(x[None])[0]
-        for c in range(len(logits)):
-            grads = torch.autograd.grad(logits[c], params, retain_graph=True)
-            rows.append(torch.cat([g.flatten() for g in grads]))
-    model.train(was_training)
-    jacobian = torch.stack(rows).double()
-    return jacobian @ jacobian.T
-
-
-def error_loop(model, images, labels):
-    model.eval()
-    with torch.no_grad():
-        wrong = sum(int(model(x[None]).argmax(1).item() != y.item()) for x, y in zip(images, labels))
-    return wrong / len(images)
 
 
 def test_ntk_gram_matches_per_logit_loop():
@@ -108,10 +84,9 @@ def test_ntk_velocity_matches_reference_grams_block_by_block():
     velocity = ntk_velocity(before, after, images, order, block_size=3, chunk_size=2)
     # 7 examples in blocks of 3: the last partial block (example 4) is dropped.
     assert velocity.dtype == torch.float32 and velocity.shape == (2,)
-    for k, block in enumerate([[6, 2, 0], [5, 3, 1]]):
-        expected = cosine_distance(gram_loop(before, images[block]), gram_loop(after, images[block]))
-        assert 0 < expected < 2
-        assert velocity[k].item() == pytest.approx(expected, rel=1e-5)
+    expected = ntk_velocity_loop(before, after, images, order, 3, blocks=[0, 1])  # blocks [6, 2, 0], [5, 3, 1]
+    assert ((0 < expected) & (expected < 2)).all()
+    torch.testing.assert_close(velocity, expected.float(), rtol=1e-5, atol=0)
     # A subset of blocks gives the same values, in the order asked.
     assert torch.equal(ntk_velocity(before, after, images, order, 3, blocks=[1, 0]), velocity.flip(0))
     assert ntk_velocity(before, after, images, order, 3, blocks=[]).shape == (0,)
@@ -164,16 +139,6 @@ def test_error_rate_matches_loop():
     assert error_rate(model, images, (predictions + 1) % 10) == 1
 
 
-def interpolated_by_hand(model_a, model_b, alpha):
-    model = copy.deepcopy(model_a)
-    with torch.no_grad():
-        pairs = list(zip(model.parameters(), model_b.parameters())) + list(zip(model.buffers(), model_b.buffers()))
-        for mine, theirs in pairs:
-            if mine.is_floating_point():
-                mine.copy_(alpha * mine + (1 - alpha) * theirs)
-    return model
-
-
 def test_error_barrier_matches_hand_built_interpolation():
     model_a, model_b = tiny_resnet(seed=0), tiny_resnet(seed=4)
     torch.manual_seed(5)
@@ -190,6 +155,7 @@ def test_error_barrier_matches_hand_built_interpolation():
         assert result["errors"][alpha] == error_loop(interpolated_by_hand(model_a, model_b, alpha), images, labels)
     expected = max(result["errors"][alpha] - (alpha * error_a + (1 - alpha) * error_b) for alpha in alphas)
     assert result["barrier"] == pytest.approx(expected, abs=1e-12)
+    assert result["barrier"] == pytest.approx(error_barrier_loop(model_a, model_b, images, labels, alphas), abs=1e-12)
     # The holder is left with the last interpolation.
     torch.testing.assert_close(holder.fc.weight, 0.75 * model_a.fc.weight + 0.25 * model_b.fc.weight)
 

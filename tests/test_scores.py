@@ -8,28 +8,16 @@ from torch import nn
 
 from datadiet.models import build
 from nets import batch, snapshot, tiny_resnet
-from datadiet.scores import AUMTracker, ForgettingTracker, aum, el2n, forgetting, grand, input_norm
+from datadiet.scores import AUMTracker, ForgettingTracker, aum, el2n, forgetting, grand, grand_vmap, input_norm
+from reference import grand_loop
+
+# GraNd has two implementations: layer by layer (the fast one) and vmap over whole-model gradients
+# (any model); every GraNd test runs on both.
+both_grands = pytest.mark.parametrize("grand", [grand, grand_vmap], ids=["layerwise", "vmap"])
 
 
-
-
-def grand_loop(model, images, labels):
-    """One example at a time: backward, then the norm over every trainable parameter's .grad."""
-    was_training = model.training
-    model.eval()
-    params = [p for p in model.parameters() if p.requires_grad]
-    norms = []
-    for x, y in zip(images, labels):
-        model.zero_grad()
-        F.cross_entropy(model(x[None]), y[None]).backward()
-        norms.append(torch.sqrt(sum((p.grad**2).sum() for p in params)))
-    model.zero_grad()
-    model.train(was_training)
-    return torch.stack(norms).detach()
-
-
-
-def test_grand_matches_per_example_loop_in_float64():
+@both_grands
+def test_grand_matches_per_example_loop_in_float64(grand):
     model = tiny_resnet(torch.float64)
     images, labels = batch(dtype=torch.float64)
     before = snapshot(model)
@@ -42,7 +30,8 @@ def test_grand_matches_per_example_loop_in_float64():
     torch.testing.assert_close(scores.double(), expected, rtol=1e-4, atol=0)
 
 
-def test_grand_uses_running_statistics_not_batch_statistics():
+@both_grands
+def test_grand_uses_running_statistics_not_batch_statistics(grand):
     model = tiny_resnet(torch.float64)
     images, labels = batch(dtype=torch.float64)
     scores = grand(model, images, labels)
@@ -52,7 +41,8 @@ def test_grand_uses_running_statistics_not_batch_statistics():
     assert not torch.allclose(scores.double(), grand_loop(fresh, images, labels), rtol=1e-2)
 
 
-def test_grand_float32_agrees_with_loop():
+@both_grands
+def test_grand_float32_agrees_with_loop(grand):
     model = tiny_resnet()
     images, labels = batch()
     model.eval()
@@ -61,14 +51,16 @@ def test_grand_float32_agrees_with_loop():
     assert not model.training
 
 
-def test_grand_does_not_depend_on_chunk_size():
+@both_grands
+def test_grand_does_not_depend_on_chunk_size(grand):
     model = tiny_resnet(torch.float64)
     images, labels = batch(dtype=torch.float64)
     torch.testing.assert_close(grand(model, images, labels, chunk_size=1), grand(model, images, labels, chunk_size=3),
                                rtol=1e-6, atol=0)
 
 
-def test_grand_covers_batchnorm_and_classifier_parameters():
+@both_grands
+def test_grand_covers_batchnorm_and_classifier_parameters(grand):
     model = tiny_resnet(torch.float64)
     images, labels = batch(dtype=torch.float64)
     for name, p in model.named_parameters():
@@ -84,8 +76,9 @@ def test_grand_covers_batchnorm_and_classifier_parameters():
     torch.testing.assert_close(fc_only.double(), grand_loop(model, images, labels), rtol=1e-4, atol=0)
 
 
+@both_grands
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
-def test_grand_runs_on_the_models_device():
+def test_grand_runs_on_the_models_device(grand):
     model = tiny_resnet()
     images, labels = batch()
     on_cpu = grand(model, images, labels)
@@ -271,7 +264,8 @@ def test_forgetting_score():
         forgetting(counts, ever_correct, never_learned="zero")
 
 
-def test_grand_on_a_channels_last_model_agrees_with_loop():
+@both_grands
+def test_grand_on_a_channels_last_model_agrees_with_loop(grand):
     # width >= 8 models are channels_last (models.py); vmap must handle that layout too
     torch.manual_seed(0)
     model = build("resnet18", 10, width=8)
@@ -279,3 +273,47 @@ def test_grand_on_a_channels_last_model_agrees_with_loop():
     images, labels = batch(5)
     images = images.contiguous(memory_format=torch.channels_last)
     torch.testing.assert_close(grand(model, images, labels), grand_loop(model, images, labels), rtol=1e-3, atol=0)
+
+
+def test_grand_layerwise_covers_strides_biases_and_both_norm_strategies():
+    # conv1 (stride 2, bias) is cheaper to materialise per example, conv2 (dilated) by Gram matrices
+    # over positions, and the classifier by the ghost norm of a single position: all must agree.
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 4, 3, stride=2, padding=1), nn.BatchNorm2d(4), nn.ReLU(inplace=True),
+                          nn.Conv2d(4, 64, 3, padding=2, dilation=2), nn.ReLU(), nn.Flatten(),
+                          nn.Linear(64 * 16, 10)).double()
+    with torch.no_grad():
+        model.train()(3 * torch.randn(16, 3, 8, 8, dtype=torch.float64) + 1)
+    images, labels = batch(dtype=torch.float64)
+    torch.testing.assert_close(grand(model, images, labels, chunk_size=3).double(),
+                               grand_loop(model, images, labels), rtol=1e-6, atol=0)
+
+
+def test_grand_layerwise_on_a_resnet50():
+    torch.manual_seed(0)
+    model = build("resnet50", 10, width=2).double()
+    with torch.no_grad():
+        model.train()(3 * torch.randn(16, 3, 16, 16, dtype=torch.float64) + 1)
+        for m in model.modules():  # the zero-initialised last BN of each block would hide its branch
+            if isinstance(m, nn.BatchNorm2d):
+                m.weight.uniform_(0.5, 1.5)
+    images, labels = torch.randn(5, 3, 16, 16, dtype=torch.float64), torch.randint(0, 10, (5,))
+    torch.testing.assert_close(grand(model, images, labels).double(), grand_loop(model, images, labels),
+                               rtol=1e-6, atol=0)
+
+
+def test_grand_falls_back_to_vmap_for_layers_it_does_not_know():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.GroupNorm(2, 4), nn.ReLU(), nn.Flatten(),
+                          nn.Linear(4 * 36, 10)).double()
+    images, labels = batch(dtype=torch.float64)
+    torch.testing.assert_close(grand(model, images, labels).double(), grand_loop(model, images, labels),
+                               rtol=1e-6, atol=0)
+
+
+def test_grand_layerwise_refuses_shared_weights():
+    linear = nn.Linear(8, 8).double()
+    model = nn.Sequential(nn.Flatten(), nn.Linear(192, 8), linear, nn.ReLU(), linear).double()
+    images, labels = batch(dtype=torch.float64)
+    with pytest.raises(ValueError, match="shared weights"):
+        grand(model, images, labels % 8)

@@ -10,6 +10,7 @@ from contextlib import contextmanager
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 from torch.func import functional_call, grad, vmap
 
 
@@ -24,13 +25,132 @@ def _eval_mode(model):
         model.train(was_training)
 
 
-def grand(model, images, labels, chunk_size: int = 32) -> torch.Tensor:
+def grand(model, images, labels, chunk_size: int = 128) -> torch.Tensor:
     """GraNd: per-example L2 norm of the cross-entropy gradient w.r.t. all trainable parameters.
 
     Eval mode, so BatchNorm is a fixed per-example affine map and its buffers are left alone.
-    Per-example gradients come from vmap(grad(...)) over chunks; memory grows with chunk_size
-    (about one parameter-sized gradient per example plus its activations).
+    The norms come layer by layer from one forward and one backward pass of each chunk, without
+    per-example gradients of the whole model (see `_layer_sq_norms`): about the cost of a training
+    step. A model with a trainable layer of another kind falls back to `grand_vmap`.
     """
+    layers = {m: [p for p in m.parameters(recurse=False) if p.requires_grad] for m in model.modules()}
+    layers = {m: ps for m, ps in layers.items() if ps}
+    if not all(_supported(m) for m in layers):
+        return grand_vmap(model, images, labels, chunk_size=min(chunk_size, 32))
+    param = next(model.parameters())
+    device, dtype = param.device, param.dtype
+    seen = []
+
+    def capture(module, inputs, output):
+        # The output handed on is a copy, so that an in-place op downstream (ReLU(inplace=True))
+        # cannot change the tensor whose gradient is asked for.
+        seen.append((module, inputs[0].detach(), output))
+        return output.clone()
+
+    hooks = [m.register_forward_hook(capture) for m in layers]
+    norms = []
+    try:
+        with _eval_mode(model):
+            for start in range(0, len(images), chunk_size):
+                x = images[start:start + chunk_size].to(device, dtype)
+                y = labels[start:start + chunk_size].to(device)
+                seen.clear()
+                # Summed, so each example's output gradients are those of its own loss.
+                loss = F.cross_entropy(model(x), y, reduction="sum")
+                if sorted(map(id, (m for m, _, _ in seen))) != sorted(map(id, layers)):
+                    raise ValueError("a trainable layer ran more or less than once in a forward pass "
+                                     "(shared weights?): use grand_vmap")
+                output_grads = torch.autograd.grad(loss, [out for _, _, out in seen])
+                squared = sum(_layer_sq_norms(m, inp, g, layers[m])
+                              for (m, inp, _), g in zip(seen, output_grads))
+                norms.append(squared.sqrt().float().cpu())
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return torch.cat(norms)
+
+
+def _supported(module) -> bool:
+    """Layers whose per-example parameter gradients `_layer_sq_norms` knows."""
+    if isinstance(module, nn.Conv2d):
+        return module.groups == 1 and module.padding_mode == "zeros" and not isinstance(module.padding, str)
+    if isinstance(module, nn.BatchNorm2d):
+        return module.running_mean is not None  # eval mode on running statistics: per-example affine
+    return isinstance(module, nn.Linear)
+
+
+def _ghost_is_cheaper(positions, d, c) -> bool:
+    """Whether the Gram matrices over `positions` cost less than the [c, d] per-example gradient."""
+    return positions * (d + c) < d * c
+
+
+def _gram_sq_norms(a, g) -> torch.Tensor:
+    """||sum_t g[b, t] a[b, t]^T||_F^2 per example b, for a [B, T, D] and g [B, T, C], without forming
+    the [C, D] per-example weight gradient: sum_ts (a_t.a_s)(g_t.g_s) ("ghost norm", Goodfellow 2015;
+    chosen per layer by cost, as in Bu et al. 2023)."""
+    return (torch.bmm(a, a.transpose(1, 2)) * torch.bmm(g, g.transpose(1, 2))).sum((1, 2))
+
+
+def _conv_weight_sq_norms(module, inputs, output_grad) -> torch.Tensor:
+    """Squared norms of the per-example weight gradients of a Conv2d."""
+    batch, channels = inputs.shape[:2]
+    positions = output_grad.shape[2] * output_grad.shape[3]
+    d = channels * module.kernel_size[0] * module.kernel_size[1]
+    if _ghost_is_cheaper(positions, d, module.out_channels):
+        a = F.unfold(inputs, module.kernel_size, module.dilation, module.padding, module.stride)
+        return _gram_sq_norms(a.transpose(1, 2), output_grad.flatten(2).transpose(1, 2))
+    # All per-example gradients at once: the weight gradient of one convolution with the examples
+    # as groups. (Unfolding the input for a batched matmul is several times slower on CPU.)
+    grads = torch.nn.grad.conv2d_weight(
+        inputs.contiguous().reshape(1, batch * channels, *inputs.shape[2:]),
+        (batch * module.out_channels, channels, *module.kernel_size),
+        output_grad.contiguous().reshape(1, -1, *output_grad.shape[2:]),
+        module.stride, module.padding, module.dilation, groups=batch)
+    return grads.reshape(batch, -1).pow(2).sum(1)
+
+
+def _layer_sq_norms(module, inputs, output_grad, trainable) -> torch.Tensor:
+    """Squared norm of each example's gradient w.r.t. the trainable parameters of one layer, from the
+    layer's input and the gradient of the loss w.r.t. its output. [B], float32 or wider."""
+    dtype = torch.promote_types(inputs.dtype, torch.float32)  # bf16 activations: norms in float32
+    inputs, output_grad = inputs.to(dtype), output_grad.to(dtype)
+    batch = len(inputs)
+    total = torch.zeros(batch, dtype=dtype, device=inputs.device)
+
+    def trains(param):
+        return param is not None and any(param is p for p in trainable)
+
+    if isinstance(module, nn.BatchNorm2d):
+        x_hat = (inputs - module.running_mean[:, None, None]) * torch.rsqrt(module.running_var[:, None, None]
+                                                                             + module.eps)
+        if trains(module.weight):
+            total += (output_grad * x_hat).sum((2, 3)).pow(2).sum(1)
+        if trains(module.bias):
+            total += output_grad.sum((2, 3)).pow(2).sum(1)
+        return total
+    if isinstance(module, nn.Conv2d):
+        if trains(module.weight):
+            total += _conv_weight_sq_norms(module, inputs, output_grad)
+        if trains(module.bias):
+            total += output_grad.sum((2, 3)).pow(2).sum(1)
+        return total
+    # Linear, on [B, D] or [B, ..., D]: positions are the middle dimensions.
+    a = inputs.reshape(batch, -1, inputs.shape[-1])
+    g = output_grad.reshape(batch, -1, output_grad.shape[-1])
+    if trains(module.weight):
+        if _ghost_is_cheaper(a.shape[1], a.shape[2], g.shape[2]):
+            total += _gram_sq_norms(a, g)
+        else:
+            total += torch.bmm(g.transpose(1, 2), a).pow(2).sum((1, 2))
+    if trains(module.bias):
+        total += g.sum(1).pow(2).sum(1)
+    return total
+
+
+def grand_vmap(model, images, labels, chunk_size: int = 32) -> torch.Tensor:
+    """GraNd from per-example gradients of the whole model, vmap(grad(...)) over chunks: any model,
+    but slower than `grand`, and memory grows with chunk_size (a parameter-sized gradient per
+    example plus its activations)."""
     param = next(model.parameters())
     device, dtype = param.device, param.dtype
     params = {n: p.detach() for n, p in model.named_parameters() if p.requires_grad}
