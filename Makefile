@@ -9,7 +9,7 @@ CONFIG ?= config.yaml
 STUDY = $(shell sed -n 's/^study: *//p' $(CONFIG))
 export PATH := $(BIN):$(PATH)
 
-.PHONY: setup system-deps study test ui mlflow-server clean
+.PHONY: setup system-deps study test bench ui mlflow-server clean
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -38,6 +38,10 @@ system-deps:
 
 test: setup system-deps
 	$(BIN)/python -m pytest
+
+# Speed figures, each a ratio measured side by side in one run: table on stdout, results/bench.json.
+bench: setup
+	$(BIN)/python benchmarks/run.py
 
 ui: setup
 	mlflow ui --backend-store-uri sqlite:///$(CURDIR)/results/$(STUDY)/mlflow.db

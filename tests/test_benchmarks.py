@@ -1,0 +1,30 @@
+"""The benchmarks run and report every figure (on tiny inputs; speed itself is never asserted here)."""
+import math
+import sys
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+import dynamics, scoring  # noqa: E402,E401
+from common import Entry  # noqa: E402
+
+
+def test_entry_ratio_and_goal():
+    faster = Entry("x_vs_y", 30.0, "img/s", 10.0, ">= 2")
+    assert faster.ratio == 3.0 and faster.met() is True
+    assert Entry("x_vs_y", 10.0, "img/s", 10.0, ">= 2").met() is False
+    assert Entry("dry", 12.0, "s", None, "<= 10").met() is False and Entry("dry", 8.0, "s", None, "<= 10").met()
+    assert Entry("study", None, "min", None, "<= 45").met() is None
+    assert set(faster.as_json()) == {"name", "value", "unit", "baseline", "ratio", "goal", "met", "note"}
+
+
+def test_scoring_and_dynamics_benchmarks_report_every_figure():
+    torch.manual_seed(0)
+    images, labels = torch.randn(64, 3, 32, 32), torch.randint(0, 10, (64,))
+    entries = scoring.run(images, labels, width=4, batch=32) + dynamics.run(images, labels, width=4, block_size=2,
+                                                                          barrier_examples=16)
+    assert [e.name for e in entries] == ["grand_vs_train", "el2n_vs_train", "grand_vmap_vs_loop",
+                                         "grand_layerwise_vs_loop", "ntk_velocity_vs_naive", "lmc_barrier_vs_naive"]
+    for e in entries:
+        assert e.value > 0 and e.baseline > 0 and math.isfinite(e.ratio), e
