@@ -153,3 +153,11 @@ def test_an_image_folder_with_another_class_count_than_the_config_is_named(tmp_p
     assert proc.returncode == 1
     assert f"{tmp_path / 'images'} has 2 classes, the config says num_classes=3" in proc.stderr
     assert not (tmp_path / "dataset.pt").exists()
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks what a machine without a GPU says")
+def test_device_cuda_without_a_gpu_is_one_clear_error():
+    from datadiet.cli import job_device
+    with pytest.raises(ValueError, match="device: cuda, but torch sees no GPU"):
+        job_device({"threads": 1, "device": "cuda"})
+    assert job_device({"threads": 1, "device": "auto"}) == torch.device("cpu")

@@ -249,3 +249,24 @@ def test_a_start_state_of_another_schedule_is_rejected():
         run(cfg=TrainConfig(epochs=4, batch_size=32), start_state=record.states[1])
     with pytest.raises(ValueError, match="another optimizer, schedule or step budget"):
         run(cfg=TrainConfig(epochs=3, batch_size=32, weight_decay=0.0), start_state=record.states[1])
+
+
+def test_bf16_autocast_trains_float32_weights_and_changes_the_arithmetic():
+    # The GPU path's autocast, exercised on the CPU (which has bf16 autocast too).
+    torch.set_num_threads(1)
+    cfg = TrainConfig(epochs=6, batch_size=32)
+    models = {}
+    for autocast in (False, True):
+        model = init_model("resnet18", 3, 8, run_seeds(0)["model"])
+        seen = []
+
+        class Losses(Callback):
+            def on_epoch_end(self, epoch, step, metrics):
+                seen.append(metrics["train_loss"])
+
+        train(model, synthetic_set(), cfg, run_seeds(0)["data"], total_steps(cfg, 96, 96), callbacks=[Losses()],
+              autocast=autocast)
+        assert all(p.dtype == torch.float32 for p in model.parameters())
+        assert seen[-1] < seen[0]  # it learns the bright-channel signal
+        models[autocast] = model
+    assert not torch.equal(models[False].fc.weight, models[True].fc.weight)

@@ -50,6 +50,23 @@ class SaveCheckpoints(Callback):
                              self.out_dir / f"state_e{epoch}.pt")
 
 
+def job_device(spec):
+    """Threads for this job, and the device it runs on (config `device`): "auto" takes the GPU when torch
+    sees one. On a GPU, cuDNN picks its fastest kernels and matmuls use TF32: runs there are fast, not
+    bit-reproducible (the CPU path is)."""
+    torch.set_num_threads(spec["threads"])
+    name = spec.get("device", "auto")
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError("the config says device: cuda, but torch sees no GPU on this machine "
+                             "(set device: auto or cpu, or run the job on a GPU node)")
+        torch.backends.cudnn.benchmark = True
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
+    return torch.device(name)
+
+
 def load_study_data(dataset_path, labels_path):
     """The study's dataset file and the (possibly noisy) training labels for this job."""
     dataset = results.load_tensors(dataset_path)
@@ -72,7 +89,7 @@ def run_training(spec, dataset, labels, subset, name, tags, out_dir, save_epochs
 
     Checkpoints (`save_epochs`) and full training states (`state_epochs`) land in `out_dir`.
     """
-    torch.set_num_threads(spec["threads"])
+    device = job_device(spec)
     cfg = TrainConfig(**{**spec["train"], "lr_milestones": tuple(spec["train"]["lr_milestones"])})
     seeds = run_seeds(spec["run"])
     if data_seed is not None:
@@ -83,7 +100,7 @@ def run_training(spec, dataset, labels, subset, name, tags, out_dir, save_epochs
     train_set = TrainSet(dataset["train_images"][subset], labels[subset], dataset["mean"], dataset["std"])
     test = (dataset["test_images"], dataset["test_labels"])
     arch, width, num_classes = spec["model"]["arch"], spec["model"]["width"], len(dataset["classes"])
-    model = init_model(arch, num_classes, width, seeds["model"])
+    model = init_model(arch, num_classes, width, seeds["model"]).to(device)
     params = {**spec, "seeds": seeds, "train_size": len(subset), "steps": steps}
     # Checkpoints and the resumable state live in work/ until the run ends: Snakemake deletes the
     # declared outputs of a failed job, and a resumed run must still find what it saved.
@@ -97,7 +114,7 @@ def run_training(spec, dataset, labels, subset, name, tags, out_dir, save_epochs
         start = time.time()
         train(model, train_set, cfg, seeds["data"], steps, test=test, save_epochs=save_epochs,
               state_epochs=state_epochs, state_path=work / "state.pt", callbacks=callbacks, trackers=trackers,
-              start_state=start_state, report_every=full_epoch)
+              start_state=start_state, report_every=full_epoch, autocast=device.type == "cuda")
         for file in [f"ckpt_e{e}.pt" for e in save_epochs] + [f"state_e{e}.pt" for e in state_epochs]:
             os.replace(work / file, out_dir / file)
         (work / "state.pt").unlink()
@@ -177,9 +194,9 @@ def cmd_train_scoring(args):
 def cmd_score(args):
     """GraNd or EL2N of every training example from one checkpoint, as one MLflow run."""
     spec = json.loads(args.spec)
-    torch.set_num_threads(spec["threads"])
+    device = job_device(spec)
     dataset, labels = load_study_data(args.dataset, args.labels)
-    model = load_checkpoint(args.checkpoint, spec["arch"])
+    model = load_checkpoint(args.checkpoint, spec["arch"]).to(device)
     images = data.normalize(dataset["train_images"], dataset["mean"], dataset["std"], model.memory_format)
     trained_by = results.read_json(args.train_result)["run_id"]
     name = f"score {spec['kind']}@{spec['epoch']} {spec['dataset']} {spec['arch']} noise={spec['noise']} seed={spec['run']}"
@@ -261,9 +278,9 @@ def cmd_retrain(args):
 def cmd_ntk_velocity(args):
     """NTK velocity of score-sorted blocks of examples between the checkpoints at t and t+1."""
     spec = json.loads(args.spec)
-    torch.set_num_threads(spec["threads"])
+    device = job_device(spec)
     dataset, labels = load_study_data(args.dataset, args.labels)
-    before, after = load_checkpoint(args.before, spec["arch"]), load_checkpoint(args.after, spec["arch"])
+    before, after = (load_checkpoint(path, spec["arch"]).to(device) for path in (args.before, args.after))
     images = data.normalize(dataset["train_images"], dataset["mean"], dataset["std"], before.memory_format)
     table = results.read_scores(args.scores, len(labels))
     order = selection.ascending_order(torch.tensor(table["mean"].to_numpy()))
@@ -317,7 +334,7 @@ def cmd_lmc_child(args):
 def cmd_lmc_barrier(args):
     """Error barrier between the two children of every spawn epoch, on high-, low-score and random sets."""
     spec = json.loads(args.spec)
-    torch.set_num_threads(spec["threads"])
+    device = job_device(spec)
     dataset, labels = load_study_data(args.dataset, args.labels)
     table = results.read_scores(args.scores, len(labels))
     sets = dynamics.example_sets(torch.tensor(table["mean"].to_numpy()), spec["set_size"], seed=0)
@@ -336,7 +353,7 @@ def cmd_lmc_barrier(args):
                           job_tags(args, consumed)):
         for spawn in sorted(children):
             (path_a, _), (path_b, _) = children[spawn][0], children[spawn][1]
-            model = load_checkpoint(path_a, spec["arch"])
+            model = load_checkpoint(path_a, spec["arch"]).to(device)
             # A copy: error_barrier loads interpolations into `model`, which would overwrite a view.
             state_a = {k: v.clone() for k, v in model.state_dict().items()}
             state_b = load_checkpoint(path_b, spec["arch"]).state_dict()

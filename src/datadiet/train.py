@@ -133,7 +133,7 @@ def _digest(tensors):
 
 def train(model, train_set, cfg, data_seed, steps, test=None, save_epochs=(), state_path=None,
           callbacks=(), trackers=None, state_epochs=(), start_state=None, generator_device="cpu",
-          report_every=None):
+          report_every=None, autocast=False):
     """Train `model` for `steps` optimizer steps (in all, counting those of `start_state`).
 
     `trackers`: {name: tracker} (scores.ForgettingTracker, scores.AUMTracker), all updated on every
@@ -150,6 +150,7 @@ def train(model, train_set, cfg, data_seed, steps, test=None, save_epochs=(), st
     first epoch after every `report_every` steps, and after the last; default every epoch. A small
     subset trained for the steps of full data has many short epochs, and reporting after each of
     them would cost more than the training.
+    `autocast`: forward and loss in bfloat16 autocast (the GPU path; weights and optimizer stay float32).
     """
     device = next(model.parameters()).device
     images, labels = train_set.images.to(device), train_set.labels.to(device)
@@ -228,8 +229,9 @@ def train(model, train_set, cfg, data_seed, steps, test=None, save_epochs=(), st
             x = data.augment(images[idx], generator, crop_per_batch=cfg.crop_per_batch)
             x = data.normalize(x, train_set.mean, train_set.std, model.memory_format)
             y = labels[idx]
-            logits = model(x)
-            loss = F.cross_entropy(logits, y)
+            with torch.autocast(device.type, torch.bfloat16, enabled=autocast):
+                logits = model(x)
+                loss = F.cross_entropy(logits, y)
             if not torch.isfinite(loss):
                 raise FloatingPointError(f"loss became {loss.item()} at step {step}: training diverged")
             optimizer.zero_grad(set_to_none=True)

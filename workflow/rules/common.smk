@@ -151,6 +151,7 @@ def training_spec(wildcards, run, **job):
         "study": STUDY,
         "tracking": TRACKING,
         "threads": config["threads"],
+        "device": config["device"],
         "dataset": wildcards.dataset,
         "model": {"arch": wildcards.arch, "width": config["model"]["width"]},
         "train": train_config(wildcards.dataset),

@@ -85,6 +85,7 @@ rule score:
                 "study": STUDY,
                 "tracking": TRACKING,
                 "threads": config["threads"],
+                "device": config["device"],
                 "dataset": w.dataset,
                 "arch": w.arch,
                 "kind": w.kind,
