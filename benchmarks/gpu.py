@@ -2,7 +2,6 @@
 bf16 autocast, channels_last) against a plain torchvision ResNet18 fed by a DataLoader with PIL
 transforms, and our GraNd scoring against our training, on the same images."""
 import os
-import time
 
 import torch
 
