@@ -9,14 +9,14 @@ from common import Entry, rates
 from datadiet import scores
 from datadiet.models import build
 from datadiet.train import TrainConfig, TrainSet, train
-from pipeline import dataloader_epoch
+from pipeline import MEAN, STD, dataloader_epoch
 
 
 def run(folder, train_split, batch=128):
     device = torch.device("cuda")
     torch.backends.cudnn.benchmark = True
     n = len(train_split.labels) // batch * batch
-    mean, std = torch.tensor([0.49, 0.48, 0.45]), torch.tensor([0.25, 0.24, 0.26])
+    mean, std = torch.tensor(MEAN), torch.tensor(STD)
     train_set = TrainSet(train_split.images.to(device), train_split.labels.to(device), mean.to(device), std.to(device))
     ours = build("resnet18", 10, 64).to(device)
     cfg = TrainConfig(epochs=1, batch_size=batch)
