@@ -30,6 +30,15 @@ def test_grand_matches_per_example_loop_in_float64(grand):
     torch.testing.assert_close(scores.double(), expected, rtol=1e-4, atol=0)
 
 
+@pytest.mark.parametrize("score", [grand, grand_vmap, el2n], ids=["layerwise", "vmap", "el2n"])
+def test_progress_hears_every_example_once_per_chunk(score):
+    model = tiny_resnet()
+    images, labels = batch()
+    done = []
+    score(model, images, labels, 3, progress=done.append)
+    assert done == [3, 3, 1]
+
+
 @both_grands
 def test_grand_uses_running_statistics_not_batch_statistics(grand):
     model = tiny_resnet(torch.float64)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 import torch
+from tqdm import tqdm
 
 from . import data, dynamics, noise, results, scores, selection, tracking
 from .train import (Callback, TrainConfig, TrainSet, checkpoint, epoch_count, evaluate, init_model,
@@ -34,6 +35,13 @@ class PrintProgress(Callback):
         print(f"epoch {epoch}/{self.total_epochs} step {step}/{self.total_steps} {shown} "
               f"{rate * self.batch_size:.0f} img/s, {(self.total_steps - step) / max(rate, 1e-9):.0f} s left",
               flush=True)
+
+
+def progress_bar(total, desc):
+    """A bar with images/s and time left on a terminal; silent where output goes to a file (a rule's
+    log), which gets the one-line summary each command prints instead."""
+    return tqdm(total=total, desc=desc, unit="img", unit_scale=True, disable=None, leave=False,
+                dynamic_ncols=True)
 
 
 class SaveCheckpoints(Callback):
@@ -203,10 +211,11 @@ def cmd_score(args):
     with tracking.job_run(spec["tracking"]["uri"], spec["tracking"]["experiment"], name, spec,
                           job_tags(args, [trained_by])) as run:
         start = time.time()
-        if spec["kind"] == "grand":
-            values = scores.grand(model, images, labels, chunk_size=spec["grand_chunk_size"])
-        else:
-            values = scores.el2n(model, images, labels)
+        with progress_bar(len(labels), f"{spec['kind']}@{spec['epoch']}") as bar:
+            if spec["kind"] == "grand":
+                values = scores.grand(model, images, labels, chunk_size=spec["grand_chunk_size"], progress=bar.update)
+            else:
+                values = scores.el2n(model, images, labels, progress=bar.update)
         seconds = time.time() - start
         print(f"{spec['kind']}@{spec['epoch']}: {len(values)} examples in {seconds:.1f} s "
               f"({len(values) / seconds:.0f} img/s)")

@@ -25,7 +25,17 @@ def _eval_mode(model):
         model.train(was_training)
 
 
-def grand(model, images, labels, chunk_size: int = 128) -> torch.Tensor:
+def _chunks(model, images, labels, size, progress=None):
+    """(images, labels) in chunks of `size`, on the model's device and dtype; `progress(n)` after
+    each chunk of n examples (the CLI's progress bar: the scores know nothing of terminals)."""
+    param = next(model.parameters())
+    for start in range(0, len(images), size):
+        yield images[start:start + size].to(param.device, param.dtype), labels[start:start + size].to(param.device)
+        if progress is not None:
+            progress(min(size, len(images) - start))
+
+
+def grand(model, images, labels, chunk_size: int = 128, progress=None) -> torch.Tensor:
     """GraNd: per-example L2 norm of the cross-entropy gradient w.r.t. all trainable parameters.
 
     Eval mode, so BatchNorm is a fixed per-example affine map and its buffers are left alone.
@@ -36,9 +46,7 @@ def grand(model, images, labels, chunk_size: int = 128) -> torch.Tensor:
     layers = {m: [p for p in m.parameters(recurse=False) if p.requires_grad] for m in model.modules()}
     layers = {m: ps for m, ps in layers.items() if ps}
     if not all(_supported(m) for m in layers):
-        return grand_vmap(model, images, labels, chunk_size=min(chunk_size, 32))
-    param = next(model.parameters())
-    device, dtype = param.device, param.dtype
+        return grand_vmap(model, images, labels, chunk_size=min(chunk_size, 32), progress=progress)
     seen = []
 
     def capture(module, inputs, output):
@@ -51,9 +59,7 @@ def grand(model, images, labels, chunk_size: int = 128) -> torch.Tensor:
     norms = []
     try:
         with _eval_mode(model):
-            for start in range(0, len(images), chunk_size):
-                x = images[start:start + chunk_size].to(device, dtype)
-                y = labels[start:start + chunk_size].to(device)
+            for x, y in _chunks(model, images, labels, chunk_size, progress):
                 seen.clear()
                 # Summed, so each example's output gradients are those of its own loss.
                 loss = F.cross_entropy(model(x), y, reduction="sum")
@@ -147,12 +153,10 @@ def _layer_sq_norms(module, inputs, output_grad, trainable) -> torch.Tensor:
     return total
 
 
-def grand_vmap(model, images, labels, chunk_size: int = 32) -> torch.Tensor:
+def grand_vmap(model, images, labels, chunk_size: int = 32, progress=None) -> torch.Tensor:
     """GraNd from per-example gradients of the whole model, vmap(grad(...)) over chunks: any model,
     but slower than `grand`, and memory grows with chunk_size (a parameter-sized gradient per
     example plus its activations)."""
-    param = next(model.parameters())
-    device, dtype = param.device, param.dtype
     params = {n: p.detach() for n, p in model.named_parameters() if p.requires_grad}
     # Frozen parameters and buffers enter as constants.
     consts = {n: p.detach() for n, p in model.named_parameters() if not p.requires_grad}
@@ -165,23 +169,18 @@ def grand_vmap(model, images, labels, chunk_size: int = 32) -> torch.Tensor:
     per_example_grads = vmap(grad(loss), in_dims=(None, 0, 0))
     norms = []
     with _eval_mode(model):
-        for start in range(0, len(images), chunk_size):
-            x = images[start:start + chunk_size].to(device, dtype)
-            y = labels[start:start + chunk_size].to(device)
+        for x, y in _chunks(model, images, labels, chunk_size, progress):
             grads = per_example_grads(params, x, y)
             squared = sum(g.flatten(1).pow(2).sum(1) for g in grads.values())
             norms.append(squared.sqrt().float().cpu())
     return torch.cat(norms)
 
 
-def el2n(model, images, labels, batch_size: int = 512) -> torch.Tensor:
+def el2n(model, images, labels, batch_size: int = 512, progress=None) -> torch.Tensor:
     """EL2N: ||softmax(f(x)) - onehot(y)||_2 (plain norm, not squared), eval mode."""
-    param = next(model.parameters())
     scores = []
     with _eval_mode(model), torch.no_grad():
-        for start in range(0, len(images), batch_size):
-            x = images[start:start + batch_size].to(param.device, param.dtype)
-            y = labels[start:start + batch_size].to(param.device)
+        for x, y in _chunks(model, images, labels, batch_size, progress):
             probs = model(x).float().softmax(dim=1)
             error = probs - F.one_hot(y, probs.shape[1]).float()
             scores.append(error.norm(dim=1).cpu())
