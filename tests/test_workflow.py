@@ -34,6 +34,12 @@ def test_report_has_every_figure_the_tables_the_claims_and_every_run_id(study):
     assert (accuracy["count"] == 2).all() and accuracy["mean"].between(0, 100).all()
     for result in out.glob("cifar10/*/retrain/*/*/*/*/result.json"):
         assert yaml.safe_load(result.read_text())["run_id"] in page
+    # Where the compute went: one row per benchmarked rule, a job per benchmark file.
+    compute = pd.read_csv(out / "figures" / "job_benchmarks.csv").set_index("rule")
+    benchmarked = sorted(p.relative_to(out / "benchmarks").parts[2] for p in (out / "benchmarks").rglob("*.tsv"))
+    assert compute["jobs"].to_dict() == {rule: benchmarked.count(rule) for rule in set(benchmarked)}
+    assert {"train_scoring", "score", "retrain", "retrain_window", "lmc_child"} <= set(compute.index)
+    assert (compute["total_s"] > 0).all() and "Compute: where the time went" in page
 
 
 def test_claims_table_has_a_computed_verdict_for_every_claim(study):
@@ -113,14 +119,25 @@ def test_every_job_is_one_finished_mlflow_run_with_params_and_provenance(study):
             assert consumed, r.info.run_name  # a retraining run names the scoring runs that chose its subset
         if r.data.tags["rule"] in ("score", "lmc_child"):
             assert len(consumed) == 1  # the training run whose checkpoint it scored, or the parent
-    assert any(r.info.run_name == "retrain resnet18 el2n_e1 keep=0.5 rep=1 noise=0.0 cifar10" for r in runs)
+    assert any(r.info.run_name == "retrain el2n@1 keep=0.5 rep=1 noise=0.0 cifar10 resnet18" for r in runs)
 
 
-def test_second_run_has_nothing_to_do_and_snakemake_report_works(study):
+def test_second_run_has_nothing_to_do_and_snakemake_report_has_every_figure_with_its_caption(study):
     out, overrides = study
     assert "Nothing to be done" in run_snakemake(overrides, "-n").stdout
     run_snakemake(overrides, "--report", str(out / "snakemake-report.html"))
-    assert (out / "snakemake-report.html").stat().st_size > 10_000
+    page = (out / "snakemake-report.html").read_text()
+    for name in FIGURES + ["accuracy", "claims", "job_benchmarks"]:
+        caption = " ".join((ROOT / "workflow" / "report" / f"{name}.rst").read_text().split())
+        assert caption[:60].replace("``", "") in " ".join(page.split()).replace("<code>", "").replace("</code>", ""), name
+        assert f"{name}.png" in page or f"{name}.csv" in page, name
+
+
+def test_lint_reports_nothing(tmp_path):
+    # Snakemake's linter also asks every rule for log: and conda: (our environment.yml).
+    proc = run_snakemake(write_overrides(tmp_path, results_dir=str(tmp_path / "results")), "--lint")
+    assert "Congratulations, your workflow is in a good condition!" in proc.stdout + proc.stderr
+    assert "Lints for" not in proc.stdout + proc.stderr
 
 
 @pytest.mark.parametrize("override, message", [

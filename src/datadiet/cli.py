@@ -14,7 +14,7 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
-from . import data, dynamics, noise, results, scores, selection, tracking
+from . import data, dynamics, models, noise, prune, results, scores, selection, tracking
 from .train import (Callback, TrainConfig, TrainSet, checkpoint, epoch_count, evaluate, init_model,
                     load_checkpoint, run_seeds, total_steps, train)
 
@@ -42,6 +42,19 @@ def progress_bar(total, desc):
     log), which gets the one-line summary each command prints instead."""
     return tqdm(total=total, desc=desc, unit="img", unit_scale=True, disable=None, leave=False,
                 dynamic_ncols=True)
+
+
+class BarProgress(Callback):
+    """A training run on a terminal: a bar of images trained, with images/s, time left and the last
+    report's metrics."""
+
+    def __init__(self, bar, batch_size):
+        self.bar, self.batch_size, self.step = bar, batch_size, 0
+
+    def on_epoch_end(self, epoch, step, metrics):
+        self.bar.update((step - self.step) * self.batch_size)
+        self.step = step
+        self.bar.set_postfix(epoch=epoch, loss=f"{metrics['train_loss']:.3g}", acc=f"{metrics['train_accuracy']:.2f}")
 
 
 class SaveCheckpoints(Callback):
@@ -188,7 +201,7 @@ def cmd_train_scoring(args):
     dataset, labels = load_study_data(args.dataset, args.labels)
     subset = torch.arange(len(labels))
     trackers = {"forgetting": scores.ForgettingTracker(len(labels)), "aum": scores.AUMTracker(len(labels))}
-    name = f"scoring-train {spec['dataset']} {spec['model']['arch']} noise={spec['noise']} seed={spec['run']}"
+    name = f"scoring-train seed={spec['run']} noise={spec['noise']} {spec['dataset']} {spec['model']['arch']}"
     result, _ = run_training(spec, dataset, labels, subset, name, job_tags(args), args.out_dir,
                              save_epochs=spec["save_epochs"], state_epochs=spec["state_epochs"], trackers=trackers)
     values = {"forgetting": trackers["forgetting"].score(spec["never_learned"]), "aum": trackers["aum"].score()}
@@ -207,7 +220,7 @@ def cmd_score(args):
     model = load_checkpoint(args.checkpoint, spec["arch"]).to(device)
     images = data.normalize(dataset["train_images"], dataset["mean"], dataset["std"], model.memory_format)
     trained_by = results.read_json(args.train_result)["run_id"]
-    name = f"score {spec['kind']}@{spec['epoch']} {spec['dataset']} {spec['arch']} noise={spec['noise']} seed={spec['run']}"
+    name = f"score {spec['kind']}@{spec['epoch']} seed={spec['run']} noise={spec['noise']} {spec['dataset']} {spec['arch']}"
     with tracking.job_run(spec["tracking"]["uri"], spec["tracking"]["experiment"], name, spec,
                           job_tags(args, [trained_by])) as run:
         start = time.time()
@@ -231,7 +244,7 @@ def cmd_input_norm(args):
     dataset, labels = load_study_data(args.dataset, args.labels)
     images = data.normalize(dataset["train_images"], dataset["mean"], dataset["std"])
     with tracking.job_run(spec["tracking"]["uri"], spec["tracking"]["experiment"],
-                          f"score input_norm {spec['dataset']} noise={spec['noise']}", spec, job_tags(args)) as run:
+                          f"score input_norm noise={spec['noise']} {spec['dataset']}", spec, job_tags(args)) as run:
         values = scores.input_norm(images)
         results.write_scores(args.out, torch.arange(len(labels)), labels, {"mean": values},
                              {"score": "input_norm", "runs": [run.info.run_id]})
@@ -276,8 +289,8 @@ def cmd_retrain(args):
     results.write_json({"method": method, "keep": keep, "run": spec["run"], "selection": spec["selection"],
                         "indices": subset.tolist(), "score_runs": consumed}, subset_file)
     position = f" pos={spec['selection']['position']}" if "position" in spec["selection"] else ""
-    name = (f"retrain {spec['model']['arch']} {method} keep={keep}{position} rep={spec['run']} "
-            f"noise={spec['noise']} {spec['dataset']}")
+    name = (f"retrain {tracking.method_label(method)} keep={keep}{position} rep={spec['run']} "
+            f"noise={spec['noise']} {spec['dataset']} {spec['model']['arch']}")
     result, _ = run_training(spec, dataset, labels, subset, name, job_tags(args, consumed), out_dir,
                              artifacts=[subset_file])
     results.write_json({**result, "method": method, "keep": keep, "selection": spec["selection"],
@@ -300,7 +313,7 @@ def cmd_ntk_velocity(args):
     blocks = list(range(count)) if not spec["blocks"] else sorted(
         {round(i * (count - 1) / (spec["blocks"] - 1)) for i in range(spec["blocks"])})
     consumed = [results.read_json(Path(args.before).parent / "result.json")["run_id"]]
-    name = f"ntk-velocity {spec['dataset']} {spec['arch']} e{spec['epoch']} noise={spec['noise']}"
+    name = f"ntk-velocity e{spec['epoch']} noise={spec['noise']} {spec['dataset']} {spec['arch']}"
     with tracking.job_run(spec["tracking"]["uri"], spec["tracking"]["experiment"], name, spec,
                           job_tags(args, consumed)):
         start = time.time()
@@ -329,8 +342,8 @@ def cmd_lmc_child(args):
     parent = results.read_json(args.parent)["run_id"]
     # Children of one parent differ only in data order; run 0's own order is the parent's.
     data_seed = run_seeds(spec["run"])["data"] + 1_000_003 * (spec["child"] + 1)
-    name = (f"lmc-child {spec['dataset']} {spec['model']['arch']} spawn=e{spec['spawn_epoch']} "
-            f"child={spec['child']} noise={spec['noise']}")
+    name = (f"lmc-child spawn=e{spec['spawn_epoch']} child={spec['child']} "
+            f"noise={spec['noise']} {spec['dataset']} {spec['model']['arch']}")
     subset = torch.arange(len(labels))
     result, model = run_training(spec, dataset, labels, subset, name, job_tags(args, [parent]), args.out_dir,
                                  data_seed=data_seed, start_state=state)
@@ -356,7 +369,7 @@ def cmd_lmc_barrier(args):
         child = results.read_json(result_path)
         children.setdefault(child["spawn_epoch"], {})[child["child"]] = (path, child["run_id"])
     consumed = [run_id for pair in children.values() for _, run_id in pair.values()]
-    name = f"lmc-barrier {spec['dataset']} {spec['arch']} noise={spec['noise']}"
+    name = f"lmc-barrier noise={spec['noise']} {spec['dataset']} {spec['arch']}"
     rows = []
     with tracking.job_run(spec["tracking"]["uri"], spec["tracking"]["experiment"], name, spec,
                           job_tags(args, consumed)):
@@ -385,6 +398,90 @@ def cmd_report(args):
 def cmd_estimate(args):
     from . import estimate
     estimate.main(args.configfile, args.more_configfiles)
+
+
+def cmd_prune(args):
+    """Score every image of an ImageFolder tree with short training runs (an MLflow run each), keep a
+    fraction by a selection method (a summary run naming the scoring runs), write what was kept."""
+    start = time.time()
+    out = Path(args.out)
+    score_epoch = prune.check_options(args.score, args.method, args.keep, args.epochs, args.score_epoch, args.seeds,
+                                      args.window_position, out, args.link)
+    device = job_device({"threads": args.threads, "device": args.device})
+    paths, labels, classes = prune.list_folder(args.data)
+    cfg = TrainConfig(epochs=args.epochs, batch_size=args.batch_size)
+    seeds = 0 if args.score == "input_norm" else args.seeds
+    if seeds:  # too few images for one batch: an error now rather than after decoding them
+        steps, _ = prune.run_steps(args.score, cfg, len(paths), score_epoch)
+    with progress_bar(len(paths), "decoding") as bar:
+        images = prune.decode_images(paths, args.image_size, args.fit, bar.update)
+    train_set = TrainSet(images, labels, *data.channel_stats(images))
+    print(f"{len(paths)} images of {len(classes)} classes decoded to {args.image_size}x{args.image_size} "
+          f"({args.fit}) in {time.time() - start:.1f} s", flush=True)
+
+    out.mkdir(parents=True, exist_ok=True)
+    uri = args.tracking_uri or f"sqlite:///{out.resolve() / 'mlflow.db'}"
+    tracking.init_store(uri, args.experiment, out / "mlartifacts")
+    label = f"{args.score}@{score_epoch}" if args.score in prune.AT_EPOCH else args.score
+    params = {**{k: v for k, v in vars(args).items() if k != "func"}, "data": str(Path(args.data).resolve()),
+              "out": str(out.resolve()), "score_epoch": score_epoch, "num_examples": len(paths),
+              "num_classes": len(classes), "device": str(device)}
+    columns, scoring_runs = {}, []
+    if not seeds:
+        columns["input_norm"] = prune.input_norm(train_set)
+    for seed in range(seeds):
+        seed_params = {**params, "seed": seed, "seeds": run_seeds(seed), "steps": steps}
+        with tracking.job_run(uri, args.experiment, f"prune-train {label} seed={seed}", seed_params,
+                              {"command": "prune"}) as run:
+            trained = time.time()
+            with progress_bar(steps * cfg.batch_size, f"train seed={seed}") as bar:
+                steps_per_epoch = len(paths) // cfg.batch_size
+                shown = (BarProgress(bar, cfg.batch_size) if not bar.disable else
+                         PrintProgress(epoch_count(steps, len(paths), cfg.batch_size), steps, cfg.batch_size,
+                                       steps_per_epoch))
+                model, trackers = prune.train_seed(train_set, len(classes), cfg, args.arch, args.width, seed,
+                                                   args.score, score_epoch, device, [tracking.LogMetrics(), shown])
+            scored = time.time()
+            with progress_bar(len(paths), f"{label} seed={seed}") as bar:
+                values = prune.score_seed(args.score, model, trackers, train_set, args.never_learned, bar.update)
+            done = time.time()
+            print(f"seed {seed}: {steps} steps in {scored - trained:.1f} s, {label} of {len(paths)} images in "
+                  f"{done - scored:.1f} s", flush=True)
+            results.save_tensors(checkpoint(model, args.arch, args.width, len(classes),
+                                            score_epoch if args.score in prune.AT_EPOCH else args.epochs),
+                                 out / "models" / f"seed{seed}.pt")
+            tracking.log_metrics({"train_seconds": scored - trained, "score_seconds": done - scored,
+                                  "mean_finite_score": values[values.isfinite()].mean().item()})
+        columns[f"{args.score}_seed{seed}"] = values
+        scoring_runs.append(run.info.run_id)
+
+    table = prune.score_table(paths, labels, classes, columns)
+    how = {"kind": args.method, "beta": args.ccs_beta, "strata": args.ccs_strata, "position": args.window_position}
+    kept = select({"selection": how, "keep": args.keep, "run": 0}, len(paths), table)
+    with tracking.job_run(uri, args.experiment, f"prune {label} {args.method} keep={args.keep}", params,
+                          {"command": "prune", "consumed_runs": ",".join(scoring_runs)}) as run:
+        prune.write_outputs(out, table, kept, args.data, args.link)
+        results.write_json({"args": params, "score": label, "tracking_uri": tracking.resolve_uri(uri),
+                            "experiment": args.experiment, "runs": {"scoring": scoring_runs, "selection": run.info.run_id},
+                            "git_commit": tracking.git_commit(), "classes": classes, "num_examples": len(paths),
+                            "num_kept": len(kept), "mean": train_set.mean.tolist(), "std": train_set.std.tolist(),
+                            "seconds": round(time.time() - start, 2)}, out / "prune.json")
+        for name in ("scores.csv", "keep.txt", "prune.json"):
+            tracking.log_artifact(out / name)
+        tracking.log_metrics({"num_examples": len(paths), "num_kept": len(kept), "seconds": time.time() - start})
+    linked = f", symlinks in {args.link}" if args.link else ""
+    print(f"kept {len(kept)} of {len(paths)} images ({args.method} by {label}): {out / 'keep.txt'}, "
+          f"scores in {out / 'scores.csv'}{linked}; MLflow: {tracking.resolve_uri(uri)}", flush=True)
+
+
+def cmd_scores(args):
+    """Per-class summary and the hardest images of a prune scores.csv, and a figure of them."""
+    from . import figures
+    table, path = prune.read_table(args.path)
+    print(prune.summary(table, args.top))
+    figure = Path(args.figure or path.with_name("scores_grid.png"))
+    figures.score_grid(table, figure, args.grid)
+    print(f"figure: {figure}")
 
 
 def main(argv=None):
@@ -464,12 +561,54 @@ def main(argv=None):
     p.add_argument("--spec", required=True)
     for opt in ("--curve", "--how-early", "--window", "--transfer", "--ntk", "--lmc", "--scores", "--labels"):
         p.add_argument(opt, nargs="*", default=[])
+    p.add_argument("--benchmarks", required=True, help="folder of the jobs' Snakemake benchmark files")
     p.add_argument("--out-dir", required=True, help="folder for the figures and tables")
     p.add_argument("--html", required=True)
 
     p = command("estimate", cmd_estimate, "jobs and GPU-hours per experiment of a config (a dry run)")
     p.add_argument("--configfile", default="config.yaml")
     p.add_argument("more_configfiles", nargs="*", help="more config files merged over it")
+
+    p = command("prune", cmd_prune, "score your own ImageFolder of images and keep the hardest (or another) part")
+    p.add_argument("--data", required=True, help="an ImageFolder tree: one subfolder of images per class, "
+                   "at least 2 classes, any image size, jpg/png/... (subfolders of a class folder count)")
+    p.add_argument("--out", required=True, help="folder for scores.csv, keep.txt, prune.json, models/ "
+                   "(each scoring run's model) and the MLflow store")
+    p.add_argument("--keep", type=float, default=0.5, help="fraction of the images kept, in (0, 1] (default 0.5)")
+    p.add_argument("--score", default="el2n", help=f"{', '.join(prune.SCORES)} (default el2n; higher = harder)")
+    p.add_argument("--score-epoch", type=int, help="el2n and grand: the epoch the score is taken at (0 = at "
+                   "init; default the paper's, a tenth of --epochs, at least 1); the runs stop there")
+    p.add_argument("--method", default="keep_max", help=f"{', '.join(prune.METHODS)} (default keep_max: keep "
+                   "the hardest, the paper's; keep_min when data is scarce)")
+    p.add_argument("--ccs-beta", type=float, default=0.1, help="ccs: hardest fraction dropped first (default 0.1)")
+    p.add_argument("--ccs-strata", type=int, default=50, help="ccs: score strata (default 50)")
+    p.add_argument("--window-position", type=float, help="window: where the kept window of the ranking "
+                   "starts, 0 = the easiest window, 1 = the hardest (required with --method window)")
+    p.add_argument("--never-learned", choices=["inf", "max"], default="inf",
+                   help="forgetting score of never-learned images (default inf, the official code's)")
+    p.add_argument("--seeds", type=int, default=2, help="scoring runs averaged (default 2; the paper: 10)")
+    p.add_argument("--epochs", type=int, default=20, help="length of a scoring run's schedule in epochs "
+                   "(default 20); forgetting and aum train all of it")
+    p.add_argument("--arch", choices=sorted(models.ARCHS), default="resnet18")
+    p.add_argument("--width", type=int, default=64, help="ResNet width (default 64, the standard network; "
+                   "16 or 8 for a quick CPU run)")
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--image-size", type=int, default=32, help="images are brought to size x size (default 32)")
+    p.add_argument("--fit", choices=data.FITS, default="resize", help="resize: both sides to --image-size "
+                   "(keeps the whole image, changes its aspect ratio); center-crop: the shorter side to "
+                   "--image-size, then the centre square (keeps the aspect ratio, cuts the long side's ends)")
+    p.add_argument("--threads", type=int, default=os.cpu_count(), help="CPU threads (default all cores)")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto", help="auto: the GPU if torch sees one")
+    p.add_argument("--link", help="also make this folder: an ImageFolder tree of symlinks to the kept images "
+                   "(must not exist or be empty)")
+    p.add_argument("--tracking-uri", help="MLflow store (default sqlite:///OUT/mlflow.db; MLFLOW_TRACKING_URI wins)")
+    p.add_argument("--experiment", default="datadiet-prune", help="MLflow experiment (default datadiet-prune)")
+
+    p = command("scores", cmd_scores, "summarise a prune scores.csv per class and draw its hardest and easiest images")
+    p.add_argument("path", help="a scores.csv written by datadiet prune, or its folder")
+    p.add_argument("--top", type=int, default=10, help="hardest images listed (default 10)")
+    p.add_argument("--figure", help="the figure's path (default scores_grid.png next to the csv)")
+    p.add_argument("--grid", type=int, default=8, help="images per row of the figure, hardest and easiest (default 8)")
 
     args = parser.parse_args(argv)
     try:

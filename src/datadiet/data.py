@@ -116,18 +116,24 @@ def _read_folder(path: Path, merge_valid: bool = False) -> dict[str, list[tuple[
 
     With merge_valid also path/valid, which must exist.
     """
-    from torchvision.datasets.folder import IMG_EXTENSIONS, find_classes, make_dataset
     if merge_valid and not (path / "valid").is_dir():
         raise DataError(f"{path / 'valid'} does not exist: merge_valid needs a valid/ tree next to train/")
     files = {}
     for split in (*SPLITS, *(["valid"] if merge_valid else [])):
-        try:
-            classes, class_to_idx = find_classes(path / split)
-            samples = make_dataset(path / split, class_to_idx, extensions=IMG_EXTENSIONS)
-        except FileNotFoundError as e:  # no class folders, or a class folder without images
-            raise DataError(f"{path / split}: {e}") from None
+        classes, samples = list_imagefolder(path / split)
         files[split] = [(classes[label], file, Path(file).read_bytes()) for file, label in samples]
     return files
+
+
+def list_imagefolder(tree: Path) -> tuple[list[str], list[tuple[str, int]]]:
+    """(sorted class names, [(file path, class index)]) of one ImageFolder tree, as torchvision lists it:
+    by class, then by file name, image extensions only, subfolders of a class folder included."""
+    from torchvision.datasets.folder import IMG_EXTENSIONS, find_classes, make_dataset
+    try:
+        classes, class_to_idx = find_classes(tree)
+        return classes, make_dataset(tree, class_to_idx, extensions=IMG_EXTENSIONS)
+    except FileNotFoundError as e:  # no class folders, or a class folder without images
+        raise DataError(f"{tree}: {e}") from None
 
 
 def _assemble(files: dict[str, list[tuple[str, str, bytes]]], path: Path, size: int) -> dict[str, Split]:
@@ -153,26 +159,48 @@ def _assemble(files: dict[str, list[tuple[str, str, bytes]]], path: Path, size: 
     class_to_idx = {c: i for i, c in enumerate(classes["train"])}
     splits = {}
     for split in SPLITS:
-        with warnings.catch_warnings():
-            # torchvision 0.29 warns on every decode that its codecs are deprecated (in favour of torchcodec).
-            warnings.filterwarnings("ignore", "The image decoding and encoding", DeprecationWarning)
-            images = torch.stack([_decode(raw, name, size) for _, name, raw in ordered[split]])
+        images = torch.stack([_decode(raw, name, size) for _, name, raw in ordered[split]])
         labels = torch.tensor([class_to_idx[c] for c, _, _ in ordered[split]], dtype=torch.int64)
         splits[split] = Split(images, labels, list(classes["train"]))
     return splits
 
 
-def _decode(raw: bytes, name: str, size: int) -> torch.Tensor:
-    """uint8 [3, size, size] from encoded image bytes; grayscale becomes RGB, alpha is dropped."""
-    from torchvision.io import ImageReadMode, decode_image
-    from torchvision.transforms.v2.functional import resize
+def read_image(path, size: int, fit: str = "resize") -> torch.Tensor:
+    """uint8 [3, size, size] from an image file, brought to size as `_decode` does; DataError naming
+    the file if it cannot be read or decoded."""
     try:
-        image = decode_image(torch.frombuffer(bytearray(raw), dtype=torch.uint8), mode=ImageReadMode.RGB)
+        raw = Path(path).read_bytes()
+    except OSError as e:
+        raise DataError(f"cannot read image {path}: {e}") from None
+    return _decode(raw, str(path), size, fit)
+
+
+FITS = ("resize", "center-crop")
+
+
+def _decode(raw: bytes, name: str, size: int, fit: str = "resize") -> torch.Tensor:
+    """uint8 [3, size, size] from encoded image bytes; grayscale becomes RGB, alpha is dropped.
+
+    fit "resize": both sides to `size` (the aspect ratio changes, nothing is cut off); "center-crop":
+    the shorter side to `size`, then the centre square (the aspect ratio is kept, the long side's ends
+    are cut off).
+    """
+    from torchvision.io import ImageReadMode, decode_image
+    from torchvision.transforms.v2.functional import center_crop, resize
+    if fit not in FITS:
+        raise DataError(f"unknown fit {fit!r}: expected one of {', '.join(FITS)}")
+    try:
+        with warnings.catch_warnings():
+            # torchvision 0.29 warns on every decode that its codecs are deprecated (in favour of torchcodec).
+            warnings.filterwarnings("ignore", "The image decoding and encoding", DeprecationWarning)
+            image = decode_image(torch.frombuffer(bytearray(raw), dtype=torch.uint8), mode=ImageReadMode.RGB)
     except (RuntimeError, ValueError) as e:
         raise DataError(f"cannot decode image {name}: {e}") from None
-    if image.shape[-2:] != (size, size):
-        image = resize(image, [size, size], antialias=True)
-    return image
+    if image.shape[-2:] == (size, size):
+        return image
+    if fit == "center-crop":
+        return center_crop(resize(image, size, antialias=True), [size, size])
+    return resize(image, [size, size], antialias=True)
 
 
 def _fetch_cinic10(root: Path, download: bool) -> None:

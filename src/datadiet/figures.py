@@ -173,3 +173,24 @@ def lmc_barrier(table, path):
     sns.lineplot(data=table, x="spawn_epoch", y="barrier", hue="set", marker="o", ax=ax)
     ax.set(xlabel="spawn epoch t*", ylabel="error barrier at alpha = 1/2")
     _save(fig, path)
+
+
+def score_grid(table, path, count=8):
+    """The `count` hardest and `count` easiest images of a prune scores.csv (columns path, label, mean,
+    rank), a row each, titled with their label and mean score."""
+    from PIL import Image
+
+    count = max(1, min(count, len(table) // 2))
+    ordered = table.sort_values("rank")
+    rows = {"hardest": ordered.head(count), "easiest": ordered.tail(count).iloc[::-1]}
+    fig, axes = plt.subplots(2, count, figsize=(1.6 * count, 4.4), squeeze=False, layout="constrained")
+    for ax_row, (name, images) in zip(axes, rows.items()):
+        for ax, image in zip(ax_row, images.itertuples()):
+            with Image.open(image.path) as picture:
+                ax.imshow(picture.convert("RGB"))
+            ax.set_title(f"#{image.rank} {image.label}\n{image.mean:.3g}", fontsize=8)
+            ax.set_xticks([])
+            ax.set_yticks([])
+        ax_row[0].set_ylabel(name)
+    fig.suptitle("hardest (top, rank 1 first) and easiest (bottom, easiest first) by mean score", fontsize=10)
+    _save(fig, path)

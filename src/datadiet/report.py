@@ -58,6 +58,22 @@ def collect_corrupted(label_paths):
     return corrupted
 
 
+def job_benchmarks(bench_dir):
+    """Wall time and peak memory of the training and scoring jobs, by rule (Snakemake's benchmark:
+    files, <bench_dir>/<dataset>/<arch>/<rule>/...tsv): where the study's time went."""
+    rows = []
+    for path in sorted(Path(bench_dir).rglob("*.tsv")):
+        measured = pd.read_csv(path, sep="\t")
+        rows += [{"rule": path.relative_to(bench_dir).parts[2], "seconds": s, "max_rss_mb": m}
+                 for s, m in zip(measured["s"], pd.to_numeric(measured["max_rss"], errors="coerce"))]
+    if not rows:
+        raise ValueError(f"no benchmark files under {bench_dir}")
+    return (pd.DataFrame(rows).groupby("rule")
+            .agg(jobs=("seconds", "size"), total_s=("seconds", "sum"), mean_s=("seconds", "mean"),
+                 max_s=("seconds", "max"), max_rss_mb=("max_rss_mb", "max"))
+            .round(1).sort_values("total_s", ascending=False).reset_index())
+
+
 def spearman_matrix(scores):
     rho = spearmanr(scores.to_numpy()).statistic
     return pd.DataFrame(rho, index=scores.columns, columns=scores.columns)
@@ -119,6 +135,7 @@ def build(spec, inputs, out_dir, html_path):
         figures.corrupted_in_top(means[(*main, noise)], corrupted[(main_dataset, noise)]).assign(noise=noise)
         for (dataset, arch, noise) in means if (dataset, arch) == main and noise != clean])
     agreement = figures.seed_agreement(per_seed.get((*main, clean), {}))
+    compute = job_benchmarks(inputs["benchmarks"])
     el2n = experiments["transfer"]["score"]
     claim_rows = claims.table(
         curve, windows, transfer_runs, clean_scores,
@@ -139,6 +156,7 @@ def build(spec, inputs, out_dir, html_path):
     figures.lmc_barrier(lmc, paths["lmc_barrier"])
     results.write_text(table.to_csv(index=False), out_dir / "accuracy.csv")
     results.write_text(claim_rows.to_csv(index=False), out_dir / "claims.csv")
+    results.write_text(compute.to_csv(index=False), out_dir / "job_benchmarks.csv")
 
     def figure_section(title, name, extra=""):
         return section(title, spec["captions"], name, image_tag(paths[name]) + extra)
@@ -183,6 +201,7 @@ repeats per point, selection <code>{config['pruning']['strategy']}</code>, label
 {figure_section("How many seeds", "seeds")}
 {figure_section("NTK velocity", "ntk_velocity")}
 {figure_section("Linear mode connectivity", "lmc_barrier", lmc.round(4).to_html(index=False))}
+{section("Compute: where the time went", spec["captions"], "job_benchmarks", compute.to_html(index=False))}
 <h2>Every run</h2>
 <p>Each number above traces to one MLflow run: open it with <code>make ui</code> and search its ID.</p>
 {every_run.to_html(index=False)}

@@ -1,6 +1,7 @@
 """MLflow at the edge of a job: one run per training or scoring job, FAILED or KILLED if it dies."""
 import contextlib
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -74,6 +75,18 @@ def flatten(params, prefix=""):
     return flat
 
 
+def method_label(method):
+    """A selection method as run names show it: 'el2n_e2' -> 'el2n@2', 'ccs-el2n_e2' -> 'ccs-el2n@2'."""
+    return re.sub(r"_e(\d+)", r"@\1", method)
+
+
+def links_description(runs):
+    """Markdown for a run's description (the run page shows it): a link to the page of each run it
+    consumed, given as (experiment id, run id, run name), so a chain of runs can be followed by clicking."""
+    links = [f"- [{name}](#/experiments/{experiment_id}/runs/{run_id})" for experiment_id, run_id, name in runs]
+    return "\n".join(["Uses the outputs of:", "", *links])
+
+
 def _raise_on_sigterm(signum, frame):
     # Slurm and Snakemake stop jobs with SIGTERM; turning it into KeyboardInterrupt lets MLflow
     # mark the run KILLED instead of leaving it RUNNING forever.
@@ -82,7 +95,8 @@ def _raise_on_sigterm(signum, frame):
 
 @contextlib.contextmanager
 def job_run(uri, experiment, name, params, tags):
-    """An MLflow run around one job, with the job's resolved parameters and provenance tags."""
+    """An MLflow run around one job, with the job's resolved parameters and provenance tags; the runs
+    named in the tag consumed_runs are linked from its description."""
     mlflow.set_tracking_uri(resolve_uri(uri))
     found = mlflow.get_experiment_by_name(experiment)
     if found is None:
@@ -91,6 +105,15 @@ def job_run(uri, experiment, name, params, tags):
     previous = signal.signal(signal.SIGTERM, _raise_on_sigterm)
     try:
         tags = {"git_commit": git_commit(), **{k: str(v) for k, v in tags.items()}}
+        consumed = [c for c in tags.get("consumed_runs", "").split(",") if c]
+        if consumed:
+            # A search, not get_run: runs missing from this store (made anew since they ran) get no link.
+            quoted = ",".join(f"'{c}'" for c in consumed)
+            runs = MlflowClient().search_runs([found.experiment_id], f"attributes.run_id IN ({quoted})",
+                                              order_by=["attributes.run_name"])
+            if runs:
+                tags["mlflow.note.content"] = links_description(
+                    [(r.info.experiment_id, r.info.run_id, r.info.run_name) for r in runs])
         run = mlflow.start_run(experiment_id=found.experiment_id, run_name=name, tags=tags)
         try:
             mlflow.log_params({k: str(v) for k, v in flatten(params).items()})

@@ -166,6 +166,7 @@ def as_json(make_spec):
     return lambda wildcards: json.dumps(make_spec(wildcards), sort_keys=True)
 
 
+# Tracked rules also pass their own name (params.rule): the MLflow tag that says which step made a run.
 def wildcards_json(wildcards):
     return json.dumps(dict(wildcards.items()), sort_keys=True)
 
@@ -183,3 +184,124 @@ def score_file(dataset, arch, noise, score):
 
 def arch_of(dataset):
     return DATASETS[dataset]["arch"]
+
+
+# Set-up (setup.smk). Keys of a datasets entry that say how the study uses the data, not how to read it.
+STUDY_KEYS = ("arch", "how_early_keep", "batch_size", "train_size")
+
+
+def data_spec(dataset):
+    spec = {k: v for k, v in DATASETS[dataset].items() if k not in STUDY_KEYS}
+    return {"name": dataset, **spec}
+
+
+# Pruning (pruning.smk): which subsets each retraining run needs.
+
+
+def selection_spec(method):
+    """How the retrain command picks its subset for a method name."""
+    if score_of(method) is None:
+        return {"kind": "random"}
+    if method.startswith("ccs-"):
+        return {"kind": "ccs", **config["pruning"]["ccs"]}
+    return {"kind": config["pruning"]["strategy"]}
+
+
+def method_scores(w):
+    score = score_of(w.method)
+    if score is None:
+        return []
+    score, _, other_arch = score.partition("-from-")
+    return [score_file(w.dataset, other_arch or w.arch, w.noise, score)]
+
+
+def retrain_result(dataset, arch, noise, method, keep, rep):
+    return f"{OUT}/{dataset}/{arch}/retrain/noise{noise}/{method}/keep{keep}/rep{rep}/result.json"
+
+
+def curve_results():
+    """The pruning curve of every dataset at every noise level: full data once, every method at
+    every pruned fraction (under noise, noise.methods)."""
+    paths = []
+    for dataset in DATASETS:
+        for noise in NOISE:
+            methods = METHODS if noise == CLEAN else NOISY_METHODS
+            paths += [retrain_result(dataset, arch_of(dataset), noise, "full", "1.0", r) for r in REPEATS]
+            paths += [
+                retrain_result(dataset, arch_of(dataset), noise, m, k, r) for m in methods for k in PRUNED for r in REPEATS
+            ]
+    return paths
+
+
+def how_early_results():
+    """Fig. 1 top: one kept fraction per dataset, GraNd@t and EL2N@t for every early t, with
+    forgetting and random as reference lines (clean labels)."""
+    paths = []
+    for dataset, spec in DATASETS.items():
+        keep = str(float(spec["how_early_keep"]))
+        methods = [f"{k}_e{t}" for k in ("grand", "el2n") for t in HOW_EARLY["epochs"]] + ["forgetting", "random"]
+        paths += [retrain_result(dataset, arch_of(dataset), CLEAN, m, keep, r) for m in methods for r in REPEATS]
+    return paths
+
+
+def window_results():
+    """Fig. 2: a window of each kept fraction slid over the ranking, clean and under every noise level."""
+    dataset = WINDOW["dataset"]
+    return expand(
+        f"{OUT}/{dataset}/{arch_of(dataset)}/window/noise{{noise}}/{WINDOW['score']}/keep{{keep}}/pos{{position}}/rep{{rep}}/result.json",
+        noise=NOISE,
+        keep=[str(float(k)) for k in WINDOW["kept"]],
+        position=[str(float(p)) for p in WINDOW["positions"]],
+        rep=range(WINDOW["repeats"]),
+    )
+
+
+def transfer_results():
+    """Every architecture trained on the subsets chosen by every architecture's scores, plus
+    random subsets and full data for each as the reference."""
+    dataset, score, keep = TRANSFER["dataset"], TRANSFER["score"], str(float(TRANSFER["keep"]))
+    paths = []
+    for arch in TRANSFER["archs"]:
+        methods = ["random"] + [score if by == arch else f"{score}-from-{by}" for by in TRANSFER["archs"]]
+        paths += [retrain_result(dataset, arch, CLEAN, m, keep, r) for m in methods for r in REPEATS]
+        paths += [retrain_result(dataset, arch, CLEAN, "full", "1.0", r) for r in REPEATS]
+    return paths
+
+
+# Training dynamics (dynamics.smk).
+
+
+def ntk_results():
+    """Velocity at every NTK epoch, clean and under every noise level."""
+    dataset = NTK["dataset"]
+    return expand(
+        f"{OUT}/{dataset}/{arch_of(dataset)}/ntk/noise{{noise}}/velocity_e{{epoch}}.csv",
+        noise=NOISE,
+        epoch=NTK["epochs"],
+    )
+
+
+def lmc_results():
+    dataset = LMC["dataset"]
+    return [f"{OUT}/{dataset}/{arch_of(dataset)}/lmc/noise{CLEAN}/barrier.csv"]
+
+
+# Report (report.smk): every file it reads, and its figures with their captions.
+
+
+def report_scores():
+    """Clean: every score (rank correlations, seeds); noisy: the scores the noisy methods use."""
+    paths = []
+    for dataset in DATASETS:
+        arch = arch_of(dataset)
+        paths += [score_file(dataset, arch, CLEAN, s) for s in ALL_SCORES]
+        noisy = sorted({score_of(m) for m in NOISY_METHODS if score_of(m)} | {WINDOW["score"], NTK["score"]})
+        paths += [score_file(dataset, arch, n, s) for n in NOISY for s in noisy]
+    return paths
+
+
+FIGURES = f"{OUT}/figures"
+
+
+def figure(name, category="Figures"):
+    return report(f"{FIGURES}/{name}.png", caption=f"../report/{name}.rst", category=category)

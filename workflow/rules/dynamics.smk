@@ -13,6 +13,7 @@ rule ntk_velocity:
     output:
         f"{RUNS}/ntk/noise{{noise}}/velocity_e{{epoch}}.csv",
     params:
+        rule="ntk_velocity",
         spec=as_json(
             lambda w: {
                 "study": STUDY,
@@ -30,12 +31,14 @@ rule ntk_velocity:
     threads: config["threads"]
     resources:
         **cluster_resources("dynamics"),
+    conda:
+        "../../environment.yml"
     log:
         f"{OUT}/logs/{{dataset}}/{{arch}}/ntk_velocity/noise{{noise}}/e{{epoch}}.log",
     benchmark:
         f"{OUT}/benchmarks/{{dataset}}/{{arch}}/ntk_velocity/noise{{noise}}/e{{epoch}}.tsv"
     shell:
-        "datadiet ntk-velocity --spec {params.spec:q} --rule {rule} --wildcards {params.wildcards:q}"
+        "datadiet ntk-velocity --spec {params.spec:q} --rule {params.rule} --wildcards {params.wildcards:q}"
         " --dataset {input.dataset:q} --labels {input.labels:q} --before {input.before:q}"
         " --after {input.after:q} --scores {input.scores:q} --out {output:q} > {log:q} 2>&1"
 
@@ -54,18 +57,21 @@ rule lmc_child:
         result=f"{CHILD}/result.json",
         model=f"{CHILD}/final.pt",
     params:
+        rule="lmc_child",
         spec=as_json(lambda w: training_spec(w, 0, spawn_epoch=int(w.epoch), child=int(w.child))),
         wildcards=wildcards_json,
         out_dir=lambda w, output: os.path.dirname(output.result),
     threads: config["threads"]
     resources:
         **cluster_resources("train"),
+    conda:
+        "../../environment.yml"
     log:
         f"{OUT}/logs/{{dataset}}/{{arch}}/lmc_child/noise{{noise}}/spawn{{epoch}}/child{{child}}.log",
     benchmark:
         f"{OUT}/benchmarks/{{dataset}}/{{arch}}/lmc_child/noise{{noise}}/spawn{{epoch}}/child{{child}}.tsv"
     shell:
-        "datadiet lmc-child --spec {params.spec:q} --rule {rule} --wildcards {params.wildcards:q}"
+        "datadiet lmc-child --spec {params.spec:q} --rule {params.rule} --wildcards {params.wildcards:q}"
         " --dataset {input.dataset:q} --labels {input.labels:q} --spawn {input.spawn:q}"
         " --parent {input.parent:q} --out-dir {params.out_dir:q} > {log:q} 2>&1"
 
@@ -81,6 +87,7 @@ rule lmc_barrier:
     output:
         f"{RUNS}/lmc/noise{{noise}}/barrier.csv",
     params:
+        rule="lmc_barrier",
         spec=as_json(
             lambda w: {
                 "study": STUDY,
@@ -97,26 +104,13 @@ rule lmc_barrier:
         wildcards=wildcards_json,
     resources:
         **cluster_resources("dynamics"),
+    conda:
+        "../../environment.yml"
     log:
         f"{OUT}/logs/{{dataset}}/{{arch}}/lmc_barrier/noise{{noise}}.log",
     benchmark:
         f"{OUT}/benchmarks/{{dataset}}/{{arch}}/lmc_barrier/noise{{noise}}.tsv"
     shell:
-        "datadiet lmc-barrier --spec {params.spec:q} --rule {rule} --wildcards {params.wildcards:q}"
+        "datadiet lmc-barrier --spec {params.spec:q} --rule {params.rule} --wildcards {params.wildcards:q}"
         " --dataset {input.dataset:q} --labels {input.labels:q} --children {input.children:q}"
         " --results {input.results:q} --scores {input.scores:q} --out {output:q} > {log:q} 2>&1"
-
-
-def ntk_results():
-    """Velocity at every NTK epoch, clean and under every noise level."""
-    dataset = NTK["dataset"]
-    return expand(
-        f"{OUT}/{dataset}/{arch_of(dataset)}/ntk/noise{{noise}}/velocity_e{{epoch}}.csv",
-        noise=NOISE,
-        epoch=NTK["epochs"],
-    )
-
-
-def lmc_results():
-    dataset = LMC["dataset"]
-    return [f"{OUT}/{dataset}/{arch_of(dataset)}/lmc/noise{CLEAN}/barrier.csv"]

@@ -2,24 +2,6 @@
 # (never retrains).
 
 
-def report_scores():
-    """Clean: every score (rank correlations, seeds); noisy: the scores the noisy methods use."""
-    paths = []
-    for dataset in DATASETS:
-        arch = arch_of(dataset)
-        paths += [score_file(dataset, arch, CLEAN, s) for s in ALL_SCORES]
-        noisy = sorted({score_of(m) for m in NOISY_METHODS if score_of(m)} | {WINDOW["score"], NTK["score"]})
-        paths += [score_file(dataset, arch, n, s) for n in NOISY for s in noisy]
-    return paths
-
-
-FIGURES = f"{OUT}/figures"
-
-
-def figure(name, category="Figures"):
-    return report(f"{FIGURES}/{name}.png", caption=f"../report/{name}.rst", category=category)
-
-
 rule report:
     input:
         curve=curve_results(),
@@ -43,7 +25,10 @@ rule report:
         lmc=figure("lmc_barrier"),
         table=report(f"{FIGURES}/accuracy.csv", caption="../report/accuracy.rst", category="Tables"),
         claims=report(f"{FIGURES}/claims.csv", caption="../report/claims.rst", category="Tables"),
+        compute=report(f"{FIGURES}/job_benchmarks.csv", caption="../report/job_benchmarks.rst", category="Tables"),
     params:
+        # Every benchmarked job is upstream of the inputs above, so its file is there by now.
+        benchmarks=f"{OUT}/benchmarks",
         spec=json.dumps(
             {
                 "study": STUDY,
@@ -58,10 +43,12 @@ rule report:
         ),
     resources:
         **cluster_resources("light"),
+    conda:
+        "../../environment.yml"
     log:
         f"{OUT}/logs/report.log",
     shell:
         "datadiet report --spec {params.spec:q} --curve {input.curve:q} --how-early {input.how_early:q}"
         " --window {input.window:q} --transfer {input.transfer:q} --ntk {input.ntk:q} --lmc {input.lmc:q}"
-        " --scores {input.scores:q} --labels {input.labels:q}"
+        " --scores {input.scores:q} --labels {input.labels:q} --benchmarks {params.benchmarks:q}"
         " --out-dir $(dirname {output.table:q}) --html {output.html:q} > {log:q} 2>&1"

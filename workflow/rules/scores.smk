@@ -15,6 +15,7 @@ rule train_scoring:
         forgetting=f"{RUNS}/scores/noise{{noise}}/forgetting/seed{{seed}}.csv",
         aum=f"{RUNS}/scores/noise{{noise}}/aum/seed{{seed}}.csv",
     params:
+        rule="train_scoring",
         spec=as_json(
             lambda w: training_spec(
                 w,
@@ -29,12 +30,14 @@ rule train_scoring:
     threads: config["threads"]
     resources:
         **cluster_resources("train"),
+    conda:
+        "../../environment.yml"
     log:
         f"{OUT}/logs/{{dataset}}/{{arch}}/train_scoring/noise{{noise}}/seed{{seed}}.log",
     benchmark:
         f"{OUT}/benchmarks/{{dataset}}/{{arch}}/train_scoring/noise{{noise}}/seed{{seed}}.tsv"
     shell:
-        "datadiet train-scoring --spec {params.spec:q} --rule {rule} --wildcards {params.wildcards:q}"
+        "datadiet train-scoring --spec {params.spec:q} --rule {params.rule} --wildcards {params.wildcards:q}"
         " --dataset {input.dataset:q} --labels {input.labels:q} --out-dir {params.out_dir:q}"
         " --forgetting {output.forgetting:q} --aum {output.aum:q} > {log:q} 2>&1"
 
@@ -54,6 +57,7 @@ use rule train_scoring as lmc_parent with:
         noise=re.escape(CLEAN),
         seed="0",
     params:
+        rule="lmc_parent",
         spec=as_json(
             lambda w: training_spec(
                 w,
@@ -80,6 +84,7 @@ rule score:
     output:
         f"{RUNS}/scores/noise{{noise}}/{{kind}}_e{{epoch}}/seed{{seed}}.csv",
     params:
+        rule="score",
         spec=as_json(
             lambda w: {
                 "study": STUDY,
@@ -99,12 +104,14 @@ rule score:
     threads: config["threads"]
     resources:
         **cluster_resources("score"),
+    conda:
+        "../../environment.yml"
     log:
         f"{OUT}/logs/{{dataset}}/{{arch}}/score/noise{{noise}}/{{kind}}_e{{epoch}}/seed{{seed}}.log",
     benchmark:
         f"{OUT}/benchmarks/{{dataset}}/{{arch}}/score/noise{{noise}}/{{kind}}_e{{epoch}}/seed{{seed}}.tsv"
     shell:
-        "datadiet score --spec {params.spec:q} --rule {rule} --wildcards {params.wildcards:q}"
+        "datadiet score --spec {params.spec:q} --rule {params.rule} --wildcards {params.wildcards:q}"
         " --dataset {input.dataset:q} --labels {input.labels:q} --checkpoint {input.checkpoint:q}"
         " --train-result {input.train_result:q} --out {output:q} > {log:q} 2>&1"
 
@@ -117,16 +124,19 @@ rule input_norm:
     output:
         f"{RUNS}/scores/noise{{noise}}/input_norm/mean.csv",
     params:
+        rule="input_norm",
         spec=as_json(lambda w: {"study": STUDY, "tracking": TRACKING, "dataset": w.dataset, "noise": float(w.noise)}),
         wildcards=wildcards_json,
     resources:
         **cluster_resources("score"),
+    conda:
+        "../../environment.yml"
     log:
         f"{OUT}/logs/{{dataset}}/{{arch}}/input_norm/noise{{noise}}.log",
     benchmark:
         f"{OUT}/benchmarks/{{dataset}}/{{arch}}/input_norm/noise{{noise}}.tsv"
     shell:
-        "datadiet input-norm --spec {params.spec:q} --rule {rule} --wildcards {params.wildcards:q}"
+        "datadiet input-norm --spec {params.spec:q} --rule {params.rule} --wildcards {params.wildcards:q}"
         " --dataset {input.dataset:q} --labels {input.labels:q} --out {output:q} > {log:q} 2>&1"
 
 
@@ -139,6 +149,8 @@ rule aggregate_scores:
         score=r"forgetting|aum|(grand|el2n)_e\d+",
     resources:
         **cluster_resources("light"),
+    conda:
+        "../../environment.yml"
     log:
         f"{OUT}/logs/{{dataset}}/{{arch}}/aggregate_scores/noise{{noise}}/{{score}}.log",
     shell:

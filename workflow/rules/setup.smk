@@ -1,14 +1,6 @@
 # Set-up: the decoded dataset, the label-noise variants, and the MLflow store (created once,
 # before any job logs to it: several jobs creating a new SQLite store at once corrupt it).
 
-# Keys of a datasets entry that say how the study uses the data, not how to read it.
-STUDY_KEYS = ("arch", "how_early_keep", "batch_size", "train_size")
-
-
-def data_spec(dataset):
-    spec = {k: v for k, v in DATASETS[dataset].items() if k not in STUDY_KEYS}
-    return {"name": dataset, **spec}
-
 
 rule prepare_data:
     input:
@@ -20,6 +12,8 @@ rule prepare_data:
         cache=f"{config['results_dir']}/cache",
     resources:
         **cluster_resources("light"),
+    conda:
+        "../../environment.yml"
     log:
         f"{OUT}/logs/{{dataset}}/prepare_data.log",
     shell:
@@ -35,6 +29,8 @@ rule corrupt_labels:
         seed=config["noise"]["seed"],
     resources:
         **cluster_resources("light"),
+    conda:
+        "../../environment.yml"
     log:
         f"{OUT}/logs/{{dataset}}/corrupt_labels/noise{{noise}}.log",
     shell:
@@ -51,6 +47,8 @@ rule init_tracking:
         artifacts=f"{OUT}/mlflow/artifacts",
     resources:
         **cluster_resources("light"),
+    conda:
+        "../../environment.yml"
     log:
         f"{OUT}/logs/init_tracking.log",
     shell:
