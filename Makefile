@@ -28,12 +28,13 @@ study: setup
 		> results/$(STUDY)/study_time.json && \
 	echo "study $(STUDY) done in $$(( $$(date +%s) - start )) s: results/$(STUDY)/report.html"
 
-# The Slurm tests start a real single-node cluster from Debian's packages (root only).
+# The Slurm tests start a real single-node cluster from Debian's packages, and the MLflow UI test
+# drives Debian's Chromium (root only).
 system-deps:
-	@if ! command -v slurmctld >/dev/null || ! command -v munged >/dev/null; then \
+	@if ! command -v slurmctld >/dev/null || ! command -v munged >/dev/null || ! command -v chromium >/dev/null; then \
 		if [ "$$(id -u)" = 0 ]; then \
-			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq slurm-wlm munge >/dev/null; \
-		else echo "not root: Slurm and munge not installed, the Slurm tests will say so and skip"; fi; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq slurm-wlm munge chromium >/dev/null; \
+		else echo "not root: Slurm, munge and Chromium not installed, the tests that need them will say so and skip"; fi; \
 	fi
 
 test: setup system-deps
@@ -43,7 +44,9 @@ test: setup system-deps
 bench: setup
 	$(BIN)/python benchmarks/run.py
 
+# MLflow 3.17 opens an experiment on its GenAI pages: the link goes straight to the runs table.
 ui: setup
+	@echo "the study's runs: http://127.0.0.1:5000/#/experiments/$$($(BIN)/python -c 'import json; print(json.load(open("results/$(STUDY)/mlflow/store.json"))["experiment_id"])')/runs?workflowType=machine_learning"
 	mlflow ui --backend-store-uri sqlite:///$(CURDIR)/results/$(STUDY)/mlflow.db
 
 # For a cluster: jobs log to this server through MLFLOW_TRACKING_URI (printed when it starts).

@@ -1,0 +1,183 @@
+"""The MLflow UI as a person uses it: `mlflow ui` on the tiny study's store, read in headless Chromium.
+
+Screenshots land in results/test-artifacts/mlflow-ui/ (each path is printed).
+"""
+import contextlib
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from mlflow.tracking import MlflowClient
+from playwright.sync_api import expect, sync_playwright
+
+ROOT = Path(__file__).resolve().parents[1]
+ARTIFACTS = ROOT / "results" / "test-artifacts" / "mlflow-ui"
+CHROMIUM = shutil.which("chromium")
+# Without the background-networking flags Chromium keeps trying Google's hosts, and this machine's
+# closed network refuses its connections many at a time.
+CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+TIMEOUT_MS = 120_000  # generous: the UI renders slowly on a busy 2-core machine
+ROW_HEIGHT = 32  # pixels, of the runs table
+
+pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed "
+                                "(`make system-deps` installs it when run as root)")
+expect.set_options(timeout=TIMEOUT_MS)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until_up(url, server, log, timeout=300):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if server.poll() is not None:
+            pytest.fail(f"mlflow ui exited with {server.returncode}:\n{log.read_text()[-5000:]}")
+        try:
+            with urllib.request.urlopen(url, timeout=5):
+                return
+        except OSError:
+            time.sleep(1)
+    pytest.fail(f"mlflow ui did not answer {url} in {timeout} s:\n{log.read_text()[-5000:]}")
+
+
+@pytest.fixture(scope="module")
+def store(study):
+    out, _ = study
+    return f"sqlite:///{out / 'mlflow.db'}"
+
+
+@pytest.fixture(scope="module")
+def ui(store, tmp_path_factory):
+    """`mlflow ui` on loopback against the study's store: its address. Stopped with its children."""
+    log = tmp_path_factory.mktemp("mlflow-ui") / "mlflow-ui.log"
+    port = free_port()
+    with open(log, "w") as log_file:
+        server = subprocess.Popen([sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", store,
+                                   "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
+                                  stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        wait_until_up(f"http://127.0.0.1:{port}/health", server, log)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        with contextlib.suppress(ProcessLookupError):  # the whole group may have exited already
+            os.killpg(server.pid, signal.SIGTERM)
+            try:
+                server.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(server.pid, signal.SIGKILL)
+                server.wait()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_playwright() as playwright:
+        # launch() gives every run a fresh, temporary profile (user data dir).
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser):
+    page = browser.new_page(viewport={"width": 2200, "height": 1400})
+    page.set_default_timeout(TIMEOUT_MS)
+    yield page
+    page.context.close()
+
+
+@pytest.fixture(scope="module")
+def runs(store):
+    client = MlflowClient(store)
+    experiment = client.get_experiment_by_name("tiny")
+    return client.search_runs([experiment.experiment_id], max_results=5000)
+
+
+def screenshot(page, name, capsys):
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    path = ARTIFACTS / name
+    page.screenshot(path=path, full_page=True)
+    with capsys.disabled():
+        print(f"\nscreenshot: {path}")
+
+
+def number_text(value):
+    """A metric as the UI writes it (JavaScript's shortest form): 0.075, and 1 for 1.0."""
+    return str(int(value)) if value.is_integer() else repr(value)
+
+
+def show_column(page, name):
+    """Tick one metric or parameter in the runs table's column picker."""
+    page.get_by_role("button", name="Columns", exact=True).click()
+    page.get_by_placeholder("Search columns").fill(name)
+    # The picker highlights the match in pieces, so the node is found by its whole text.
+    page.get_by_test_id("column-selector-tree").locator(".du-bois-light-tree-treenode").filter(
+        has_text=re.compile(f"^{re.escape(name)}$")).click()
+    page.keyboard.press("Escape")
+    expect(page.locator(f'.ag-header-cell[col-id$="`{name}`"]')).to_be_visible()
+
+
+def table_row(page, key):
+    """The row of a run page's metrics or parameters table whose first cell is exactly `key`."""
+    return page.get_by_role("row").filter(has=page.get_by_role("cell", name=key, exact=True))
+
+
+def test_every_run_is_listed_with_its_final_accuracy_and_kept_fraction(ui, runs, page, capsys):
+    experiment_id = runs[0].info.experiment_id
+    # Tall enough for every row: the table only draws the rows on screen.
+    page.set_viewport_size({"width": 2200, "height": 600 + ROW_HEIGHT * len(runs)})
+    page.goto(f"{ui}/#/experiments/{experiment_id}")
+    page.get_by_text("Model training", exact=True).click()  # the UI opens an experiment on its GenAI pages
+    expect(page.get_by_text(f"{len(runs)} matching runs", exact=True)).to_be_visible()
+    for column in ("final_test_accuracy", "keep"):
+        show_column(page, column)
+    screenshot(page, "experiment.png", capsys)
+    for run in runs:
+        row = page.locator(f'[row-id="{run.info.run_id}"]')
+        expect(row.get_by_role("link", name=run.info.run_name, exact=True)).to_be_visible()
+        if "final_test_accuracy" in run.data.metrics:
+            expect(row.locator('[col-id="metrics.`final_test_accuracy`"]')).to_have_text(
+                number_text(run.data.metrics["final_test_accuracy"]))
+        if "keep" in run.data.params:
+            expect(row.locator('[col-id="params.`keep`"]')).to_have_text(run.data.params["keep"])
+
+
+def test_a_retraining_run_shows_params_and_metrics_and_links_to_its_scoring_runs(ui, runs, page, capsys):
+    by_id = {run.info.run_id: run for run in runs}
+    retrain = min((r for r in runs if r.data.tags["rule"] == "retrain" and r.data.tags["wildcard.method"] == "el2n_e1"),
+                  key=lambda r: r.info.run_name)
+    experiment_id = retrain.info.experiment_id
+    page.goto(f"{ui}/#/experiments/{experiment_id}/runs/{retrain.info.run_id}")
+    expect(page.get_by_role("heading", name=retrain.info.run_name, exact=True)).to_be_visible()
+    for key in ("keep", "method", "train.lr", "model.arch"):
+        expect(table_row(page, key)).to_contain_text(retrain.data.params[key])
+    for key in ("final_test_accuracy", "final_test_loss"):
+        expect(table_row(page, key)).to_contain_text(number_text(retrain.data.metrics[key]))
+    screenshot(page, "retrain-run.png", capsys)
+
+    scores = [by_id[c] for c in retrain.data.tags["consumed_runs"].split(",")]
+    assert {s.data.tags["rule"] for s in scores} == {"score"}
+    for score in scores:
+        expect(page.get_by_role("link", name=score.info.run_name, exact=True)).to_have_attribute(
+            "href", f"#/experiments/{experiment_id}/runs/{score.info.run_id}")
+    score = scores[0]
+    with page.context.expect_page() as opened:  # the description's links open a new tab
+        page.get_by_role("link", name=score.info.run_name, exact=True).click()
+    score_page = opened.value
+    expect(score_page).to_have_url(re.compile(f"#/experiments/{experiment_id}/runs/{score.info.run_id}"))
+    expect(score_page.get_by_role("heading", name=score.info.run_name, exact=True)).to_be_visible()
+    # ...and on from the scoring run to the training run whose checkpoint it scored.
+    trainer = by_id[score.data.tags["consumed_runs"]]
+    expect(score_page.get_by_role("link", name=trainer.info.run_name, exact=True)).to_be_visible()
+    screenshot(score_page, "score-run.png", capsys)
