@@ -156,6 +156,16 @@ def test_bad_config_is_one_clear_error_naming_it(tmp_path, override, message):
     assert message in proc.stdout + proc.stderr
 
 
+@pytest.mark.parametrize("preset", sorted((ROOT / "config").glob("*.yaml")), ids=lambda p: p.stem)
+def test_a_preset_sets_every_key_of_config_yaml_so_nothing_of_the_laptop_study_leaks_in(preset):
+    # Snakemake merges --configfile over the Snakefile's config.yaml, key by key.
+    def leaves(tree, prefix=""):
+        for key, value in tree.items():
+            yield from leaves(value, f"{prefix}{key}.") if isinstance(value, dict) and value else [prefix + key]
+    laptop = set(leaves(yaml.safe_load((ROOT / "config.yaml").read_text())))
+    assert laptop - set(leaves(yaml.safe_load(preset.read_text()))) == set()
+
+
 def test_paper_preset_dry_run_plans_every_experiment_and_estimate_prices_it():
     config = load_config(ROOT / "config" / "paper.yaml")
     jobs = dry_run_jobs(ROOT / "config" / "paper.yaml")
@@ -167,6 +177,8 @@ def test_paper_preset_dry_run_plans_every_experiment_and_estimate_prices_it():
     assert {w["arch"] for w in retrains} == {"resnet18", "resnet50"}
     assert {float(w["keep"]) for w in retrains} >= {0.1, 0.5, 0.9, 1.0}
     assert {w["noise"] for w in retrains} == {"0.0", "0.1", "0.2"}
+    methods = set(config["pruning"]["methods"])
+    assert {w["method"] for w in retrains if w["noise"] == "0.2" and w["dataset"] == "cifar100"} >= methods
     assert {int(w["seed"]) for rule, w in jobs if rule == "train_scoring"} == set(range(10))
     assert {int(w["rep"]) for w in retrains} == {0, 1, 2, 3}
     table = summarize(jobs, config)
