@@ -46,6 +46,8 @@ def test_claims_table_has_a_computed_verdict_for_every_claim(study):
     out, _ = study
     claims = pd.read_csv(out / "figures" / "claims.csv")
     assert set(claims.verdict) <= VERDICTS
+    # In the report its columns of words read left-aligned, unlike the tables of numbers.
+    assert '<table border="1" class="dataframe prose">' in (out / "report.html").read_text()
     assert claims.ours.notna().all() and claims.theirs.notna().all()
     for claim in ("beats random at moderate pruning", "GraNd at init does not beat input norm",
                   "worse than random under 20% label noise", "sliding-window optimum excludes the hardest",

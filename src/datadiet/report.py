@@ -176,7 +176,7 @@ def build(spec, inputs, out_dir, html_path):
 <html><head><meta charset="utf-8"><title>datadiet: {html.escape(spec['study'])}</title>
 <style>body{{font-family:sans-serif;max-width:1150px;margin:2em auto;padding:0 1em}}
 table{{border-collapse:collapse;font-size:88%}}td,th{{border:1px solid #ccc;padding:2px 6px;text-align:right}}
-h2{{border-bottom:1px solid #ddd}}</style></head><body>
+table.prose td,table.prose th{{text-align:left}}h2{{border-bottom:1px solid #ddd}}</style></head><body>
 <h1>Deep Learning on a Data Diet: study <code>{html.escape(spec['study'])}</code></h1>
 <p>Datasets {html.escape(datasets)}; {len(clean_scores)} training examples in {main_dataset}; width
 {config['model']['width']}, {config['train']['epochs']} epochs-equivalent of steps ({config['train']['budget']}
@@ -184,7 +184,7 @@ budget); scores averaged over {config['scores']['seeds']} seeds, {config['prunin
 repeats per point, selection <code>{config['pruning']['strategy']}</code>, label noise levels
 {config['noise']['levels']}. MLflow store: <code>{html.escape(spec['tracking']['uri'])}</code>, experiment
 <code>{html.escape(spec['tracking']['experiment'])}</code>.</p>
-{section("Claims", spec["captions"], "claims", claim_rows.to_html(index=False))}
+{section("Claims", spec["captions"], "claims", claim_rows.to_html(index=False, classes="prose"))}
 {figure_section("Pruning curve", "pruning_curve")}
 <h3>Final test accuracy (%): ours</h3>
 {accuracy_pivot(table).to_html()}
