@@ -1,4 +1,8 @@
+import signal
+
 import pytest
+
+from datadiet import stop
 
 from studies import run_snakemake, study_overrides
 
@@ -10,3 +14,14 @@ def study(tmp_path_factory):
     overrides = study_overrides(tmp, tmp / "results")
     run_snakemake(overrides)
     return tmp / "results" / "tiny", overrides
+
+
+@pytest.fixture
+def stoppable():
+    """This process as a job: a stop signal raises stop.Stopped (the handlers restored afterwards)."""
+    previous = {signum: signal.getsignal(signum) for signum in stop.SIGNALS}
+    stop.install()
+    yield
+    stop.install()  # forgets the stop this test received
+    for signum, handler in previous.items():
+        signal.signal(signum, handler)

@@ -28,7 +28,7 @@ def free_port():
 def mlflow_server(tmp_path_factory):
     """`datadiet mlflow-server` on loopback; yields its URI."""
     store, port = tmp_path_factory.mktemp("mlflow-server"), free_port()
-    server = subprocess.Popen([sys.executable, "-m", "datadiet.cli", "mlflow-server", "--store", str(store),
+    server = subprocess.Popen([sys.executable, "-m", "datadiet", "mlflow-server", "--store", str(store),
                                "--host", "127.0.0.1", "--port", str(port)],
                               stdout=open(store / "server.log", "w"), stderr=subprocess.STDOUT,
                               env={**os.environ, "PATH": f"{os.path.dirname(sys.executable)}:{os.environ['PATH']}"})

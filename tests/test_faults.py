@@ -1,11 +1,14 @@
-"""Faults a job meets on a cluster, each through the command its rule runs: preemption (SIGTERM at a
-random step, then the same command again), a diverging loss, and bad inputs."""
+"""Faults a job meets on a cluster, each through the command its rule runs: a stop at any moment of
+its life (SIGTERM: preemption, a time limit, a cancelled workflow) or a kill outright (SIGKILL, a node
+failure), then the same command again; a diverging loss; bad inputs."""
 import json
-import random
+import os
 import signal
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -23,66 +26,181 @@ SPEC = {"dataset": "synthetic", "model": {"arch": "resnet18", "width": 2}, "neve
                   "weight_decay": 0.0005}}
 
 
-@pytest.fixture
-def files(tmp_path, monkeypatch):
+def make_files(tmp):
     """A study's dataset and labels files (192 synthetic 3-class images) and an initialised store."""
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     g = torch.Generator().manual_seed(0)
     labels = torch.arange(192) % 3
     images = torch.randint(0, 256, (192, 3, 32, 32), dtype=torch.uint8, generator=g)
     images[torch.arange(192), labels] = 255
     results.save_tensors({"train_images": images, "train_labels": labels, "train_source_index": torch.arange(192),
                           "test_images": images[:60], "test_labels": labels[:60], "classes": ["a", "b", "c"],
-                          "mean": torch.full((3,), 0.5), "std": torch.full((3,), 0.25)}, tmp_path / "dataset.pt")
-    results.save_tensors({"labels": labels, "corrupted": torch.tensor([], dtype=torch.long)}, tmp_path / "labels.pt")
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    tracking.init_store(uri, "faults", tmp_path / "artifacts")
-    return tmp_path, uri
+                          "mean": torch.full((3,), 0.5), "std": torch.full((3,), 0.25)}, tmp / "dataset.pt")
+    results.save_tensors({"labels": labels, "corrupted": torch.tensor([], dtype=torch.long)}, tmp / "labels.pt")
+    uri = f"sqlite:///{tmp / 'mlflow.db'}"
+    tracking.init_store(uri, "faults", tmp / "artifacts")
+    return uri
 
 
-def train_scoring(tmp, uri, out, spec=SPEC):
-    """The command of the train_scoring rule, as a process (stdout in out.log)."""
+@pytest.fixture(scope="module", autouse=True)
+def own_store():
+    """The tests' own stores, whatever the shell running them points MLflow at."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.delenv("MLFLOW_TRACKING_URI", raising=False)
+        patch.delenv("DATADIET_TRACEBACK", raising=False)
+        yield
+
+
+@pytest.fixture
+def files(tmp_path):
+    return tmp_path, make_files(tmp_path)
+
+
+# What the train_scoring rule declares (Snakemake deletes them when the job fails), result.json last.
+OUTPUTS = ("ckpt_e0.pt", "ckpt_e2.pt", "ckpt_e6.pt", "forgetting.csv", "aum.csv", "result.json")
+
+
+def train_scoring(tmp, uri, out, spec=SPEC, env=None):
+    """The command of the train_scoring rule, as a process (stdout and stderr in out.log)."""
     spec = {**spec, "tracking": {"uri": uri, "experiment": "faults"}}
-    cmd = [sys.executable, "-m", "datadiet.cli", "train-scoring", "--spec", json.dumps(spec), "--rule", "train_scoring",
+    cmd = [sys.executable, "-m", "datadiet", "train-scoring", "--spec", json.dumps(spec), "--rule", "train_scoring",
            "--wildcards", json.dumps({"seed": "0"}), "--dataset", str(tmp / "dataset.pt"),
            "--labels", str(tmp / "labels.pt"), "--out-dir", str(out), "--forgetting", str(out / "forgetting.csv"),
            "--aum", str(out / "aum.csv")]
     out.mkdir(parents=True, exist_ok=True)
-    return subprocess.Popen(cmd, stdout=open(out / "out.log", "a"), stderr=subprocess.STDOUT)
+    with open(out / "out.log", "a") as log:
+        return subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})})
 
 
-def runs(uri):
+def runs(uri, out=None):
+    """The runs of the store (of the job writing to `out`), oldest first."""
     client = MlflowClient(uri)
-    return client.search_runs([client.get_experiment_by_name("faults").experiment_id], order_by=["start_time"])
+    found = client.search_runs([client.get_experiment_by_name("faults").experiment_id], order_by=["start_time"])
+    return [r for r in found if out is None or r.data.tags["output"] == str(out / "result.json")]
 
 
-def test_sigterm_at_a_random_step_then_the_same_command_resumes_bit_identically(files):
-    tmp, uri = files
+@pytest.fixture(scope="module")
+def whole(tmp_path_factory):
+    """The study files, and one uninterrupted train_scoring job: its outputs and how long it took."""
+    tmp = tmp_path_factory.mktemp("stops")
+    uri = make_files(tmp)
+    start = time.time()
     assert train_scoring(tmp, uri, tmp / "whole").wait() == 0
-    killed = tmp / "killed"
-    job = train_scoring(tmp, uri, killed)
-    # 6 steps an epoch, 36 in all: stop after the first saved state, at a random moment of a later epoch
-    while not (killed / "work" / "state.pt").exists():
-        assert job.poll() is None, (killed / "out.log").read_text()
-        time.sleep(0.05)
-    time.sleep(random.uniform(0, 1.5))
-    job.send_signal(signal.SIGTERM)
-    assert job.wait() == 130
-    assert not (killed / "result.json").exists()
-    log = (killed / "out.log").read_text()
-    assert "stopped by signal 15; the same command resumes" in log and "Traceback" not in log
-    assert train_scoring(tmp, uri, killed).wait() == 0
-    log = (killed / "out.log").read_text()
-    assert "resuming from" in log, log  # from the last report's state, not from the start
-    for name in ("ckpt_e0.pt", "ckpt_e2.pt", "ckpt_e6.pt"):
-        whole, resumed = torch.load(tmp / "whole" / name), torch.load(killed / name)
-        for key, tensor in whole["model"].items():
-            assert torch.equal(tensor, resumed["model"][key]), (name, key)
+    return tmp, uri, time.time() - start
+
+
+def handles_sigterm(pid):
+    """Whether the process has a handler for SIGTERM (its SigCgt mask in /proc)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("SigCgt:"):
+            return bool(int(line.split()[1], 16) >> (signal.SIGTERM - 1) & 1)
+    return False
+
+
+def stop_then_rerun(whole, name, stop_at=None, after=None):
+    """A train_scoring job stopped at the point `stop_at` (it sends itself SIGTERM there) or `after`
+    seconds from its start; checks what it leaves, then reruns it as Snakemake would (its declared
+    outputs deleted if it failed) and checks that the rerun gives the uninterrupted job's outputs.
+    Returns (exit code, statuses of its runs before the rerun, the rerun's log)."""
+    tmp, uri, _ = whole
+    out = tmp / name
+    job = train_scoring(tmp, uri, out, env={"DATADIET_STOP_AT": stop_at} if stop_at else None)
+    handled = None
+    if after is not None:
+        time.sleep(after)
+        handled = handles_sigterm(job.pid)
+        job.send_signal(signal.SIGTERM)
+    code = job.wait()
+    log = (out / "out.log").read_text()
+    statuses = [r.info.status for r in runs(uri, out)]
+    assert "Traceback" not in log, log
+    assert not list(out.rglob(".*.tmp*")), "a half-written file was left behind"
+    if (out / "result.json").exists():  # written last: everything else is there
+        assert all((out / name).exists() for name in OUTPUTS), log
+    if code == -signal.SIGTERM:  # only before the handler exists: the job has done nothing
+        assert handled is False and statuses == [] and not any((out / name).exists() for name in OUTPUTS), log
+    elif code == 130:
+        assert log.count("datadiet train-scoring: stopped by signal 15; the same command resumes") == 1, log
+        assert set(statuses) <= {"KILLED"} and len(statuses) <= 1, statuses
+    else:
+        assert code == 0 and statuses == ["FINISHED"], (code, statuses, log)
+    if code != 0:
+        for name in OUTPUTS:
+            (out / name).unlink(missing_ok=True)
+    (out / "out.log").write_text("")
+    assert train_scoring(tmp, uri, out).wait() == 0, (out / "out.log").read_text()
+    assert_same_outputs(tmp / "whole", out)
+    assert not (out / "work").exists()
+    *earlier, last = runs(uri, out)
+    assert last.info.status == "FINISHED" and results.read_json(out / "result.json")["run_id"] == last.info.run_id
+    for run in earlier:  # each earlier try of the job is ended and names the run that replaced it
+        assert run.info.status != "RUNNING" and run.data.tags["replaced_by"] == last.info.run_id
+    return code, statuses, (out / "out.log").read_text()
+
+
+def assert_same_outputs(whole, out):
+    for name in OUTPUTS[:3]:
+        expected, got = torch.load(whole / name), torch.load(out / name)
+        for key, tensor in expected["model"].items():
+            assert torch.equal(tensor, got["model"][key]), (name, key)
     for score in ("forgetting.csv", "aum.csv"):
-        pd.testing.assert_frame_equal(pd.read_csv(killed / score), pd.read_csv(tmp / "whole" / score))
-    first, interrupted, resumed = runs(uri)
-    assert (first.info.status, interrupted.info.status, resumed.info.status) == ("FINISHED", "KILLED", "FINISHED")
-    assert results.read_json(killed / "result.json")["run_id"] == resumed.info.run_id  # what the report links
+        pd.testing.assert_frame_equal(pd.read_csv(out / score), pd.read_csv(whole / score))
+
+
+# Points across a job's life (see stop.point), the exit code a stop there gives, the statuses of the
+# job's MLflow runs it leaves, and whether the rerun resumes from a saved training state.
+STOP_POINTS = [
+    ("imports", 130, [], False),  # before datadiet.cli (torch, MLflow) is imported
+    ("run:start", 130, [], False),  # the MLflow run is about to start: none is left
+    ("run:started", 130, ["KILLED"], False),
+    ("write:state.pt", 130, ["KILLED"], False),  # the first report: no state is saved yet
+    ("written:ckpt_e6.pt", 130, ["KILLED"], True),  # the last epoch: its checkpoint is written, not renamed
+    ("write:aum.csv", 130, ["KILLED"], True),  # training done, checkpoints and forgetting written
+    ("write:result.json", 130, ["KILLED"], True),
+    ("written:result.json", 130, ["KILLED"], True),
+    ("run:end", 0, ["FINISHED"], False),  # result.json is written: the job finishes, and exits 0
+]
+
+
+def in_pairs(function, cases):
+    """function(*case) for every case, two jobs at a time (one thread each, as the rules run them)."""
+    with ThreadPoolExecutor(2) as pool:
+        return list(pool.map(lambda case: function(*case), cases))
+
+
+def test_a_stop_at_each_point_of_a_job_ends_it_cleanly_and_the_rerun_is_exact(whole):
+    got = in_pairs(lambda point: stop_then_rerun(whole, f"at-{point.replace(':', '-')}", stop_at=point),
+                   [(point,) for point, *_ in STOP_POINTS])
+    for (point, code, statuses, resumes), (got_code, got_statuses, log) in zip(STOP_POINTS, got):
+        assert (got_code, got_statuses) == (code, statuses), point
+        assert ("resuming from" in log) == resumes, (point, log)
+
+
+def test_sigterm_at_moments_across_a_job_s_whole_life_ends_it_cleanly_and_the_rerun_is_exact(whole):
+    """Signals from outside at 8 moments, from the process's start to past the end of an
+    uninterrupted job; stop_then_rerun checks each."""
+    moments = [whole[2] * i / 7 * 1.05 for i in range(8)]
+    got = in_pairs(lambda i, after: stop_then_rerun(whole, f"after-{i}", after=after), enumerate(moments))
+    codes = [code for code, _, _ in got]
+    assert codes[1] == 130 and codes[-1] in (0, 130), codes  # 1 s in is inside the imports
+
+
+def test_a_job_killed_outright_mid_training_is_marked_killed_when_it_runs_again(whole):
+    tmp, uri, _ = whole
+    out = tmp / "sigkill"
+    job = train_scoring(tmp, uri, out)
+    while not (out / "work" / "state.pt").exists():
+        assert job.poll() is None, (out / "out.log").read_text()
+        time.sleep(0.02)
+    job.kill()  # SIGKILL: no chance to end its MLflow run
+    assert job.wait() == -signal.SIGKILL
+    (stale,) = runs(uri, out)
+    assert stale.info.status == "RUNNING"
+    assert train_scoring(tmp, uri, out).wait() == 0
+    assert "resuming from" in (out / "out.log").read_text()
+    assert_same_outputs(tmp / "whole", out)
+    stale, rerun = runs(uri, out)
+    assert (stale.info.status, rerun.info.status) == ("KILLED", "FINISHED")
+    assert stale.data.tags["replaced_by"] == rerun.info.run_id
 
 
 def test_a_diverging_loss_fails_the_run_and_leaves_no_output(files):
@@ -97,7 +215,7 @@ def test_a_diverging_loss_fails_the_run_and_leaves_no_output(files):
 
 
 def datadiet(*args):
-    return subprocess.run([sys.executable, "-m", "datadiet.cli", *map(str, args)], capture_output=True, text=True)
+    return subprocess.run([sys.executable, "-m", "datadiet", *map(str, args)], capture_output=True, text=True)
 
 
 def test_a_checkpoint_of_another_architecture_is_named(files):

@@ -47,7 +47,7 @@ def environment():
 
 
 def datadiet(*args):
-    return subprocess.run([sys.executable, "-m", "datadiet.cli", *map(str, args)], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "datadiet", *map(str, args)], capture_output=True, text=True,
                           env=environment())
 
 
@@ -167,7 +167,7 @@ def run_in_terminal(args):
     """(exit code, output) of a command under a pseudo-terminal 100 columns wide."""
     pid, fd = pty.fork()
     if pid == 0:
-        os.execve(sys.executable, [sys.executable, "-m", "datadiet.cli", *map(str, args)], environment())
+        os.execve(sys.executable, [sys.executable, "-m", "datadiet", *map(str, args)], environment())
     fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 100, 0, 0))
     output = b""
     while True:

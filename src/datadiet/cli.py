@@ -105,10 +105,11 @@ def job_tags(args, consumed=()):
 
 
 def run_training(spec, dataset, labels, subset, name, tags, out_dir, save_epochs=(), state_epochs=(),
-                 trackers=None, artifacts=(), data_seed=None, start_state=None):
-    """Train one model on `subset` of the training set, as one MLflow run; returns (result, model).
-
-    Checkpoints (`save_epochs`) and full training states (`state_epochs`) land in `out_dir`.
+                 trackers=None, artifacts=(), data_seed=None, start_state=None, outputs=None):
+    """Train one model on `subset` of the training set, as one MLflow run, and write its outputs:
+    checkpoints (`save_epochs`) and full training states (`state_epochs`) in `out_dir`, then what
+    `outputs(result, model)` writes (it returns more fields for the result), then result.json, the
+    file that marks the job done, last. Returns the result.
     """
     device = job_device(spec)
     cfg = TrainConfig(**{**spec["train"], "lr_milestones": tuple(spec["train"]["lr_milestones"])})
@@ -123,11 +124,13 @@ def run_training(spec, dataset, labels, subset, name, tags, out_dir, save_epochs
     arch, width, num_classes = spec["model"]["arch"], spec["model"]["width"], len(dataset["classes"])
     model = init_model(arch, num_classes, width, seeds["model"]).to(device)
     params = {**spec, "seeds": seeds, "train_size": len(subset), "steps": steps}
-    # Checkpoints and the resumable state live in work/ until the run ends: Snakemake deletes the
+    # Checkpoints and the resumable state live in work/ until the job is done: Snakemake deletes the
     # declared outputs of a failed job, and a resumed run must still find what it saved.
     out_dir = Path(out_dir)
     work = out_dir / "work"
-    with tracking.job_run(spec["tracking"]["uri"], spec["tracking"]["experiment"], name, params, tags) as run:
+    kept = [f"ckpt_e{e}.pt" for e in save_epochs] + [f"state_e{e}.pt" for e in state_epochs]
+    with tracking.job_run(spec["tracking"]["uri"], spec["tracking"]["experiment"], name, params, tags,
+                          output=out_dir / "result.json") as run:
         for path in artifacts:
             tracking.log_artifact(path)
         callbacks = [PrintProgress(epochs, steps, cfg.batch_size, full_epoch), tracking.LogMetrics(),
@@ -136,17 +139,25 @@ def run_training(spec, dataset, labels, subset, name, tags, out_dir, save_epochs
         train(model, train_set, cfg, seeds["data"], steps, test=test, save_epochs=save_epochs,
               state_epochs=state_epochs, state_path=work / "state.pt", callbacks=callbacks, trackers=trackers,
               start_state=start_state, report_every=full_epoch, autocast=device.type == "cuda")
-        for file in [f"ckpt_e{e}.pt" for e in save_epochs] + [f"state_e{e}.pt" for e in state_epochs]:
-            os.replace(work / file, out_dir / file)
-        (work / "state.pt").unlink()
-        work.rmdir()
+        for file in kept:
+            results.publish(work / file, out_dir / file)
         final = evaluate(model, *test, dataset["mean"], dataset["std"])
         tracking.log_metrics({"final_test_accuracy": final["accuracy"], "final_test_loss": final["loss"]})
         result = {"run_id": run.info.run_id, "test_accuracy": final["accuracy"], "test_loss": final["loss"],
                   "train_size": len(subset), "steps": steps, "seconds": round(time.time() - start, 2),
                   "dataset": spec["dataset"], "arch": arch, "noise": spec["noise"], "run": spec["run"],
                   "num_examples": len(dataset["train_labels"])}
-    return result, model
+        if outputs is not None:
+            result.update(outputs(result, model))
+        results.write_json(result, out_dir / "result.json")
+    # The job is done (a stop no longer interrupts it). The state goes first: a job killed in between
+    # starts again rather than resume from a state whose checkpoints are gone.
+    (work / "state.pt").unlink(missing_ok=True)
+    for file in kept:
+        (work / file).unlink()
+    if work.exists():
+        work.rmdir()
+    return result
 
 
 def cmd_init_tracking(args):
@@ -202,14 +213,17 @@ def cmd_train_scoring(args):
     subset = torch.arange(len(labels))
     trackers = {"forgetting": scores.ForgettingTracker(len(labels)), "aum": scores.AUMTracker(len(labels))}
     name = f"scoring-train seed={spec['run']} noise={spec['noise']} {spec['dataset']} {spec['model']['arch']}"
-    result, _ = run_training(spec, dataset, labels, subset, name, job_tags(args), args.out_dir,
-                             save_epochs=spec["save_epochs"], state_epochs=spec["state_epochs"], trackers=trackers)
-    values = {"forgetting": trackers["forgetting"].score(spec["never_learned"]), "aum": trackers["aum"].score()}
-    for score, path in (("forgetting", args.forgetting), ("aum", args.aum)):
-        results.write_scores(path, subset, labels, {"score": values[score]},
-                             {"score": score, "seed": spec["run"], "runs": [result["run_id"]]})
-        tracking.log_artifact(path, run_id=result["run_id"])
-    results.write_json(result, Path(args.out_dir) / "result.json")
+
+    def write_scores(result, model):
+        values = {"forgetting": trackers["forgetting"].score(spec["never_learned"]), "aum": trackers["aum"].score()}
+        for score, path in (("forgetting", args.forgetting), ("aum", args.aum)):
+            results.write_scores(path, subset, labels, {"score": values[score]},
+                                 {"score": score, "seed": spec["run"], "runs": [result["run_id"]]})
+            tracking.log_artifact(path)
+        return {}
+
+    run_training(spec, dataset, labels, subset, name, job_tags(args), args.out_dir, save_epochs=spec["save_epochs"],
+                 state_epochs=spec["state_epochs"], trackers=trackers, outputs=write_scores)
 
 
 def cmd_score(args):
@@ -222,7 +236,7 @@ def cmd_score(args):
     trained_by = results.read_json(args.train_result)["run_id"]
     name = f"score {spec['kind']}@{spec['epoch']} seed={spec['run']} noise={spec['noise']} {spec['dataset']} {spec['arch']}"
     with tracking.job_run(spec["tracking"]["uri"], spec["tracking"]["experiment"], name, spec,
-                          job_tags(args, [trained_by])) as run:
+                          job_tags(args, [trained_by]), output=args.out) as run:
         start = time.time()
         with progress_bar(len(labels), f"{spec['kind']}@{spec['epoch']}") as bar:
             if spec["kind"] == "grand":
@@ -244,7 +258,8 @@ def cmd_input_norm(args):
     dataset, labels = load_study_data(args.dataset, args.labels)
     images = data.normalize(dataset["train_images"], dataset["mean"], dataset["std"])
     with tracking.job_run(spec["tracking"]["uri"], spec["tracking"]["experiment"],
-                          f"score input_norm noise={spec['noise']} {spec['dataset']}", spec, job_tags(args)) as run:
+                          f"score input_norm noise={spec['noise']} {spec['dataset']}", spec, job_tags(args),
+                          output=args.out) as run:
         values = scores.input_norm(images)
         results.write_scores(args.out, torch.arange(len(labels)), labels, {"mean": values},
                              {"score": "input_norm", "runs": [run.info.run_id]})
@@ -291,10 +306,9 @@ def cmd_retrain(args):
     position = f" pos={spec['selection']['position']}" if "position" in spec["selection"] else ""
     name = (f"retrain {tracking.method_label(method)} keep={keep}{position} rep={spec['run']} "
             f"noise={spec['noise']} {spec['dataset']} {spec['model']['arch']}")
-    result, _ = run_training(spec, dataset, labels, subset, name, job_tags(args, consumed), out_dir,
-                             artifacts=[subset_file])
-    results.write_json({**result, "method": method, "keep": keep, "selection": spec["selection"],
-                        "score_runs": consumed}, out_dir / "result.json")
+    run_training(spec, dataset, labels, subset, name, job_tags(args, consumed), out_dir, artifacts=[subset_file],
+                 outputs=lambda result, model: {"method": method, "keep": keep, "selection": spec["selection"],
+                                                "score_runs": consumed})
 
 
 def cmd_ntk_velocity(args):
@@ -315,7 +329,7 @@ def cmd_ntk_velocity(args):
     consumed = [results.read_json(Path(args.before).parent / "result.json")["run_id"]]
     name = f"ntk-velocity e{spec['epoch']} noise={spec['noise']} {spec['dataset']} {spec['arch']}"
     with tracking.job_run(spec["tracking"]["uri"], spec["tracking"]["experiment"], name, spec,
-                          job_tags(args, consumed)):
+                          job_tags(args, consumed), output=args.out):
         start = time.time()
         velocity = dynamics.ntk_velocity(before, after, images, order, size, chunk_size=spec["chunk_size"],
                                          blocks=blocks)
@@ -345,12 +359,14 @@ def cmd_lmc_child(args):
     name = (f"lmc-child spawn=e{spec['spawn_epoch']} child={spec['child']} "
             f"noise={spec['noise']} {spec['dataset']} {spec['model']['arch']}")
     subset = torch.arange(len(labels))
-    result, model = run_training(spec, dataset, labels, subset, name, job_tags(args, [parent]), args.out_dir,
-                                 data_seed=data_seed, start_state=state)
-    results.save_tensors(checkpoint(model, spec["model"]["arch"], spec["model"]["width"], len(dataset["classes"]),
-                                    None), Path(args.out_dir) / "final.pt")
-    results.write_json({**result, "spawn_epoch": spec["spawn_epoch"], "child": spec["child"], "parent": parent},
-                       Path(args.out_dir) / "result.json")
+
+    def write_model(result, model):
+        results.save_tensors(checkpoint(model, spec["model"]["arch"], spec["model"]["width"],
+                                        len(dataset["classes"]), None), Path(args.out_dir) / "final.pt")
+        return {"spawn_epoch": spec["spawn_epoch"], "child": spec["child"], "parent": parent}
+
+    run_training(spec, dataset, labels, subset, name, job_tags(args, [parent]), args.out_dir, data_seed=data_seed,
+                 start_state=state, outputs=write_model)
 
 
 def cmd_lmc_barrier(args):
@@ -372,7 +388,7 @@ def cmd_lmc_barrier(args):
     name = f"lmc-barrier noise={spec['noise']} {spec['dataset']} {spec['arch']}"
     rows = []
     with tracking.job_run(spec["tracking"]["uri"], spec["tracking"]["experiment"], name, spec,
-                          job_tags(args, consumed)):
+                          job_tags(args, consumed), output=args.out):
         for spawn in sorted(children):
             (path_a, _), (path_b, _) = children[spawn][0], children[spawn][1]
             model = load_checkpoint(path_a, spec["arch"]).to(device)
@@ -432,7 +448,8 @@ def cmd_prune(args):
     for seed in range(seeds):
         seed_params = {**params, "seed": seed, "seeds": run_seeds(seed), "steps": steps}
         with tracking.job_run(uri, args.experiment, f"prune-train {label} seed={seed}", seed_params,
-                              {"command": "prune"}) as run:
+                              {"command": "prune"}, output=out.resolve() / "models" / f"seed{seed}.pt",
+                              ends_job=False) as run:
             trained = time.time()
             with progress_bar(steps * cfg.batch_size, f"train seed={seed}") as bar:
                 steps_per_epoch = len(paths) // cfg.batch_size
@@ -459,7 +476,8 @@ def cmd_prune(args):
     how = {"kind": args.method, "beta": args.ccs_beta, "strata": args.ccs_strata, "position": args.window_position}
     kept = select({"selection": how, "keep": args.keep, "run": 0}, len(paths), table)
     with tracking.job_run(uri, args.experiment, f"prune {label} {args.method} keep={args.keep}", params,
-                          {"command": "prune", "consumed_runs": ",".join(scoring_runs)}) as run:
+                          {"command": "prune", "consumed_runs": ",".join(scoring_runs)},
+                          output=out.resolve() / "prune.json") as run:
         prune.write_outputs(out, table, kept, args.data, args.link)
         results.write_json({"args": params, "score": label, "tracking_uri": tracking.resolve_uri(uri),
                             "experiment": args.experiment, "runs": {"scoring": scoring_runs, "selection": run.info.run_id},
@@ -619,13 +637,4 @@ def main(argv=None):
         # DataError is a ValueError: bad inputs end with one line naming them, not a traceback.
         print(f"datadiet {args.command}: error: {error}", file=sys.stderr)
         sys.exit(1)
-    except KeyboardInterrupt as stop:  # SIGTERM (preemption, Snakemake or Slurm stopping the job) or Ctrl-C
-        if os.environ.get("DATADIET_TRACEBACK"):
-            raise
-        print(f"datadiet {args.command}: {stop or 'interrupted'}; the same command resumes from the last saved state",
-              file=sys.stderr)
-        sys.exit(130)
-
-
-if __name__ == "__main__":
-    main()
+    # A stop (SIGTERM, Ctrl-C) is the entry point's (__main__.py): it covers the imports too.

@@ -1,4 +1,6 @@
 """Figures from result tables (pandas DataFrames in, PNG files out); nothing here trains."""
+from pathlib import Path
+
 import matplotlib
 
 matplotlib.use("Agg")  # files only: jobs run on headless nodes
@@ -7,6 +9,8 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 from scipy.stats import spearmanr
+
+from . import results
 
 
 def display_name(method):
@@ -32,7 +36,7 @@ def full_data_per_method(table):
 
 
 def _save(figure, path):
-    figure.savefig(path, dpi=110, bbox_inches="tight")
+    results.atomic(path, lambda tmp: figure.savefig(tmp, dpi=110, bbox_inches="tight", format=Path(path).suffix[1:]))
     plt.close(figure)
 
 

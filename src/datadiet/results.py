@@ -1,25 +1,47 @@
 """The files jobs hand to each other. Every write goes through a temporary file and a rename, so a
-job that dies never leaves a half-written output that Snakemake would take as done.
+job that dies never leaves a half-written output that Snakemake would take as done; a job stopped
+inside a write removes its temporary file.
 """
 import json
 import os
 import pickle
+import shutil
 from pathlib import Path
 
 import pandas as pd
 import torch
 
+from . import stop
 
-def _atomic(path, write):
+
+def atomic(path, write):
+    """`write(tmp)` writes the file, which then replaces `path` in one rename."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    write(tmp)
-    os.replace(tmp, path)
+    stop.point(f"write:{path.name}")
+    try:
+        write(tmp)
+        stop.point(f"written:{path.name}")
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def publish(source, path):
+    """`path` becomes a copy of `source` (a hard link where the file system allows), atomically;
+    `source` stays, so a job stopped after this still finds it when it resumes."""
+    def link(tmp):
+        try:
+            os.link(source, tmp)
+        except OSError:
+            shutil.copyfile(source, tmp)
+    atomic(path, link)
 
 
 def save_tensors(obj, path):
-    _atomic(path, lambda tmp: torch.save(obj, tmp))
+    atomic(path, lambda tmp: torch.save(obj, tmp))
 
 
 def load_tensors(path):
@@ -33,7 +55,7 @@ def load_tensors(path):
 
 
 def write_text(text, path):
-    _atomic(path, lambda tmp: Path(tmp).write_text(text))
+    atomic(path, lambda tmp: Path(tmp).write_text(text))
 
 
 def write_json(obj, path):
@@ -46,12 +68,13 @@ def read_json(path):
 
 def write_scores(path, index, labels, columns, provenance):
     """One row per example (its index in the study's training set and label), a column per score
-    value (float32, written exactly), and a JSON sidecar naming the runs that made it."""
+    value (float32, written exactly), and a JSON sidecar naming the runs that made it (first: the
+    table is what the workflow waits for)."""
     table = pd.DataFrame({"index": torch.as_tensor(index).numpy(), "label": torch.as_tensor(labels).numpy()})
     for name, values in columns.items():
         table[name] = torch.as_tensor(values, dtype=torch.float32).numpy()
-    _atomic(path, lambda tmp: table.to_csv(tmp, index=False, float_format="%.9g"))
     write_json(provenance, provenance_path(path))
+    atomic(path, lambda tmp: table.to_csv(tmp, index=False, float_format="%.9g"))
 
 
 def provenance_path(scores_path):

@@ -1,8 +1,9 @@
-"""MLflow at the edge of a job: one run per training or scoring job, FAILED or KILLED if it dies."""
+"""MLflow at the edge of a job: one run per training or scoring job, FAILED or KILLED if it dies, and
+replaced (its tag replaced_by) by the run of the job's next try."""
 import contextlib
+import hashlib
 import os
 import re
-import signal
 import socket
 import subprocess
 from pathlib import Path
@@ -10,6 +11,7 @@ from pathlib import Path
 import mlflow
 from mlflow.tracking import MlflowClient
 
+from . import stop
 from .train import Callback
 
 
@@ -87,46 +89,88 @@ def links_description(runs):
     return "\n".join(["Uses the outputs of:", "", *links])
 
 
-def _raise_on_sigterm(signum, frame):
-    # Slurm and Snakemake stop jobs with SIGTERM; turning it into KeyboardInterrupt lets MLflow
-    # mark the run KILLED instead of leaving it RUNNING forever.
-    raise KeyboardInterrupt(f"stopped by signal {signum}")
+def job_tag(output):
+    """What tells the runs of one job apart from those of others: its main output's path."""
+    return hashlib.sha256(str(output).encode()).hexdigest()[:16]
+
+
+def alive_here(tags):
+    """Whether a run's process is alive on this machine (a run of another machine counts as dead)."""
+    if tags.get("host") != socket.gethostname() or not tags.get("pid", "").isdigit():
+        return False
+    try:
+        os.kill(int(tags["pid"]), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    return True
+
+
+def replace_earlier_runs(client, experiment_id, job, run_id):
+    """Earlier runs of the same job get a tag naming the run that replaces them; one still RUNNING
+    (its job was killed with no chance to end it: SIGKILL, a node failure) is marked KILLED."""
+    for old in client.search_runs([experiment_id], f"tags.job = '{job}' and attributes.run_id != '{run_id}'",
+                                  max_results=1000):
+        if "replaced_by" in old.data.tags or alive_here(old.data.tags):
+            continue
+        client.set_tag(old.info.run_id, "replaced_by", run_id)
+        if old.info.status == "RUNNING":
+            client.set_terminated(old.info.run_id, "KILLED")
+
+
+def start_run(experiment, name, params, tags, output):
+    found = mlflow.get_experiment_by_name(experiment)
+    if found is None:
+        raise RuntimeError(f"MLflow experiment {experiment!r} does not exist at {mlflow.get_tracking_uri()}; "
+                           "run `datadiet init-tracking` (the workflow's first rule) before jobs start")
+    job = job_tag(output)
+    tags = {"git_commit": git_commit(), "output": str(output), "job": job, "host": socket.gethostname(),
+            "pid": str(os.getpid()), **{k: str(v) for k, v in tags.items()}}
+    client = MlflowClient()
+    consumed = [c for c in tags.get("consumed_runs", "").split(",") if c]
+    if consumed:
+        # A search, not get_run: runs missing from this store (made anew since they ran) get no link.
+        quoted = ",".join(f"'{c}'" for c in consumed)
+        runs = client.search_runs([found.experiment_id], f"attributes.run_id IN ({quoted})",
+                                  order_by=["attributes.run_name"])
+        if runs:
+            tags["mlflow.note.content"] = links_description(
+                [(r.info.experiment_id, r.info.run_id, r.info.run_name) for r in runs])
+    stop.point("run:start")
+    stop.check()  # a stop before the run exists leaves no run
+    run = mlflow.start_run(experiment_id=found.experiment_id, run_name=name, tags=tags)
+    stop.point("run:started")
+    replace_earlier_runs(client, found.experiment_id, job, run.info.run_id)
+    mlflow.log_params({k: str(v) for k, v in flatten(params).items()})
+    return run
 
 
 @contextlib.contextmanager
-def job_run(uri, experiment, name, params, tags):
+def job_run(uri, experiment, name, params, tags, output, ends_job=True):
     """An MLflow run around one job, with the job's resolved parameters and provenance tags; the runs
-    named in the tag consumed_runs are linked from its description."""
+    named in the tag consumed_runs are linked from its description. `output`: the job's main output,
+    which names the job (tag `job`), so that a rerun replaces the runs of earlier tries.
+
+    A stop (stop.Stopped) or an error inside ends the run KILLED or FAILED. With `ends_job`, the run's
+    end is the end of the job's work: once it is FINISHED, a stop no longer interrupts the job.
+    """
     mlflow.set_tracking_uri(resolve_uri(uri))
-    found = mlflow.get_experiment_by_name(experiment)
-    if found is None:
-        raise RuntimeError(f"MLflow experiment {experiment!r} does not exist at {resolve_uri(uri)}; "
-                           "run `datadiet init-tracking` (the workflow's first rule) before jobs start")
-    previous = signal.signal(signal.SIGTERM, _raise_on_sigterm)
+    run = None
     try:
-        tags = {"git_commit": git_commit(), **{k: str(v) for k, v in tags.items()}}
-        consumed = [c for c in tags.get("consumed_runs", "").split(",") if c]
-        if consumed:
-            # A search, not get_run: runs missing from this store (made anew since they ran) get no link.
-            quoted = ",".join(f"'{c}'" for c in consumed)
-            runs = MlflowClient().search_runs([found.experiment_id], f"attributes.run_id IN ({quoted})",
-                                              order_by=["attributes.run_name"])
-            if runs:
-                tags["mlflow.note.content"] = links_description(
-                    [(r.info.experiment_id, r.info.run_id, r.info.run_name) for r in runs])
-        run = mlflow.start_run(experiment_id=found.experiment_id, run_name=name, tags=tags)
-        try:
-            mlflow.log_params({k: str(v) for k, v in flatten(params).items()})
-            yield run
-        except KeyboardInterrupt:
-            mlflow.end_run("KILLED")
-            raise
-        except BaseException:
-            mlflow.end_run("FAILED")
-            raise
+        with stop.shielded():
+            run = start_run(experiment, name, params, tags, output)
+        yield run
+    except BaseException as error:
+        if run is not None:
+            with stop.shielded():
+                mlflow.end_run("KILLED" if stop.received() or isinstance(error, KeyboardInterrupt) else "FAILED")
+        raise
+    with stop.shielded():
+        stop.point("run:end")
         mlflow.end_run("FINISHED")
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+        if ends_job:
+            stop.done()
 
 
 class LogMetrics(Callback):
@@ -137,12 +181,10 @@ class LogMetrics(Callback):
 
 
 def log_metrics(metrics, step=None):
-    mlflow.log_metrics(metrics, step=step)
+    with stop.shielded():
+        mlflow.log_metrics(metrics, step=step)
 
 
-def log_artifact(path, run_id=None):
-    """Into the active run, or into a finished one (for outputs written after training ended)."""
-    if run_id is None:
+def log_artifact(path):
+    with stop.shielded():
         mlflow.log_artifact(str(path))
-    else:
-        MlflowClient().log_artifact(run_id, str(path))
