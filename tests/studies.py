@@ -35,10 +35,11 @@ def synthetic_jpeg_tar(path, per_class=40, classes=10):
     return path
 
 
-def run_snakemake(overrides, *args, check=True):
+def run_snakemake(overrides, *args, check=True, targets=()):
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
     env.pop("MLFLOW_TRACKING_URI", None)
-    cmd = SNAKEMAKE + [str(overrides), *args]
+    # Targets go before --configfile: after it, they would be read as config files.
+    cmd = SNAKEMAKE[:-2] + [str(t) for t in targets] + SNAKEMAKE[-2:] + [str(overrides), *args]
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
     if check and proc.returncode != 0:
         raise AssertionError(f"{' '.join(cmd)} failed:\n{proc.stdout[-5000:]}\n{proc.stderr[-5000:]}")

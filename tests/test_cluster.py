@@ -6,14 +6,17 @@ import subprocess
 import sys
 import time
 import urllib.request
+from pathlib import Path
 
 import pandas as pd
 import pytest
+import torch
+import yaml
 from mlflow.tracking import MlflowClient
 
 import slurm_cluster
 from datadiet.estimate import dry_run_jobs
-from studies import ROOT, job_key, max_overlap, study_overrides
+from studies import ROOT, job_key, max_overlap, run_snakemake, study_overrides, write_overrides
 
 UNTRACKED = {"prepare_data", "corrupt_labels", "init_tracking", "aggregate_scores", "report", "all"}
 
@@ -115,3 +118,48 @@ def test_the_server_has_one_finished_run_per_job(slurm_study):
     assert max_overlap(runs) >= 8
     artifacts = client.list_artifacts(next(r for r in runs if r.data.tags["rule"] == "retrain").info.run_id)
     assert "subset.json" in {a.path for a in artifacts}  # artifacts went to the server
+
+
+def test_a_training_job_requeued_by_slurm_resumes_and_ends_as_an_uninterrupted_one(cluster, mlflow_server,
+                                                                                   tmp_path):
+    """Preemption for real: `scontrol requeue` of a running scoring-training job (Slurm stops it with
+    SIGTERM and starts its batch script again); the workflow finishes, the job resumed from its saved
+    state, and its outputs equal those of the same job run locally without a stop."""
+    config = {"study": "requeue", "noise": {"levels": [0.0], "methods": []}, "scores": {"seeds": 1},
+              "train": {"epochs": 20}}
+    local = write_overrides(tmp_path, **yaml.safe_load(study_overrides(tmp_path, tmp_path / "local").read_text()),
+                            **config)
+    job_dir = Path("requeue/cifar10/resnet18/scoring/noise0.0/seed0")
+    run_snakemake(local, targets=[tmp_path / "local" / job_dir / "result.json"])
+    overrides = write_overrides(tmp_path, **{**yaml.safe_load(local.read_text()), "results_dir": str(tmp_path / "slurm")})
+    env = {**os.environ, "PATH": f"{os.path.dirname(sys.executable)}:{os.environ['PATH']}",
+           "MLFLOW_TRACKING_URI": mlflow_server}
+    cmd = [sys.executable, "-m", "snakemake", "--profile", "profiles/slurm", str(tmp_path / "slurm" / job_dir / "result.json"),
+           "--configfile", "config/tiny.yaml", str(overrides)]
+    with open(tmp_path / "snakemake.log", "w") as log:
+        run = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    state = tmp_path / "slurm" / job_dir / "work" / "state.pt"
+    while not state.exists():  # the job trains and has saved its state once
+        assert run.poll() is None, (tmp_path / "snakemake.log").read_text()[-5000:]
+        time.sleep(0.2)
+    queue = subprocess.run(["squeue", "-h", "-t", "RUNNING", "-o", "%i"], capture_output=True, text=True).stdout
+    (job_id,) = queue.split()
+    subprocess.run(["scontrol", "requeue", job_id], check=True)
+    assert run.wait(timeout=600) == 0, (tmp_path / "snakemake.log").read_text()[-5000:]
+
+    ends = [job["JobState"] for job in cluster.completed if job["JobId"] == job_id]
+    assert ends[0] != "COMPLETED" and ends[-1] == "COMPLETED", ends  # stopped once, then ran to its end
+    train_log = next((tmp_path / "slurm" / "requeue" / "logs").rglob("train_scoring/noise0.0/seed0.log")).read_text()
+    assert "resuming from" in train_log, train_log
+    for name in ("ckpt_e0.pt", "ckpt_e1.pt", "ckpt_e2.pt"):
+        expected = torch.load(tmp_path / "local" / job_dir / name)["model"]
+        got = torch.load(tmp_path / "slurm" / job_dir / name)["model"]
+        assert all(torch.equal(expected[key], got[key]) for key in expected), name
+    for score in ("forgetting", "aum"):
+        scores = Path(f"requeue/cifar10/resnet18/scores/noise0.0/{score}/seed0.csv")
+        pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "slurm" / scores), pd.read_csv(tmp_path / "local" / scores))
+    client = MlflowClient(mlflow_server)
+    tries = client.search_runs([client.get_experiment_by_name("requeue").experiment_id],
+                               f"tags.output = '{tmp_path / 'slurm' / job_dir / 'result.json'}'", order_by=["start_time"])
+    assert [r.info.status for r in tries] == ["KILLED", "FINISHED"]
+    assert tries[0].data.tags["replaced_by"] == tries[1].info.run_id

@@ -1,0 +1,40 @@
+"""The files jobs hand to each other: written whole or not at all."""
+import os
+
+import pytest
+
+from datadiet import results
+
+
+def test_a_write_that_fails_midway_leaves_the_old_file_and_no_temporary_one(tmp_path):
+    path = tmp_path / "result.json"
+    results.write_json({"run_id": "old"}, path)
+
+    def torn(tmp):
+        tmp.write_text('{"run_id": "ne')
+        raise KeyboardInterrupt("stopped by signal 15")
+
+    with pytest.raises(KeyboardInterrupt):
+        results.atomic(path, torn)
+    assert results.read_json(path) == {"run_id": "old"}
+    assert os.listdir(tmp_path) == ["result.json"]
+
+
+def test_publish_links_the_file_and_leaves_the_source(tmp_path):
+    (tmp_path / "work").mkdir()
+    source = tmp_path / "work" / "ckpt_e2.pt"
+    source.write_bytes(b"weights")
+    results.publish(source, tmp_path / "ckpt_e2.pt")
+    assert source.exists() and os.path.samefile(source, tmp_path / "ckpt_e2.pt")
+
+
+def test_publish_copies_where_the_file_system_has_no_hard_links(tmp_path, monkeypatch):
+    source = tmp_path / "state_e0.pt"
+    source.write_bytes(b"state")
+
+    def no_links(source, target):
+        raise OSError(95, "Operation not supported")
+
+    monkeypatch.setattr(os, "link", no_links)
+    results.publish(source, tmp_path / "copy.pt")
+    assert (tmp_path / "copy.pt").read_bytes() == b"state" and not os.path.samefile(source, tmp_path / "copy.pt")
