@@ -53,6 +53,13 @@ def test_a_failing_job_leaves_its_run_failed(store):
     assert only_run(store).info.status == "FAILED"
 
 
+def test_a_run_whose_start_fails_half_way_is_failed_not_left_running(store):
+    with pytest.raises(Exception, match="bad|name"):
+        with tracking.job_run(store, "study", "too long", {"bad|name": 1}, {}, output="out"):
+            pass
+    assert only_run(store).info.status == "FAILED"
+
+
 def test_sigterm_marks_the_run_killed(store, stoppable):
     with pytest.raises(stop.Stopped, match="stopped by signal 15"):
         with tracking.job_run(store, "study", "preempted", {}, {}, output="out"):

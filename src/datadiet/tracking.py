@@ -156,13 +156,12 @@ def job_run(uri, experiment, name, params, tags, output, ends_job=True):
     end is the end of the job's work: once it is FINISHED, a stop no longer interrupts the job.
     """
     mlflow.set_tracking_uri(resolve_uri(uri))
-    run = None
     try:
         with stop.shielded():
             run = start_run(experiment, name, params, tags, output)
         yield run
     except BaseException as error:
-        if run is not None:
+        if mlflow.active_run() is not None:  # also a run whose start failed half-way (its params, say)
             with stop.shielded():
                 mlflow.end_run("KILLED" if stop.received() or isinstance(error, KeyboardInterrupt) else "FAILED")
         raise
