@@ -42,7 +42,7 @@ test: setup system-deps
 
 # Speed figures, each a ratio measured side by side in one run: table on stdout, results/bench.json.
 bench: setup
-	$(BIN)/python benchmarks/run.py
+	$(BIN)/python -m benchmarks.run
 
 # MLflow 3.17 opens an experiment on its GenAI pages: the link goes straight to the runs table.
 ui: setup

@@ -1,5 +1,6 @@
 """Side-by-side timing: every goal is a ratio of two things measured in the same run, interleaved,
 so that a noisy shared machine slows both alike."""
+
 import statistics
 import time
 from dataclasses import dataclass
@@ -29,8 +30,16 @@ class Entry:
         return measured >= float(target) if op == ">=" else measured <= float(target)
 
     def as_json(self):
-        return {"name": self.name, "value": self.value, "unit": self.unit, "baseline": self.baseline,
-                "ratio": self.ratio, "goal": self.goal, "met": self.met(), "note": self.note}
+        return {
+            "name": self.name,
+            "value": self.value,
+            "unit": self.unit,
+            "baseline": self.baseline,
+            "ratio": self.ratio,
+            "goal": self.goal,
+            "met": self.met(),
+            "note": self.note,
+        }
 
 
 def rates(candidates, items, repeats=5, warmup=1):

@@ -1,15 +1,16 @@
 """On a GPU (skipped without one): our training step (whole dataset on the GPU, augmentation there,
 bf16 autocast, channels_last) against a plain torchvision ResNet18 fed by a DataLoader with PIL
 transforms, and our GraNd scoring against our training, on the same images."""
+
 import os
 
 import torch
 
-from common import Entry, rates
+from benchmarks.common import Entry, rates
+from benchmarks.pipeline import MEAN, STD, dataloader_epoch
 from datadiet import scores
 from datadiet.models import build
 from datadiet.train import TrainConfig, TrainSet, train
-from pipeline import MEAN, STD, dataloader_epoch
 
 
 def run(folder, train_split, batch=128):
@@ -26,6 +27,7 @@ def run(folder, train_split, batch=128):
         torch.cuda.synchronize()
 
     from torchvision import models
+
     plain = models.resnet18(num_classes=10).to(device)
     optimizer = torch.optim.SGD(plain.parameters(), lr=0.1, momentum=0.9)
 
@@ -47,8 +49,20 @@ def run(folder, train_split, batch=128):
     measured = rates({"ours": our_epoch, "plain": plain_epoch, "grand": grand}, n, repeats=3)
     gpu = torch.cuda.get_device_name()
     return [
-        Entry("gpu_train_vs_torchvision", measured["ours"], "img/s", measured["plain"], "",
-              f"{gpu}: our ResNet18 (width 64) training vs torchvision resnet18 + DataLoader, {n} images"),
-        Entry("gpu_grand_vs_train", measured["grand"], "img/s", measured["ours"], ">= 0.5",
-              f"{gpu}: layer-by-layer GraNd (chunks of 512) over our training"),
+        Entry(
+            "gpu_train_vs_torchvision",
+            measured["ours"],
+            "img/s",
+            measured["plain"],
+            "",
+            f"{gpu}: our ResNet18 (width 64) training vs torchvision resnet18 + DataLoader, {n} images",
+        ),
+        Entry(
+            "gpu_grand_vs_train",
+            measured["grand"],
+            "img/s",
+            measured["ours"],
+            ">= 0.5",
+            f"{gpu}: layer-by-layer GraNd (chunks of 512) over our training",
+        ),
     ]

@@ -1,6 +1,7 @@
 """One epoch of augmented, normalised training batches: our tensor pipeline (images decoded once into
 a uint8 tensor, then crop, flip and normalise by one gather per batch) against torchvision's
 ImageFolder + DataLoader + PIL transforms, which decode and transform every image every epoch."""
+
 import os
 import tarfile
 import time
@@ -8,7 +9,7 @@ from pathlib import Path
 
 import torch
 
-from common import Entry, rates
+from benchmarks.common import Entry, rates
 from datadiet import data
 
 MEAN, STD = (0.49, 0.48, 0.45), (0.25, 0.24, 0.26)
@@ -37,7 +38,7 @@ def tensor_epoch(images, generator, batch):
     mean, std = torch.tensor(MEAN), torch.tensor(STD)
     order = torch.randperm(len(images), generator=generator)
     for start in range(0, len(images) - batch + 1, batch):
-        x = data.augment(images[order[start:start + batch]], generator)
+        x = data.augment(images[order[start : start + batch]], generator)
         data.normalize(x, mean, std)
 
 
@@ -52,11 +53,23 @@ def dataloader_epoch(folder, batch, workers, yield_batches=False):
 
 def _dataloader_batches(folder, batch, workers):
     from torchvision import datasets, transforms
-    transform = transforms.Compose([
-        transforms.RandomCrop(32, padding=4, padding_mode="reflect"), transforms.RandomHorizontalFlip(),
-        transforms.ToTensor(), transforms.Normalize(MEAN, STD)])
-    loader = torch.utils.data.DataLoader(datasets.ImageFolder(folder, transform), batch_size=batch, shuffle=True,
-                                         num_workers=workers, drop_last=True, persistent_workers=False)
+
+    transform = transforms.Compose(
+        [
+            transforms.RandomCrop(32, padding=4, padding_mode="reflect"),
+            transforms.RandomHorizontalFlip(),
+            transforms.ToTensor(),
+            transforms.Normalize(MEAN, STD),
+        ]
+    )
+    loader = torch.utils.data.DataLoader(
+        datasets.ImageFolder(folder, transform),
+        batch_size=batch,
+        shuffle=True,
+        num_workers=workers,
+        drop_last=True,
+        persistent_workers=False,
+    )
     yield from loader
 
 
@@ -69,16 +82,39 @@ def run(root, tmp, batch=128):
     n = len(images) // batch * batch
     generator = torch.Generator().manual_seed(0)
     workers = sorted({0, 1, 2, os.cpu_count() or 1})
-    measured = rates({"tensor": lambda: tensor_epoch(images, generator, batch),
-                      **{f"loader{w}": (lambda w=w: dataloader_epoch(train, batch, w)) for w in workers}}, n,
-                     repeats=3)
+    measured = rates(
+        {
+            "tensor": lambda: tensor_epoch(images, generator, batch),
+            **{f"loader{w}": (lambda w=w: dataloader_epoch(train, batch, w)) for w in workers},
+        },
+        n,
+        repeats=3,
+    )
     best = max(workers, key=lambda w: measured[f"loader{w}"])
     with_decode = n / (n / measured["tensor"] + decode_seconds)
     return [
-        Entry("pipeline_vs_dataloader", measured["tensor"], "img/s", measured["loader0"], ">= 2",
-              f"augmented batches of {batch} from {len(images)} CIFAR-10 JPEGs, single process each"),
-        Entry("pipeline_vs_dataloader_best_workers", measured["tensor"], "img/s", measured[f"loader{best}"], "",
-              f"DataLoader with its best worker count here ({best} of {workers})"),
-        Entry("pipeline_first_epoch_vs_dataloader", with_decode, "img/s", measured[f"loader{best}"], "",
-              f"our first epoch, one-off decode included ({decode_seconds:.2f} s), over the best DataLoader"),
+        Entry(
+            "pipeline_vs_dataloader",
+            measured["tensor"],
+            "img/s",
+            measured["loader0"],
+            ">= 2",
+            f"augmented batches of {batch} from {len(images)} CIFAR-10 JPEGs, single process each",
+        ),
+        Entry(
+            "pipeline_vs_dataloader_best_workers",
+            measured["tensor"],
+            "img/s",
+            measured[f"loader{best}"],
+            "",
+            f"DataLoader with its best worker count here ({best} of {workers})",
+        ),
+        Entry(
+            "pipeline_first_epoch_vs_dataloader",
+            with_decode,
+            "img/s",
+            measured[f"loader{best}"],
+            "",
+            f"our first epoch, one-off decode included ({decode_seconds:.2f} s), over the best DataLoader",
+        ),
     ]

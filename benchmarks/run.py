@@ -1,23 +1,22 @@
 """`make bench`: every speed figure of the project, each a ratio measured side by side in this run
 (or a value with its goal), printed as a table and written to results/bench.json.
 
-    python benchmarks/run.py [--data ../shared/data/cifar10-jpeg.tar.gz] [--only scoring,pipeline,...]
+    python -m benchmarks.run [--data ../shared/data/cifar10-jpeg.tar.gz] [--only scoring,pipeline,...]
 """
+
 import argparse
 import json
 import os
-import sys
 import tempfile
 from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import dynamics, gpu, pipeline, scoring, workflow  # noqa: E402,E401
-from datadiet import data  # noqa: E402
+from benchmarks import dynamics, gpu, pipeline, scoring, startup, workflow
+from datadiet import data
 
 ROOT = Path(__file__).resolve().parents[1]
-SECTIONS = ("pipeline", "scoring", "dynamics", "workflow", "gpu")  # gpu: skipped without one
+SECTIONS = ("pipeline", "scoring", "dynamics", "startup", "workflow", "gpu")  # gpu: skipped without one
 
 
 def table(entries):
@@ -33,8 +32,11 @@ def table(entries):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", default=str(ROOT.parent / "shared/data/cifar10-jpeg.tar.gz"),
-                        help="the CIFAR-10 JPEG archive (see ../shared/data/README.md)")
+    parser.add_argument(
+        "--data",
+        default=str(ROOT.parent / "shared/data/cifar10-jpeg.tar.gz"),
+        help="the CIFAR-10 JPEG archive (see ../shared/data/README.md)",
+    )
     parser.add_argument("--only", default=",".join(SECTIONS), help=f"comma-separated sections of {SECTIONS}")
     parser.add_argument("--out", default=str(ROOT / "results/bench.json"))
     args = parser.parse_args(argv)
@@ -52,9 +54,12 @@ def main(argv=None):
         images = data.normalize(train.images, mean, std, torch.contiguous_format)
         runs = {
             "pipeline": lambda: pipeline.run(folder, tmp),
-            "scoring": lambda: scoring.run(images[:512], train.labels[:512], width=16)
-            + scoring.run(images[:256], train.labels[:256], width=64, suffix="_w64"),
+            "scoring": lambda: (
+                scoring.run(images[:512], train.labels[:512], width=16)
+                + scoring.run(images[:256], train.labels[:256], width=64, suffix="_w64")
+            ),
             "dynamics": lambda: dynamics.run(images, train.labels),
+            "startup": lambda: startup.run(Path(tmp) / "startup"),
             "workflow": lambda: workflow.run(tmp),
             "gpu": lambda: gpu.run(folder, train),
         }

@@ -1,4 +1,5 @@
 """Planning the paper preset (`snakemake -n`) and the recorded wall time of the default study."""
+
 import json
 import re
 import subprocess
@@ -8,7 +9,7 @@ from pathlib import Path
 
 import yaml
 
-from common import Entry
+from benchmarks.common import Entry
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -17,8 +18,18 @@ def dry_run(configfile, workdir):
     """Seconds and planned jobs of `snakemake -n` for a preset, in a scratch directory (nothing of the
     project's results is read or written)."""
     snakemake = Path(sys.executable).with_name("snakemake")
-    command = [str(snakemake), "-n", "--snakefile", str(ROOT / "Snakefile"), "--directory", str(workdir),
-               "--configfile", str(ROOT / configfile), "--config", f"results_dir={workdir}/results"]
+    command = [
+        str(snakemake),
+        "-n",
+        "--snakefile",
+        str(ROOT / "Snakefile"),
+        "--directory",
+        str(workdir),
+        "--configfile",
+        str(ROOT / configfile),
+        "--config",
+        f"results_dir={workdir}/results",
+    ]
     start = time.perf_counter()
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
     seconds = time.perf_counter() - start

@@ -3,7 +3,6 @@ import signal
 import pytest
 
 from datadiet import stop
-
 from studies import run_snakemake, study_overrides
 
 

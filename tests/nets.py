@@ -1,4 +1,5 @@
 """Tiny models and batches shared by the score and dynamics tests."""
+
 import torch
 
 from datadiet.models import build

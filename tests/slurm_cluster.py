@@ -5,6 +5,7 @@ variables, SLURM_CONF included. There is no accounting daemon (squeue is the sta
 in profiles/slurm); every finished job is written to a job-completion file instead. The node claims
 more CPUs than the machine has (config_overrides), so that 8 and more one-thread jobs run at once.
 """
+
 import os
 import shutil
 import socket
@@ -68,8 +69,10 @@ class Cluster:
         path = self.state / "jobcomp.txt"
         if not path.exists():
             return []
-        return [dict(field.split("=", 1) for field in line.split() if "=" in field)
-                for line in path.read_text().splitlines()]
+        return [
+            dict(field.split("=", 1) for field in line.split() if "=" in field)
+            for line in path.read_text().splitlines()
+        ]
 
     def start(self):
         for sub in ("ctld", "d"):
@@ -81,10 +84,11 @@ class Cluster:
         if subprocess.run("munge -n | unmunge", shell=True, capture_output=True).returncode != 0:
             Path("/run/munge").mkdir(exist_ok=True)
             shutil.chown("/run/munge", "munge", "munge")
-            subprocess.run(["runuser", "-u", "munge", "--", "/usr/sbin/munged"], check=True)
+            subprocess.run(["runuser", "-u", "munge", "--", shutil.which("munged")], check=True)
         # Foreground daemons (-D) are ours to stop; -i ignores state left by an earlier test run.
-        self.processes.append(subprocess.Popen(["slurmctld", "-D", "-i"], stdout=subprocess.DEVNULL,
-                                               stderr=subprocess.STDOUT))
+        self.processes.append(
+            subprocess.Popen(["slurmctld", "-D", "-i"], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+        )
         self.processes.append(subprocess.Popen(["slurmd", "-D"], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT))
         deadline = time.time() + 60
         while time.time() < deadline:
@@ -92,8 +96,9 @@ class Cluster:
             if state in ("idle", "mixed", "allocated"):
                 return self
             time.sleep(1)
-        logs = "\n".join((self.state / f).read_text()[-2000:] for f in ("slurmctld.log", "slurmd.log")
-                         if (self.state / f).exists())
+        logs = "\n".join(
+            (self.state / f).read_text()[-2000:] for f in ("slurmctld.log", "slurmd.log") if (self.state / f).exists()
+        )
         self.stop()
         raise RuntimeError(f"the test cluster did not come up (sinfo: {state!r}):\n{logs}")
 

@@ -1,5 +1,6 @@
 """Running the workflow from the tests: the tiny study on real CIFAR-10 images (synthetic JPEGs
 without ../shared), run once per session and shared by the local and the Slurm tests."""
+
 import io
 import os
 import subprocess
@@ -11,11 +12,13 @@ import torch
 import yaml
 from torchvision.io import encode_jpeg
 
-ROOT = Path(__file__).resolve().parents[1]
-CIFAR = ROOT.parent / "shared" / "data" / "cifar10-jpeg.tar.gz"
+from paths import CIFAR, ROOT
+
 # One thread a job and more slots than that: at least 8 jobs log to MLflow at once (the concurrency
 # a cluster sees). With exactly 8 slots, a job's imports and the untracked jobs keep the overlap of
 # the MLflow runs themselves at 7.
+# The rules whose jobs log no MLflow run.
+UNTRACKED = {"prepare_data", "corrupt_labels", "init_tracking", "aggregate_scores", "report", "all"}
 SNAKEMAKE = [sys.executable, "-m", "snakemake", "--cores", "12", "--configfile", "config/tiny.yaml"]
 
 
@@ -35,12 +38,14 @@ def synthetic_jpeg_tar(path, per_class=40, classes=10):
     return path
 
 
-def run_snakemake(overrides, *args, check=True, targets=()):
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
-    env.pop("MLFLOW_TRACKING_URI", None)
+def run_snakemake(overrides, *args, check=True, targets=(), cwd=ROOT, env=None):
+    """Snakemake on the tiny preset and `overrides`, in the checkout `cwd`; `env`: more variables (the
+    shell's MLFLOW_TRACKING_URI is not passed on)."""
+    path = f"{Path(sys.executable).parent}:{os.environ['PATH']}"
+    env = {**{k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}, "PATH": path, **(env or {})}
     # Targets go before --configfile: after it, they would be read as config files.
     cmd = SNAKEMAKE[:-2] + [str(t) for t in targets] + SNAKEMAKE[-2:] + [str(overrides), *args]
-    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
+    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
     if check and proc.returncode != 0:
         raise AssertionError(f"{' '.join(cmd)} failed:\n{proc.stdout[-5000:]}\n{proc.stderr[-5000:]}")
     return proc
@@ -72,4 +77,6 @@ def max_overlap(runs):
 
 def job_key(run):
     """The job an MLflow run belongs to: its rule and wildcards, from the run's tags."""
-    return (run.data.tags["rule"],) + tuple(sorted((k, v) for k, v in run.data.tags.items() if k.startswith("wildcard.")))
+    return (run.data.tags["rule"],) + tuple(
+        sorted((k, v) for k, v in run.data.tags.items() if k.startswith("wildcard."))
+    )

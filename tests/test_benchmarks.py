@@ -1,13 +1,11 @@
 """The benchmarks run and report every figure (on tiny inputs; speed itself is never asserted here)."""
+
 import math
-import sys
-from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-import dynamics, scoring  # noqa: E402,E401
-from common import Entry  # noqa: E402
+from benchmarks import dynamics, scoring, startup
+from benchmarks.common import Entry
 
 
 def test_entry_ratio_and_goal():
@@ -22,9 +20,21 @@ def test_entry_ratio_and_goal():
 def test_scoring_and_dynamics_benchmarks_report_every_figure():
     torch.manual_seed(0)
     images, labels = torch.randn(64, 3, 32, 32), torch.randint(0, 10, (64,))
-    entries = scoring.run(images, labels, width=4, batch=32) + dynamics.run(images, labels, width=4, block_size=2,
-                                                                          barrier_examples=16)
-    assert [e.name for e in entries] == ["grand_vs_train", "el2n_vs_train", "grand_vmap_vs_loop",
-                                         "grand_layerwise_vs_loop", "ntk_velocity_vs_naive", "lmc_barrier_vs_naive"]
+    entries = scoring.run(images, labels, width=4, batch=32) + dynamics.run(
+        images, labels, width=4, block_size=2, barrier_examples=16
+    )
+    assert [e.name for e in entries] == [
+        "grand_vs_train",
+        "el2n_vs_train",
+        "grand_vmap_vs_loop",
+        "grand_layerwise_vs_loop",
+        "ntk_velocity_vs_naive",
+        "lmc_barrier_vs_naive",
+    ]
     for e in entries:
         assert e.value > 0 and e.baseline > 0 and math.isfinite(e.ratio), e
+
+
+def test_the_startup_benchmark_reads_each_job_s_first_step(tmp_path):
+    (entry,) = startup.run(tmp_path, repeats=1)
+    assert entry.name == "job_startup_s" and 0 < entry.value < 120 and entry.baseline > 0, entry

@@ -1,4 +1,5 @@
 """Claims verdicts, computed from small hand-made result tables."""
+
 import pandas as pd
 
 from datadiet import claims
@@ -6,11 +7,15 @@ from datadiet import claims
 
 def curve(accuracy_by_method, full=0.95, size=50_000):
     """Two repeats per method at 50% kept (accuracies a±0.001) plus full-data runs."""
-    rows = [{"method": "full", "keep": 1.0, "noise": 0.0, "test_accuracy": full + d, "num_examples": size}
-            for d in (-0.001, 0.001)]
+    rows = [
+        {"method": "full", "keep": 1.0, "noise": 0.0, "test_accuracy": full + d, "num_examples": size}
+        for d in (-0.001, 0.001)
+    ]
     for method, accuracy in accuracy_by_method.items():
-        rows += [{"method": method, "keep": 0.5, "noise": 0.0, "test_accuracy": accuracy + d, "num_examples": size}
-                 for d in (-0.001, 0.001)]
+        rows += [
+            {"method": method, "keep": 0.5, "noise": 0.0, "test_accuracy": accuracy + d, "num_examples": size}
+            for d in (-0.001, 0.001)
+        ]
     return pd.DataFrame(rows)
 
 
@@ -48,17 +53,28 @@ def test_ntk_and_lmc_verdicts_follow_the_measured_trend():
     assert claims.ntk_rises(rising, 0.0)["verdict"] == "reproduced"
     falling = rising.assign(velocity=rising.velocity[::-1].to_numpy())
     assert claims.ntk_rises(falling, 0.0)["verdict"] == "not reproduced"
-    lmc = pd.DataFrame([{"spawn_epoch": t, "set": s, "barrier": b}
-                        for t in (0, 1, 2, 4) for s, b in (("high", 0.3 / (t + 1)), ("low", 0.1 / (t + 1)),
-                                                           ("random", 0.2 / (t + 1)))])
+    lmc = pd.DataFrame(
+        [
+            {"spawn_epoch": t, "set": s, "barrier": b}
+            for t in (0, 1, 2, 4)
+            for s, b in (("high", 0.3 / (t + 1)), ("low", 0.1 / (t + 1)), ("random", 0.2 / (t + 1)))
+        ]
+    )
     assert claims.lmc_later(lmc)["verdict"] == "reproduced"
     swapped = lmc.assign(set=lmc.set.map({"high": "low", "low": "high", "random": "random"}))
     assert claims.lmc_later(swapped)["verdict"] == "not reproduced"
 
 
 def test_window_optimum_uses_the_run_to_run_spread_for_single_runs():
-    windows = pd.DataFrame({"noise": 0.0, "keep": 0.4, "start": [0.0, 0.5, 1.0], "test_accuracy": [0.80, 0.90, 0.85],
-                            "excluded_hardest": [600, 300, 0]})
+    windows = pd.DataFrame(
+        {
+            "noise": 0.0,
+            "keep": 0.4,
+            "start": [0.0, 0.5, 1.0],
+            "test_accuracy": [0.80, 0.90, 0.85],
+            "excluded_hardest": [600, 300, 0],
+        }
+    )
     full = curve({})
     decided = claims.window_optimum(windows, 0.0, None, claims.run_to_run_spread(full, 0.0))
     assert decided["verdict"] == "reproduced" and "leaves out the 300 hardest" in decided["ours"]

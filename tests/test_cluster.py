@@ -1,11 +1,10 @@
 """The cluster path for real: the tiny study through `snakemake --profile profiles/slurm` on a
 single-node Slurm started here, every job logging to an MLflow tracking server started here."""
+
 import os
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pandas as pd
@@ -15,40 +14,39 @@ import yaml
 from mlflow.tracking import MlflowClient
 
 import slurm_cluster
-from datadiet.estimate import dry_run_jobs
-from studies import ROOT, job_key, max_overlap, run_snakemake, study_overrides, write_overrides
-
-UNTRACKED = {"prepare_data", "corrupt_labels", "init_tracking", "aggregate_scores", "report", "all"}
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from datadiet.study.estimate import planned_jobs as plan
+from servers import free_port, wait_for_server
+from studies import ROOT, UNTRACKED, job_key, max_overlap, run_snakemake, study_overrides, write_overrides
 
 
 @pytest.fixture(scope="module")
 def mlflow_server(tmp_path_factory):
     """`datadiet mlflow-server` on loopback; yields its URI."""
     store, port = tmp_path_factory.mktemp("mlflow-server"), free_port()
-    server = subprocess.Popen([sys.executable, "-m", "datadiet", "mlflow-server", "--store", str(store),
-                               "--host", "127.0.0.1", "--port", str(port)],
-                              stdout=open(store / "server.log", "w"), stderr=subprocess.STDOUT,
-                              env={**os.environ, "PATH": f"{os.path.dirname(sys.executable)}:{os.environ['PATH']}"})
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "datadiet",
+            "mlflow-server",
+            "--store",
+            str(store),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
+        stdout=open(store / "server.log", "w"),
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "PATH": f"{os.path.dirname(sys.executable)}:{os.environ['PATH']}"},
+    )
     uri = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 120
-    while True:
-        try:
-            if urllib.request.urlopen(f"{uri}/health", timeout=5).read().strip() == b"OK":
-                break
-        except OSError:
-            if time.time() > deadline or server.poll() is not None:
-                server.kill()
-                raise RuntimeError(f"the MLflow server did not start:\n{(store / 'server.log').read_text()[-3000:]}")
-            time.sleep(1)
-    yield uri
-    server.terminate()
-    server.wait(timeout=30)
+    try:
+        wait_for_server(f"{uri}/health", 120, server=server, log=store / "server.log")
+        yield uri
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
 
 
 @pytest.fixture(scope="module")
@@ -61,17 +59,22 @@ def cluster(tmp_path_factory):
     running.stop()
 
 
+def on_slurm(overrides, mlflow_server, log, targets=()):
+    """Snakemake through profiles/slurm on the tiny preset and `overrides`, jobs logging to the server."""
+    env = {**os.environ, "PATH": f"{os.path.dirname(sys.executable)}:{os.environ['PATH']}"}
+    cmd = [sys.executable, "-m", "snakemake", "--profile", "profiles/slurm", *map(str, targets)]
+    cmd += ["--configfile", "config/tiny.yaml", str(overrides)]  # targets before: after, they are config files
+    env["MLFLOW_TRACKING_URI"] = mlflow_server
+    return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+
+
 @pytest.fixture(scope="module")
 def slurm_study(cluster, mlflow_server, tmp_path_factory):
     """The tiny study through profiles/slurm, watched with squeue while it runs."""
     tmp = tmp_path_factory.mktemp("slurm-study")
     overrides = study_overrides(tmp, tmp / "results")
-    env = {**os.environ, "PATH": f"{os.path.dirname(sys.executable)}:{os.environ['PATH']}",
-           "MLFLOW_TRACKING_URI": mlflow_server}
-    cmd = [sys.executable, "-m", "snakemake", "--profile", "profiles/slurm", "--configfile", "config/tiny.yaml",
-           str(overrides)]
     log = open(tmp / "snakemake.log", "w")
-    run = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    run = on_slurm(overrides, mlflow_server, log)
     seen, most_running = set(), 0
     while run.poll() is None:
         queue = subprocess.run(["squeue", "-h", "-o", "%i %T"], capture_output=True, text=True).stdout.split("\n")
@@ -81,13 +84,19 @@ def slurm_study(cluster, mlflow_server, tmp_path_factory):
         time.sleep(2)
     log.close()
     if run.returncode != 0:
-        raise AssertionError(f"{' '.join(cmd)} failed:\n{(tmp / 'snakemake.log').read_text()[-6000:]}")
-    return {"out": tmp / "results" / "tiny", "overrides": overrides, "seen": seen, "most_running": most_running,
-            "uri": mlflow_server, "cluster": cluster}
+        raise AssertionError(f"snakemake --profile slurm failed:\n{(tmp / 'snakemake.log').read_text()[-6000:]}")
+    return {
+        "out": tmp / "results" / "tiny",
+        "overrides": overrides,
+        "seen": seen,
+        "most_running": most_running,
+        "uri": mlflow_server,
+        "cluster": cluster,
+    }
 
 
 def planned_jobs(overrides):
-    return [(rule, w) for rule, w in dry_run_jobs(ROOT / "config" / "tiny.yaml", [str(overrides)]) if rule != "all"]
+    return plan(ROOT / "config" / "tiny.yaml", [str(overrides)])
 
 
 def test_every_job_was_a_slurm_job_seen_in_squeue(slurm_study):
@@ -111,7 +120,7 @@ def test_the_slurm_report_is_the_local_one(slurm_study, study):
 def test_the_server_has_one_finished_run_per_job(slurm_study):
     client = MlflowClient(slurm_study["uri"])
     runs = client.search_runs([client.get_experiment_by_name("tiny").experiment_id], max_results=5000)
-    planned = [(rule, w) for rule, w in planned_jobs(slurm_study["overrides"]) if rule not in UNTRACKED]
+    planned = [job for job in planned_jobs(slurm_study["overrides"]) if job.rule not in UNTRACKED]
     assert len(runs) == len(planned)  # none lost
     assert len({job_key(r) for r in runs}) == len(runs)  # none twice
     assert {r.info.status for r in runs} == {"FINISHED"}  # none left RUNNING
@@ -120,24 +129,26 @@ def test_the_server_has_one_finished_run_per_job(slurm_study):
     assert "subset.json" in {a.path for a in artifacts}  # artifacts went to the server
 
 
-def test_a_training_job_requeued_by_slurm_resumes_and_ends_as_an_uninterrupted_one(cluster, mlflow_server,
-                                                                                   tmp_path):
+def test_a_training_job_requeued_by_slurm_resumes_and_ends_as_an_uninterrupted_one(cluster, mlflow_server, tmp_path):
     """Preemption for real: `scontrol requeue` of a running scoring-training job (Slurm stops it with
     SIGTERM and starts its batch script again); the workflow finishes, the job resumed from its saved
     state, and its outputs equal those of the same job run locally without a stop."""
-    config = {"study": "requeue", "noise": {"levels": [0.0], "methods": []}, "scores": {"seeds": 1},
-              "train": {"epochs": 20}}
-    local = write_overrides(tmp_path, **yaml.safe_load(study_overrides(tmp_path, tmp_path / "local").read_text()),
-                            **config)
+    config = {
+        "study": "requeue",
+        "noise": {"levels": [0.0], "methods": []},
+        "scores": {"seeds": 1},
+        "train": {"epochs": 20},
+    }
+    local = write_overrides(
+        tmp_path, **yaml.safe_load(study_overrides(tmp_path, tmp_path / "local").read_text()), **config
+    )
     job_dir = Path("requeue/cifar10/resnet18/scoring/noise0.0/seed0")
     run_snakemake(local, targets=[tmp_path / "local" / job_dir / "result.json"])
-    overrides = write_overrides(tmp_path, **{**yaml.safe_load(local.read_text()), "results_dir": str(tmp_path / "slurm")})
-    env = {**os.environ, "PATH": f"{os.path.dirname(sys.executable)}:{os.environ['PATH']}",
-           "MLFLOW_TRACKING_URI": mlflow_server}
-    cmd = [sys.executable, "-m", "snakemake", "--profile", "profiles/slurm", str(tmp_path / "slurm" / job_dir / "result.json"),
-           "--configfile", "config/tiny.yaml", str(overrides)]
+    overrides = write_overrides(
+        tmp_path, **{**yaml.safe_load(local.read_text()), "results_dir": str(tmp_path / "slurm")}
+    )
     with open(tmp_path / "snakemake.log", "w") as log:
-        run = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+        run = on_slurm(overrides, mlflow_server, log, targets=[tmp_path / "slurm" / job_dir / "result.json"])
     state = tmp_path / "slurm" / job_dir / "work" / "state.pt"
     while not state.exists():  # the job trains and has saved its state once
         assert run.poll() is None, (tmp_path / "snakemake.log").read_text()[-5000:]
@@ -157,9 +168,14 @@ def test_a_training_job_requeued_by_slurm_resumes_and_ends_as_an_uninterrupted_o
         assert all(torch.equal(expected[key], got[key]) for key in expected), name
     for score in ("forgetting", "aum"):
         scores = Path(f"requeue/cifar10/resnet18/scores/noise0.0/{score}/seed0.csv")
-        pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "slurm" / scores), pd.read_csv(tmp_path / "local" / scores))
+        pd.testing.assert_frame_equal(
+            pd.read_csv(tmp_path / "slurm" / scores), pd.read_csv(tmp_path / "local" / scores)
+        )
     client = MlflowClient(mlflow_server)
-    tries = client.search_runs([client.get_experiment_by_name("requeue").experiment_id],
-                               f"tags.output = '{tmp_path / 'slurm' / job_dir / 'result.json'}'", order_by=["start_time"])
+    tries = client.search_runs(
+        [client.get_experiment_by_name("requeue").experiment_id],
+        f"tags.output = '{tmp_path / 'slurm' / job_dir / 'result.json'}'",
+        order_by=["start_time"],
+    )
     assert [r.info.status for r in tries] == ["KILLED", "FINISHED"]
     assert tries[0].data.tags["replaced_by"] == tries[1].info.run_id

@@ -9,11 +9,11 @@ import torchvision.datasets.utils
 from torchvision.io import encode_jpeg, encode_png
 
 from datadiet import data
+from paths import CIFAR
 
 # torchvision 0.29 warns on every encode_jpeg call that its image codecs are deprecated.
 pytestmark = pytest.mark.filterwarnings("ignore:The image decoding and encoding:DeprecationWarning")
 
-REAL_TAR = Path("/work/shared/data/cifar10-jpeg.tar.gz")
 # Class folders deliberately not in alphabetical order of creation; labels must follow sorted names.
 COLORS = {"dog": (200, 40, 40), "ant": (40, 200, 40), "cat": (40, 40, 200)}
 
@@ -214,8 +214,7 @@ def test_train_and_test_classes_must_match(kind, tmp_path):
 
 @pytest.mark.parametrize("kind", ["jpeg_tar", "imagefolder"])
 def test_other_sizes_are_resized_and_grayscale_becomes_rgb(kind, tmp_path):
-    files = {**toy_files(), "train/ant/big.jpg": jpeg((10, 20, 30), size=(40, 48)),
-             "train/cat/gray.jpg": jpeg((90,))}
+    files = {**toy_files(), "train/ant/big.jpg": jpeg((10, 20, 30), size=(40, 48)), "train/cat/gray.jpg": jpeg((90,))}
     train = data.load(make_source(kind, tmp_path, files), tmp_path / "cache")["train"]
     assert train.images.shape == (11, 3, 32, 32)
     names = ["0000", "0001", "0002", "big"]  # the order of class "ant" (label 0)
@@ -242,8 +241,9 @@ def test_merge_valid_appends_valid_to_train(kind, tmp_path):
     # All of train/ in ImageFolder order (class, then file), then all of valid/ in the same order.
     assert train.labels.tolist() == [0, 0, 0, 1, 1, 1, 2, 2, 2] + [0, 0, 1, 1, 2, 2]
     sorted_colors = [COLORS[c] for c in train.classes]
-    assert_colors(train, [c for c in sorted_colors for _ in range(3)]
-                  + [valid_color(c) for c in sorted_colors for _ in range(2)])
+    assert_colors(
+        train, [c for c in sorted_colors for _ in range(3)] + [valid_color(c) for c in sorted_colors for _ in range(2)]
+    )
     assert test.labels.tolist() == [0, 0, 1, 1, 2, 2]
     assert_colors(test, [c for c in sorted_colors for _ in range(2)])
     # merge_valid is part of the cache key; the merged split comes back from its cache.
@@ -272,8 +272,10 @@ def test_merge_valid_needs_the_same_classes(kind, change, tmp_path, monkeypatch)
 @pytest.mark.parametrize("kind", ["jpeg_tar", "imagefolder"])
 def test_merge_valid_without_valid_is_named(kind, tmp_path):
     spec = {**make_source(kind, tmp_path, toy_files()), "merge_valid": True}
-    expected = {"jpeg_tar": f"{tmp_path / 'toy.tar.gz'}: the valid split has no images",
-                "imagefolder": f"{tmp_path / 'toy' / 'valid'} does not exist: merge_valid needs"}[kind]
+    expected = {
+        "jpeg_tar": f"{tmp_path / 'toy.tar.gz'}: the valid split has no images",
+        "imagefolder": f"{tmp_path / 'toy' / 'valid'} does not exist: merge_valid needs",
+    }[kind]
     with pytest.raises(data.DataError) as error:
         data.load(spec, tmp_path / "cache")
     assert expected in str(error.value)
@@ -283,8 +285,9 @@ def test_merge_valid_is_refused_where_it_means_nothing(tmp_path):
     with pytest.raises(data.DataError, match="merge_valid must be true or false"):
         data.load({**make_source("imagefolder", tmp_path, toy_files()), "merge_valid": "no"}, tmp_path / "c")
     with pytest.raises(data.DataError, match="not to torchvision 'cifar10'"):
-        data.load({"source": "torchvision", "name": "cifar10", "path": str(tmp_path), "merge_valid": True},
-                  tmp_path / "c")
+        data.load(
+            {"source": "torchvision", "name": "cifar10", "path": str(tmp_path), "merge_valid": True}, tmp_path / "c"
+        )
 
 
 def cinic10_files(train=3, valid=2, test=2) -> dict[str, bytes]:
@@ -319,8 +322,9 @@ def test_cinic10_from_extracted_folders(download, tmp_path, monkeypatch):
     assert train.images.shape == (15, 3, 32, 32) and test.images.shape == (6, 3, 32, 32)
     assert train.labels.tolist() == [0, 0, 0, 1, 1, 1, 2, 2, 2] + [0, 0, 1, 1, 2, 2]  # train/, then valid/
     sorted_colors = [COLORS[c] for c in train.classes]
-    assert_colors(train, [c for c in sorted_colors for _ in range(3)]
-                  + [valid_color(c) for c in sorted_colors for _ in range(2)])
+    assert_colors(
+        train, [c for c in sorted_colors for _ in range(3)] + [valid_color(c) for c in sorted_colors for _ in range(2)]
+    )
     # merge_valid is implied, whatever the spec says (a schema default may fill in false).
     merged = data.load({**spec, "merge_valid": False}, cache_dir)["train"]
     assert torch.equal(merged.images, train.images)
@@ -377,9 +381,14 @@ def test_subset_per_class_is_balanced_sorted_and_seeded():
 
 def test_channel_stats_and_normalize():
     generator = torch.Generator().manual_seed(0)
-    images = torch.stack([torch.randint(0, 256, (64, 32, 32), generator=generator),
-                          torch.randint(100, 120, (64, 32, 32), generator=generator),
-                          torch.randint(0, 50, (64, 32, 32), generator=generator)], 1).to(torch.uint8)
+    images = torch.stack(
+        [
+            torch.randint(0, 256, (64, 32, 32), generator=generator),
+            torch.randint(100, 120, (64, 32, 32), generator=generator),
+            torch.randint(0, 50, (64, 32, 32), generator=generator),
+        ],
+        1,
+    ).to(torch.uint8)
     mean, std = data.channel_stats(images)
     as_float = images.double().div(255).transpose(0, 1).reshape(3, -1)
     assert mean.dtype == std.dtype == torch.float32 and mean.shape == std.shape == (3,)
@@ -404,8 +413,10 @@ def windows(image, pad):
     h, w = image.shape[-2:]
     offsets = range(2 * pad + 1)
     crops = {(dy, dx): padded[:, dy : dy + h, dx : dx + w] for dy in offsets for dx in offsets}
-    return {**{(dy, dx, False): c for (dy, dx), c in crops.items()},
-            **{(dy, dx, True): c.flip(-1) for (dy, dx), c in crops.items()}}
+    return {
+        **{(dy, dx, False): c for (dy, dx), c in crops.items()},
+        **{(dy, dx, True): c.flip(-1) for (dy, dx), c in crops.items()},
+    }
 
 
 def matching_windows(images, out, pad):
@@ -460,9 +471,9 @@ def test_augment_without_padding_only_flips_about_half():
 
 @pytest.fixture(scope="module")
 def cifar10(tmp_path_factory):
-    if not REAL_TAR.exists():
-        pytest.skip(f"real CIFAR-10 JPEGs not found at {REAL_TAR}")
-    spec = {"source": "jpeg_tar", "path": str(REAL_TAR), "name": "cifar10"}
+    if not CIFAR.exists():
+        pytest.skip(f"real CIFAR-10 JPEGs not found at {CIFAR}")
+    spec = {"source": "jpeg_tar", "path": str(CIFAR), "name": "cifar10"}
     cache_dir = tmp_path_factory.mktemp("cache")
     return spec, cache_dir, data.load(spec, cache_dir)
 
@@ -470,8 +481,7 @@ def cifar10(tmp_path_factory):
 def test_real_cifar10(cifar10):
     spec, cache_dir, splits = cifar10
     train, test = splits["train"], splits["test"]
-    assert train.classes == ["airplane", "automobile", "bird", "cat", "deer",
-                             "dog", "frog", "horse", "ship", "truck"]
+    assert train.classes == ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
     assert train.images.shape == (50000, 3, 32, 32) and test.images.shape == (10000, 3, 32, 32)
     assert torch.bincount(train.labels).tolist() == [5000] * 10
     assert torch.bincount(test.labels).tolist() == [1000] * 10

@@ -1,12 +1,20 @@
 """Each training-dynamics measure against a slow, obvious reference implementation."""
+
 import pytest
 import torch
 
-from datadiet.dynamics import (cosine_distance, error_barrier, error_rate, example_sets, interpolate,
-                               ntk_gram, ntk_velocity)
+from datadiet.dynamics import (
+    cosine_distance,
+    error_barrier,
+    error_rate,
+    example_sets,
+    interpolate,
+    ntk_gram,
+    ntk_velocity,
+)
 from datadiet.models import build
-from nets import snapshot, tiny_resnet as _tiny_resnet, batch as _batch
-from reference import error_barrier_loop, error_loop, gram_loop, interpolated_by_hand, ntk_velocity_loop
+from datadiet.reference import error_barrier_loop, error_loop, gram_loop, interpolated_by_hand, ntk_velocity_loop
+from nets import batch as _batch, snapshot, tiny_resnet as _tiny_resnet
 
 
 # float64 by default here: the Gram and barrier comparisons need tight tolerances.

@@ -1,6 +1,7 @@
 """Faults a job meets on a cluster, each through the command its rule runs: a stop at any moment of
 its life (SIGTERM: preemption, a time limit, a cancelled workflow) or a kill outright (SIGKILL, a node
 failure), then the same command again; a diverging loss; bad inputs."""
+
 import json
 import os
 import signal
@@ -16,29 +17,9 @@ import torch
 from mlflow.tracking import MlflowClient
 from torchvision.io import encode_jpeg
 
-from datadiet import results, tracking
+from benchmarks.startup import SPEC, job_files as make_files, train_scoring_command
+from datadiet import results
 from datadiet.train import checkpoint, init_model
-
-SPEC = {"dataset": "synthetic", "model": {"arch": "resnet18", "width": 2}, "never_learned": "inf", "noise": 0.0,
-        "run": 0, "save_epochs": [0, 2, 6], "state_epochs": [], "study": "faults", "threads": 1,
-        "train": {"batch_size": 32, "budget": "steps", "crop_per_batch": False, "epochs": 6, "lr": 0.1,
-                  "lr_gamma": 0.2, "lr_milestones": [0.3, 0.6, 0.8], "momentum": 0.9, "nesterov": True,
-                  "weight_decay": 0.0005}}
-
-
-def make_files(tmp):
-    """A study's dataset and labels files (192 synthetic 3-class images) and an initialised store."""
-    g = torch.Generator().manual_seed(0)
-    labels = torch.arange(192) % 3
-    images = torch.randint(0, 256, (192, 3, 32, 32), dtype=torch.uint8, generator=g)
-    images[torch.arange(192), labels] = 255
-    results.save_tensors({"train_images": images, "train_labels": labels, "train_source_index": torch.arange(192),
-                          "test_images": images[:60], "test_labels": labels[:60], "classes": ["a", "b", "c"],
-                          "mean": torch.full((3,), 0.5), "std": torch.full((3,), 0.25)}, tmp / "dataset.pt")
-    results.save_tensors({"labels": labels, "corrupted": torch.tensor([], dtype=torch.long)}, tmp / "labels.pt")
-    uri = f"sqlite:///{tmp / 'mlflow.db'}"
-    tracking.init_store(uri, "faults", tmp / "artifacts")
-    return uri
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -61,11 +42,7 @@ OUTPUTS = ("ckpt_e0.pt", "ckpt_e2.pt", "ckpt_e6.pt", "forgetting.csv", "aum.csv"
 
 def train_scoring(tmp, uri, out, spec=SPEC, env=None):
     """The command of the train_scoring rule, as a process (stdout and stderr in out.log)."""
-    spec = {**spec, "tracking": {"uri": uri, "experiment": "faults"}}
-    cmd = [sys.executable, "-m", "datadiet", "train-scoring", "--spec", json.dumps(spec), "--rule", "train_scoring",
-           "--wildcards", json.dumps({"seed": "0"}), "--dataset", str(tmp / "dataset.pt"),
-           "--labels", str(tmp / "labels.pt"), "--out-dir", str(out), "--forgetting", str(out / "forgetting.csv"),
-           "--aum", str(out / "aum.csv")]
+    cmd = train_scoring_command(tmp, out, spec)
     out.mkdir(parents=True, exist_ok=True)
     with open(out / "out.log", "a") as log:
         return subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})})
@@ -119,7 +96,7 @@ def stop_then_rerun(whole, name, stop_at=None, after=None):
     if code == -signal.SIGTERM:  # only before the handler exists: the job has done nothing
         assert handled is False and statuses == [] and not any((out / name).exists() for name in OUTPUTS), log
     elif code == 130:
-        assert log.count("datadiet train-scoring: stopped by signal 15; the same command resumes") == 1, log
+        assert log.count("datadiet job train-scoring: stopped by signal 15; the same command resumes") == 1, log
         assert set(statuses) <= {"KILLED"} and len(statuses) <= 1, statuses
     else:
         assert code == 0 and statuses == ["FINISHED"], (code, statuses, log)
@@ -149,7 +126,7 @@ def assert_same_outputs(whole, out):
 # Points across a job's life (see stop.point), the exit code a stop there gives, the statuses of the
 # job's MLflow runs it leaves, and whether the rerun resumes from a saved training state.
 STOP_POINTS = [
-    ("imports", 130, [], False),  # before datadiet.cli (torch, MLflow) is imported
+    ("imports", 130, [], False),  # before datadiet.cli (torch) and the job (MLflow) are imported
     ("run:start", 130, [], False),  # the MLflow run is about to start: none is left
     ("run:started", 130, ["KILLED"], False),
     ("write:state.pt", 130, ["KILLED"], False),  # the first report: no state is saved yet
@@ -168,8 +145,10 @@ def in_pairs(function, cases):
 
 
 def test_a_stop_at_each_point_of_a_job_ends_it_cleanly_and_the_rerun_is_exact(whole):
-    got = in_pairs(lambda point: stop_then_rerun(whole, f"at-{point.replace(':', '-')}", stop_at=point),
-                   [(point,) for point, *_ in STOP_POINTS])
+    got = in_pairs(
+        lambda point: stop_then_rerun(whole, f"at-{point.replace(':', '-')}", stop_at=point),
+        [(point,) for point, *_ in STOP_POINTS],
+    )
     for (point, code, statuses, resumes), (got_code, got_statuses, log) in zip(STOP_POINTS, got):
         assert (got_code, got_statuses) == (code, statuses), point
         assert ("resuming from" in log) == resumes, (point, log)
@@ -218,26 +197,48 @@ def datadiet(*args):
     return subprocess.run([sys.executable, "-m", "datadiet", *map(str, args)], capture_output=True, text=True)
 
 
+def job(tmp, step, spec, **files):
+    """A tracked job step on the files of job_files(tmp), with more files as options (out_dir: --out-dir)."""
+    options = [item for name, path in files.items() for item in (f"--{name.replace('_', '-')}", path)]
+    common = ["--tracked", tmp / "store.json", "--dataset", tmp / "dataset.pt", "--labels", tmp / "labels.pt"]
+    return datadiet("job", step, "--spec", json.dumps(spec), *common, *options)
+
+
 def test_a_checkpoint_of_another_architecture_is_named(files):
     tmp, uri = files
     results.save_tensors(checkpoint(init_model("resnet50", 3, 2, 0), "resnet50", 2, 3, 0), tmp / "ckpt.pt")
     results.write_json({"run_id": "x"}, tmp / "result.json")
-    spec = {"kind": "el2n", "epoch": 0, "arch": "resnet18", "dataset": "synthetic", "noise": 0.0, "run": 0,
-            "threads": 1, "grand_chunk_size": 8, "tracking": {"uri": uri, "experiment": "faults"}}
-    proc = datadiet("score", "--spec", json.dumps(spec), "--dataset", tmp / "dataset.pt", "--labels", tmp / "labels.pt",
-                    "--checkpoint", tmp / "ckpt.pt", "--train-result", tmp / "result.json", "--out", tmp / "el2n.csv")
+    spec = {
+        "kind": "el2n",
+        "epoch": 0,
+        "arch": "resnet18",
+        "dataset": "synthetic",
+        "noise": 0.0,
+        "run": 0,
+        "grand_chunk_size": 8,
+    }
+    proc = job(tmp, "score", spec, checkpoint=tmp / "ckpt.pt", train_result=tmp / "result.json", out=tmp / "el2n.csv")
     assert proc.returncode == 1
     assert f"checkpoint {tmp / 'ckpt.pt'} is a resnet50, expected resnet18" in proc.stderr
 
 
 def test_a_score_file_of_another_length_is_named(files):
     tmp, uri = files
-    results.write_scores(tmp / "short.csv", torch.arange(100), torch.zeros(100), {"mean": torch.rand(100)}, {"runs": []})
-    spec = {"dataset": "synthetic", "keep": 0.5, "method": "el2n_e2", "model": {"arch": "resnet18", "width": 2},
-            "noise": 0.0, "run": 0, "selection": {"kind": "keep_max"}, "study": "faults", "threads": 1,
-            "tracking": {"uri": uri, "experiment": "faults"}, "train": SPEC["train"]}
-    proc = datadiet("retrain", "--spec", json.dumps(spec), "--dataset", tmp / "dataset.pt", "--labels",
-                    tmp / "labels.pt", "--scores", tmp / "short.csv", "--out-dir", tmp / "retrain")
+    results.write_scores(
+        tmp / "short.csv", torch.arange(100), torch.zeros(100), {"mean": torch.rand(100)}, {"runs": []}
+    )
+    spec = {
+        "dataset": "synthetic",
+        "keep": 0.5,
+        "method": "el2n_e2",
+        "model": {"arch": "resnet18", "width": 2},
+        "noise": 0.0,
+        "run": 0,
+        "selection": {"kind": "keep_max"},
+        "study": "faults",
+        "train": SPEC["train"],
+    }
+    proc = job(tmp, "retrain", spec, scores=tmp / "short.csv", out_dir=tmp / "retrain")
     assert proc.returncode == 1
     assert f"score file {tmp / 'short.csv'} has 100 rows but the training set has 192 examples" in proc.stderr
 
@@ -252,7 +253,9 @@ def test_a_bad_dataset_file_is_named(files, damage):
         path.write_bytes(path.read_bytes()[:1000])
     else:
         path.write_bytes(b"not a torch file" * 100)
-    proc = datadiet("corrupt-labels", "--dataset", path, "--fraction", 0.1, "--seed", 0, "--out", tmp / "noisy.pt")
+    proc = datadiet(
+        "job", "corrupt-labels", "--dataset", path, "--fraction", 0.1, "--seed", 0, "--out", tmp / "noisy.pt"
+    )
     assert proc.returncode == 1
     assert str(path) in proc.stderr and "Traceback" not in proc.stderr
     assert not (tmp / "noisy.pt").exists()
@@ -264,10 +267,25 @@ def test_an_image_folder_with_another_class_count_than_the_config_is_named(tmp_p
             (tmp_path / "images" / split / label).mkdir(parents=True)
             image = torch.full((3, 32, 32), 60 if label == "cat" else 200, dtype=torch.uint8)
             (tmp_path / "images" / split / label / "0.jpg").write_bytes(encode_jpeg(image).numpy().tobytes())
-    spec = {"name": "mine", "source": "imagefolder", "path": str(tmp_path / "images"), "num_classes": 3,
-            "image_size": 32, "download": False, "merge_valid": False}
-    proc = datadiet("prepare-data", "--spec", json.dumps(spec), "--cache", tmp_path / "cache",
-                    "--out", tmp_path / "dataset.pt")
+    spec = {
+        "name": "mine",
+        "source": "imagefolder",
+        "path": str(tmp_path / "images"),
+        "num_classes": 3,
+        "image_size": 32,
+        "download": False,
+        "merge_valid": False,
+    }
+    proc = datadiet(
+        "job",
+        "prepare-data",
+        "--spec",
+        json.dumps(spec),
+        "--cache",
+        tmp_path / "cache",
+        "--out",
+        tmp_path / "dataset.pt",
+    )
     assert proc.returncode == 1
     assert f"{tmp_path / 'images'} has 2 classes, the config says num_classes=3" in proc.stderr
     assert not (tmp_path / "dataset.pt").exists()
@@ -275,7 +293,8 @@ def test_an_image_folder_with_another_class_count_than_the_config_is_named(tmp_p
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks what a machine without a GPU says")
 def test_device_cuda_without_a_gpu_is_one_clear_error():
-    from datadiet.cli import job_device
+    from datadiet.study.job import device
+
     with pytest.raises(ValueError, match="device: cuda, but torch sees no GPU"):
-        job_device({"threads": 1, "device": "cuda"})
-    assert job_device({"threads": 1, "device": "auto"}) == torch.device("cpu")
+        device(1, "cuda")
+    assert device(1, "auto") == torch.device("cpu")

@@ -2,54 +2,42 @@
 
 Screenshots land in results/test-artifacts/mlflow-ui/ (each path is printed).
 """
+
 import contextlib
 import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
-from pathlib import Path
 
 import pytest
 from mlflow.tracking import MlflowClient
 from playwright.sync_api import expect, sync_playwright
 
-ROOT = Path(__file__).resolve().parents[1]
+from paths import ROOT
+from servers import free_port, wait_for_server
+
 ARTIFACTS = ROOT / "results" / "test-artifacts" / "mlflow-ui"
 CHROMIUM = shutil.which("chromium")
 # Without the background-networking flags Chromium keeps trying Google's hosts, and this machine's
 # closed network refuses its connections many at a time.
-CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 TIMEOUT_MS = 120_000  # generous: the UI renders slowly on a busy 2-core machine
 ROW_HEIGHT = 32  # pixels, of the runs table
 
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed "
-                                "(`make system-deps` installs it when run as root)")
+pytestmark = pytest.mark.skipif(
+    CHROMIUM is None, reason="Debian's chromium is not installed (`make system-deps` installs it when run as root)"
+)
 expect.set_options(timeout=TIMEOUT_MS)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_until_up(url, server, log, timeout=300):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if server.poll() is not None:
-            pytest.fail(f"mlflow ui exited with {server.returncode}:\n{log.read_text()[-5000:]}")
-        try:
-            with urllib.request.urlopen(url, timeout=5):
-                return
-        except OSError:
-            time.sleep(1)
-    pytest.fail(f"mlflow ui did not answer {url} in {timeout} s:\n{log.read_text()[-5000:]}")
 
 
 @pytest.fixture(scope="module")
@@ -64,11 +52,27 @@ def ui(store, tmp_path_factory):
     log = tmp_path_factory.mktemp("mlflow-ui") / "mlflow-ui.log"
     port = free_port()
     with open(log, "w") as log_file:
-        server = subprocess.Popen([sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", store,
-                                   "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
-                                  stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True)
+        server = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "mlflow",
+                "ui",
+                "--backend-store-uri",
+                store,
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--workers",
+                "1",
+            ],
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     try:
-        wait_until_up(f"http://127.0.0.1:{port}/health", server, log)
+        wait_for_server(f"http://127.0.0.1:{port}/health", 300, server=server, log=log)
         yield f"http://127.0.0.1:{port}"
     finally:
         with contextlib.suppress(ProcessLookupError):  # the whole group may have exited already
@@ -123,7 +127,8 @@ def show_column(page, name):
     page.get_by_placeholder("Search columns").fill(name)
     # The picker highlights the match in pieces, so the node is found by its whole text.
     page.get_by_test_id("column-selector-tree").locator(".du-bois-light-tree-treenode").filter(
-        has_text=re.compile(f"^{re.escape(name)}$")).click()
+        has_text=re.compile(f"^{re.escape(name)}$")
+    ).click()
     page.keyboard.press("Escape")
     expect(page.locator(f'.ag-header-cell[col-id$="`{name}`"]')).to_be_visible()
 
@@ -148,15 +153,18 @@ def test_every_run_is_listed_with_its_final_accuracy_and_kept_fraction(ui, runs,
         expect(row.get_by_role("link", name=run.info.run_name, exact=True)).to_be_visible()
         if "final_test_accuracy" in run.data.metrics:
             expect(row.locator('[col-id="metrics.`final_test_accuracy`"]')).to_have_text(
-                number_text(run.data.metrics["final_test_accuracy"]))
+                number_text(run.data.metrics["final_test_accuracy"])
+            )
         if "keep" in run.data.params:
             expect(row.locator('[col-id="params.`keep`"]')).to_have_text(run.data.params["keep"])
 
 
 def test_a_retraining_run_shows_params_and_metrics_and_links_to_its_scoring_runs(ui, runs, page, capsys):
     by_id = {run.info.run_id: run for run in runs}
-    retrain = min((r for r in runs if r.data.tags["rule"] == "retrain" and r.data.tags["wildcard.method"] == "el2n_e1"),
-                  key=lambda r: r.info.run_name)
+    retrain = min(
+        (r for r in runs if r.data.tags["rule"] == "retrain" and r.data.tags["wildcard.method"] == "el2n_e1"),
+        key=lambda r: r.info.run_name,
+    )
     experiment_id = retrain.info.experiment_id
     page.goto(f"{ui}/#/experiments/{experiment_id}/runs/{retrain.info.run_id}")
     expect(page.get_by_role("heading", name=retrain.info.run_name, exact=True)).to_be_visible()
@@ -170,7 +178,8 @@ def test_a_retraining_run_shows_params_and_metrics_and_links_to_its_scoring_runs
     assert {s.data.tags["rule"] for s in scores} == {"score"}
     for score in scores:
         expect(page.get_by_role("link", name=score.info.run_name, exact=True)).to_have_attribute(
-            "href", f"#/experiments/{experiment_id}/runs/{score.info.run_id}")
+            "href", f"#/experiments/{experiment_id}/runs/{score.info.run_id}"
+        )
     score = scores[0]
     with page.context.expect_page() as opened:  # the description's links open a new tab
         page.get_by_role("link", name=score.info.run_name, exact=True).click()

@@ -1,5 +1,6 @@
 """`datadiet prune` and `datadiet scores` on a small ImageFolder of our own: not CIFAR-10, three classes
 of mixed-size PNG and JPEG images, no data from ../shared and no network."""
+
 import fcntl
 import math
 import os
@@ -47,8 +48,9 @@ def environment():
 
 
 def datadiet(*args):
-    return subprocess.run([sys.executable, "-m", "datadiet", *map(str, args)], capture_output=True, text=True,
-                          env=environment())
+    return subprocess.run(
+        [sys.executable, "-m", "datadiet", *map(str, args)], capture_output=True, text=True, env=environment()
+    )
 
 
 @pytest.fixture(scope="module")
@@ -60,8 +62,14 @@ def pruned(tmp_path_factory):
     assert run.returncode == 0, run.stderr
     summary = datadiet("scores", out / "scores.csv", "--top", 5)
     assert summary.returncode == 0, summary.stderr
-    return {"root": root, "out": out, "link": link, "run": run, "summary": summary,
-            "table": pd.read_csv(out / "scores.csv")}
+    return {
+        "root": root,
+        "out": out,
+        "link": link,
+        "run": run,
+        "summary": summary,
+        "table": pd.read_csv(out / "scores.csv"),
+    }
 
 
 def all_images(root):
@@ -185,28 +193,68 @@ def run_in_terminal(args):
 
 def test_progress_bars_on_a_terminal(store, tmp_path):
     root = make_folder(tmp_path / "images")
-    code, output = run_in_terminal(["prune", "--data", root, "--out", tmp_path / "out", "--tracking-uri", store,
-                                    "--score", "aum",
-                                    "--method", "window", "--window-position", 0.5, "--fit", "center-crop",
-                                    "--seeds", 1, *TINY])
+    code, output = run_in_terminal(
+        [
+            "prune",
+            "--data",
+            root,
+            "--out",
+            tmp_path / "out",
+            "--tracking-uri",
+            store,
+            "--score",
+            "aum",
+            "--method",
+            "window",
+            "--window-position",
+            0.5,
+            "--fit",
+            "center-crop",
+            "--seeds",
+            1,
+            *TINY,
+        ]
+    )
     assert code == 0, output
     assert re.search(r"decoding:\s+\d+%\|", output)
     assert re.search(r"train seed=0:\s+\d+%\|.*img/s", output)
     table = pd.read_csv(tmp_path / "out" / "scores.csv")
     assert list(table.columns[3:5]) == ["aum_seed0", "mean"]
-    assert table.kept.sum() == len((tmp_path / "out" / "keep.txt").read_text().splitlines()) == 30  # --keep 0.5 by default
+    assert (
+        table.kept.sum() == len((tmp_path / "out" / "keep.txt").read_text().splitlines()) == 30
+    )  # --keep 0.5 by default
 
 
-@pytest.mark.parametrize("score, options, column", [
-    ("grand", ["--score-epoch", "0", "--method", "keep_min"], "grand_seed0"),
-    ("forgetting", ["--method", "random"], "forgetting_seed0"),
-    ("input_norm", ["--method", "ccs"], "input_norm"),
-])
+@pytest.mark.parametrize(
+    "score, options, column",
+    [
+        ("grand", ["--score-epoch", "0", "--method", "keep_min"], "grand_seed0"),
+        ("forgetting", ["--method", "random"], "forgetting_seed0"),
+        ("input_norm", ["--method", "ccs"], "input_norm"),
+    ],
+)
 def test_every_score_and_method_runs(score, options, column, store, tmp_path, monkeypatch):
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     root, out = make_folder(tmp_path / "images", per_class=8), tmp_path / "out"
-    cli.main(["prune", "--data", str(root), "--out", str(out), "--score", score, "--seeds", "1", "--keep", "0.5",
-              "--tracking-uri", store, *options, *TINY])
+    cli.main(
+        [
+            "prune",
+            "--data",
+            str(root),
+            "--out",
+            str(out),
+            "--score",
+            score,
+            "--seeds",
+            "1",
+            "--keep",
+            "0.5",
+            "--tracking-uri",
+            store,
+            *options,
+            *TINY,
+        ]
+    )
     table = pd.read_csv(out / "scores.csv")
     assert list(table.columns[3:5]) == [column, "mean"] and len(table) == 24
     assert not (out / "mlflow.db").exists()
@@ -229,26 +277,42 @@ def bad_folders(tmp_path):
     return good
 
 
-@pytest.mark.parametrize("folder, options, message", [
-    ("missing", [], "data folder {tmp}/missing does not exist"),
-    ("flat", [], "Couldn't find any class folder in {tmp}/flat"),
-    ("one", [], "{tmp}/one has one class folder (sky); pruning needs at least 2 classes"),
-    ("empty_class", [], "Found no valid file for the classes zebra"),
-    ("broken", [], "cannot decode image {tmp}/broken/leaf/broken.png"),
-    ("good", ["--keep", "0"], "--keep: kept fraction must be in (0, 1], got 0.0"),
-    ("good", ["--keep", "1.5"], "--keep: kept fraction must be in (0, 1], got 1.5"),
-    ("good", ["--score", "loss"], "unknown score 'loss'"),
-    ("good", ["--method", "hardest"], "unknown method 'hardest'"),
-    ("good", ["--method", "window"], "--method window needs --window-position"),
-    ("good", ["--score", "aum", "--score-epoch", "1"], "--score-epoch applies to el2n and grand, not to aum"),
-    ("good", ["--batch-size", "128"], "6 training examples are fewer than one batch of 128"),
-    ("good", ["--out", "{tmp}/a_file"], "--out {tmp}/a_file is a file, not a folder"),
-])
+@pytest.mark.parametrize(
+    "folder, options, message",
+    [
+        ("missing", [], "data folder {tmp}/missing does not exist"),
+        ("flat", [], "Couldn't find any class folder in {tmp}/flat"),
+        ("one", [], "{tmp}/one has one class folder (sky); pruning needs at least 2 classes"),
+        ("empty_class", [], "Found no valid file for the classes zebra"),
+        ("broken", [], "cannot decode image {tmp}/broken/leaf/broken.png"),
+        ("good", ["--keep", "0"], "--keep: kept fraction must be in (0, 1], got 0.0"),
+        ("good", ["--keep", "1.5"], "--keep: kept fraction must be in (0, 1], got 1.5"),
+        ("good", ["--score", "loss"], "unknown score 'loss'"),
+        ("good", ["--method", "hardest"], "unknown method 'hardest'"),
+        ("good", ["--method", "window"], "--method window needs --window-position"),
+        ("good", ["--score", "aum", "--score-epoch", "1"], "--score-epoch applies to el2n and grand, not to aum"),
+        ("good", ["--batch-size", "128"], "6 training examples are fewer than one batch of 128"),
+        ("good", ["--out", "{tmp}/a_file"], "--out {tmp}/a_file is a file, not a folder"),
+    ],
+)
 def test_bad_input_is_one_line_naming_it(folder, options, message, tmp_path, capsys):
     bad_folders(tmp_path)
     options = [o.format(tmp=tmp_path) for o in options]
-    args = ["prune", "--data", str(tmp_path / folder), "--out", str(tmp_path / "out"), "--threads", "1",
-            "--batch-size", "2", "--epochs", "1", "--width", "4"]
+    args = [
+        "prune",
+        "--data",
+        str(tmp_path / folder),
+        "--out",
+        str(tmp_path / "out"),
+        "--threads",
+        "1",
+        "--batch-size",
+        "2",
+        "--epochs",
+        "1",
+        "--width",
+        "4",
+    ]
     with pytest.raises(SystemExit) as stop:
         cli.main(args + options)
     assert stop.value.code == 1

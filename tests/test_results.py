@@ -1,4 +1,5 @@
 """The files jobs hand to each other: written whole or not at all."""
+
 import os
 
 import pytest

@@ -1,4 +1,5 @@
 """Each score against a slow, obvious reference implementation."""
+
 import math
 
 import pytest
@@ -7,9 +8,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from datadiet.models import build
-from nets import batch, snapshot, tiny_resnet
+from datadiet.reference import grand_loop
 from datadiet.scores import AUMTracker, ForgettingTracker, aum, el2n, forgetting, grand, grand_vmap, input_norm
-from reference import grand_loop
+from nets import batch, snapshot, tiny_resnet
 
 # GraNd has two implementations: layer by layer (the fast one) and vmap over whole-model gradients
 # (any model); every GraNd test runs on both.
@@ -64,8 +65,9 @@ def test_grand_float32_agrees_with_loop(grand):
 def test_grand_does_not_depend_on_chunk_size(grand):
     model = tiny_resnet(torch.float64)
     images, labels = batch(dtype=torch.float64)
-    torch.testing.assert_close(grand(model, images, labels, chunk_size=1), grand(model, images, labels, chunk_size=3),
-                               rtol=1e-6, atol=0)
+    torch.testing.assert_close(
+        grand(model, images, labels, chunk_size=1), grand(model, images, labels, chunk_size=3), rtol=1e-6, atol=0
+    )
 
 
 @both_grands
@@ -167,7 +169,7 @@ def test_forgetting_tracker_matches_per_example_histories():
     for _ in range(epochs):
         order = torch.randperm(n)
         for start in range(0, n - batch_size + 1, batch_size):  # the last partial batch is dropped
-            indices = order[start:start + batch_size]
+            indices = order[start : start + batch_size]
             logits = torch.randn(batch_size, 3)
             tracker.update(indices, logits, labels[indices])
             for i, row in zip(indices.tolist(), logits.tolist()):
@@ -198,13 +200,27 @@ def test_aum_tracker_hand_written_margins():
     tracker = AUMTracker(4)
     indices, labels = torch.tensor([0, 1, 2]), torch.tensor([0, 2, 1])
     # margin = logit of the assigned label - the largest other logit
-    tracker.update(indices, torch.tensor([[2.0, 1.0, 0.0],    # 2 - 1 = 1
-                                          [1.0, 1.0, 1.0],    # a tie: 0
-                                          [5.0, 1.0, 4.0]]),  # 1 - 5 = -4
-                   labels)
-    tracker.update(indices[:2], torch.tensor([[0.0, 3.0, 1.0],     # 0 - 3 = -3
-                                              [-1.0, -2.0, 2.0]]),  # 2 - (-1) = 3
-                   labels[:2])
+    tracker.update(
+        indices,
+        torch.tensor(
+            [
+                [2.0, 1.0, 0.0],  # 2 - 1 = 1
+                [1.0, 1.0, 1.0],  # a tie: 0
+                [5.0, 1.0, 4.0],
+            ]
+        ),  # 1 - 5 = -4
+        labels,
+    )
+    tracker.update(
+        indices[:2],
+        torch.tensor(
+            [
+                [0.0, 3.0, 1.0],  # 0 - 3 = -3
+                [-1.0, -2.0, 2.0],
+            ]
+        ),  # 2 - (-1) = 3
+        labels[:2],
+    )
     assert tracker.counts.tolist() == [2, 2, 1, 0]
     # AUM: mean margin 1/-3 -> -1, 0/3 -> 1.5, -4; the score is -AUM; never presented -> +inf
     assert tracker.score().tolist() == [1.0, -1.5, 4.0, math.inf]
@@ -227,7 +243,7 @@ def test_aum_tracker_matches_per_example_histories():
     for _ in range(epochs):
         order = torch.randperm(n)
         for start in range(0, n - batch_size + 1, batch_size):
-            indices = order[start:start + batch_size]
+            indices = order[start : start + batch_size]
             logits = 3 * torch.randn(batch_size, classes)
             tracker.update(indices, logits, labels[indices])
             for i, row in zip(indices.tolist(), logits.tolist()):
@@ -288,14 +304,21 @@ def test_grand_layerwise_covers_strides_biases_and_both_norm_strategies():
     # conv1 (stride 2, bias) is cheaper to materialise per example, conv2 (dilated) by Gram matrices
     # over positions, and the classifier by the ghost norm of a single position: all must agree.
     torch.manual_seed(0)
-    model = nn.Sequential(nn.Conv2d(3, 4, 3, stride=2, padding=1), nn.BatchNorm2d(4), nn.ReLU(inplace=True),
-                          nn.Conv2d(4, 64, 3, padding=2, dilation=2), nn.ReLU(), nn.Flatten(),
-                          nn.Linear(64 * 16, 10)).double()
+    model = nn.Sequential(
+        nn.Conv2d(3, 4, 3, stride=2, padding=1),
+        nn.BatchNorm2d(4),
+        nn.ReLU(inplace=True),
+        nn.Conv2d(4, 64, 3, padding=2, dilation=2),
+        nn.ReLU(),
+        nn.Flatten(),
+        nn.Linear(64 * 16, 10),
+    ).double()
     with torch.no_grad():
         model.train()(3 * torch.randn(16, 3, 8, 8, dtype=torch.float64) + 1)
     images, labels = batch(dtype=torch.float64)
-    torch.testing.assert_close(grand(model, images, labels, chunk_size=3).double(),
-                               grand_loop(model, images, labels), rtol=1e-6, atol=0)
+    torch.testing.assert_close(
+        grand(model, images, labels, chunk_size=3).double(), grand_loop(model, images, labels), rtol=1e-6, atol=0
+    )
 
 
 def test_grand_layerwise_on_a_resnet50():
@@ -307,17 +330,20 @@ def test_grand_layerwise_on_a_resnet50():
             if isinstance(m, nn.BatchNorm2d):
                 m.weight.uniform_(0.5, 1.5)
     images, labels = torch.randn(5, 3, 16, 16, dtype=torch.float64), torch.randint(0, 10, (5,))
-    torch.testing.assert_close(grand(model, images, labels).double(), grand_loop(model, images, labels),
-                               rtol=1e-6, atol=0)
+    torch.testing.assert_close(
+        grand(model, images, labels).double(), grand_loop(model, images, labels), rtol=1e-6, atol=0
+    )
 
 
 def test_grand_falls_back_to_vmap_for_layers_it_does_not_know():
     torch.manual_seed(0)
-    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.GroupNorm(2, 4), nn.ReLU(), nn.Flatten(),
-                          nn.Linear(4 * 36, 10)).double()
+    model = nn.Sequential(
+        nn.Conv2d(3, 4, 3), nn.GroupNorm(2, 4), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 36, 10)
+    ).double()
     images, labels = batch(dtype=torch.float64)
-    torch.testing.assert_close(grand(model, images, labels).double(), grand_loop(model, images, labels),
-                               rtol=1e-6, atol=0)
+    torch.testing.assert_close(
+        grand(model, images, labels).double(), grand_loop(model, images, labels), rtol=1e-6, atol=0
+    )
 
 
 def test_grand_layerwise_refuses_shared_weights():

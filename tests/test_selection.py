@@ -10,7 +10,7 @@ def slow_keep_max(scores, fraction):
     """Obvious: rank by (score, index), keep the top round(fraction * n)."""
     ranked = sorted(range(len(scores)), key=lambda i: (scores[i], i))
     k = max(1, round(fraction * len(scores)))
-    return sorted(ranked[len(scores) - k:])
+    return sorted(ranked[len(scores) - k :])
 
 
 def test_keep_max_keeps_the_hardest_and_breaks_ties_by_index():
@@ -80,7 +80,7 @@ def slow_ccs_plan(scores, fraction, beta, strata):
     left, {stratum: how many to take}, the dropped indices)."""
     n = len(scores)
     ranked = sorted(range(n), key=lambda i: (scores[i], i))
-    dropped = ranked[n - round(beta * n):] if round(beta * n) else []
+    dropped = ranked[n - round(beta * n) :] if round(beta * n) else []
     left = ranked[: n - len(dropped)]
     low, high = min(scores[i] for i in left), max(scores[i] for i in left)
     stratum = {}
@@ -118,8 +118,9 @@ def check_ccs(scores, fraction, seed, beta, strata):
 def test_ccs_matches_the_slow_plan(fraction, beta, strata):
     g = torch.Generator().manual_seed(5)
     # uneven strata: a bulk, a sparse middle and a small far tail
-    scores = torch.cat([torch.randn(800, generator=g), 4 + torch.rand(150, generator=g),
-                        10 + torch.rand(50, generator=g)])
+    scores = torch.cat(
+        [torch.randn(800, generator=g), 4 + torch.rand(150, generator=g), 10 + torch.rand(50, generator=g)]
+    )
     check_ccs(scores, fraction, seed=0, beta=beta, strata=strata)
 
 

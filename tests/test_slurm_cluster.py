@@ -1,4 +1,5 @@
 """The test cluster leaves the machine as it found it."""
+
 import subprocess
 
 import pytest

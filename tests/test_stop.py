@@ -1,12 +1,12 @@
 """A stop signal becomes one stop.Stopped, raised at once or when a shielded step ends; a second
 signal does not cut the clean-up short."""
+
 import os
 import signal
 
 import pytest
 
 from datadiet import stop
-
 
 pytestmark = pytest.mark.usefixtures("stoppable")
 

@@ -1,4 +1,6 @@
-"""MLflow at the edge of a job: a real SQLite store, runs that end FINISHED, FAILED or KILLED, and the\nstale runs of a job killed outright, marked when it runs again."""
+"""MLflow at the edge of a job: a real SQLite store, runs that end FINISHED, FAILED or KILLED, and the
+stale runs of a job killed outright, marked when it runs again."""
+
 import os
 import signal
 import socket
@@ -25,15 +27,24 @@ def only_run(uri):
 
 
 def test_init_store_is_idempotent(store, tmp_path):
-    assert tracking.init_store(store, "study", tmp_path / "artifacts") == \
-        MlflowClient(store).get_experiment_by_name("study").experiment_id
+    assert (
+        tracking.init_store(store, "study", tmp_path / "artifacts")
+        == MlflowClient(store).get_experiment_by_name("study").experiment_id
+    )
 
 
 def test_a_finished_job_has_flat_params_and_provenance_tags(store, tmp_path):
     artifact = tmp_path / "scores.csv"
     artifact.write_text("index,score\n0,1.5\n")
-    with tracking.job_run(store, "study", "retrain el2n keep=0.5", {"train": {"lr": 0.1}, "run": 1},
-                          {"rule": "retrain", "consumed_runs": "abc"}, output="out", ends_job=False):
+    with tracking.job_run(
+        store,
+        "study",
+        "retrain el2n keep=0.5",
+        {"train": {"lr": 0.1}, "run": 1},
+        {"rule": "retrain", "consumed_runs": "abc"},
+        output="out",
+        ends_job=False,
+    ):
         tracking.log_metrics({"test_accuracy": 0.5}, step=1)
         tracking.log_artifact(artifact)
     run = only_run(store)
@@ -130,30 +141,24 @@ def test_environment_uri_wins_over_the_config(monkeypatch):
     assert tracking.resolve_uri("sqlite:///x.db") == "http://127.0.0.1:5000"
 
 
-@pytest.mark.parametrize("method, label", [
-    ("el2n_e2", "el2n@2"), ("ccs-el2n_e2", "ccs-el2n@2"), ("grand_e0", "grand@0"),
-    ("window-el2n_e20", "window-el2n@20"), ("el2n_e1-from-resnet50", "el2n@1-from-resnet50"),
-    ("input_norm", "input_norm"), ("random", "random"),
-])
-def test_run_names_show_a_method_with_its_epoch_after_an_at(method, label):
-    assert tracking.method_label(method) == label
-
-
 def test_links_description_is_markdown_with_a_link_to_each_run_page():
     assert tracking.links_description([("1", "abc", "score el2n@1 seed=0"), ("1", "def", "score el2n@1 seed=1")]) == (
         "Uses the outputs of:\n\n"
         "- [score el2n@1 seed=0](#/experiments/1/runs/abc)\n"
-        "- [score el2n@1 seed=1](#/experiments/1/runs/def)")
+        "- [score el2n@1 seed=1](#/experiments/1/runs/def)"
+    )
 
 
 def test_a_job_links_the_runs_it_consumed_from_its_description(store):
     with tracking.job_run(store, "study", "score el2n@1 seed=0", {}, {"consumed_runs": ""}, output="a") as score:
         pass
-    with tracking.job_run(store, "study", "retrain el2n@1 keep=0.5 rep=1", {},
-                          {"consumed_runs": score.info.run_id}, output="b") as retrain:
+    with tracking.job_run(
+        store, "study", "retrain el2n@1 keep=0.5 rep=1", {}, {"consumed_runs": score.info.run_id}, output="b"
+    ) as retrain:
         pass
     client = MlflowClient(store)
     experiment_id = score.info.experiment_id
     assert client.get_run(retrain.info.run_id).data.tags["mlflow.note.content"] == (
-        f"Uses the outputs of:\n\n- [score el2n@1 seed=0](#/experiments/{experiment_id}/runs/{score.info.run_id})")
+        f"Uses the outputs of:\n\n- [score el2n@1 seed=0](#/experiments/{experiment_id}/runs/{score.info.run_id})"
+    )
     assert "mlflow.note.content" not in client.get_run(score.info.run_id).data.tags

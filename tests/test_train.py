@@ -21,6 +21,10 @@ CFG = TrainConfig(epochs=3, batch_size=32)
 class Record(Callback):
     def __init__(self, stop_at=None):
         self.epochs, self.steps, self.lrs, self.states, self.stop_at = [], [], [], {}, stop_at
+        self.starts = []
+
+    def on_train_start(self, step):
+        self.starts.append((step, len(self.epochs)))
 
     def on_epoch_end(self, epoch, step, metrics):
         self.epochs.append(epoch)
@@ -33,15 +37,35 @@ class Record(Callback):
         self.states[epoch] = state
 
 
-def run(state_path=None, callbacks=(), cfg=CFG, data_seed=run_seeds(0)["data"], model_seed=run_seeds(0)["model"],
-        start_state=None, state_epochs=(), trackers=("forgetting", "aum")):
+SEEDS = run_seeds(0)
+
+
+def run(
+    state_path=None,
+    callbacks=(),
+    cfg=CFG,
+    data_seed=SEEDS["data"],
+    model_seed=SEEDS["model"],
+    start_state=None,
+    state_epochs=(),
+    trackers=("forgetting", "aum"),
+):
     torch.set_num_threads(1)
     data = synthetic_set()
     model = init_model("resnet18", 3, 2, model_seed)
     kinds = {"forgetting": ForgettingTracker, "aum": AUMTracker}
-    made = train(model, data, cfg, data_seed, total_steps(cfg, 96, 96), state_path=state_path, callbacks=callbacks,
-                 trackers={name: kinds[name](96) for name in trackers}, state_epochs=state_epochs,
-                 start_state=start_state)
+    made = train(
+        model,
+        data,
+        cfg,
+        data_seed,
+        total_steps(cfg, 96, 96),
+        state_path=state_path,
+        callbacks=callbacks,
+        trackers={name: kinds[name](96) for name in trackers},
+        state_epochs=state_epochs,
+        start_state=start_state,
+    )
     return model, made
 
 
@@ -96,15 +120,36 @@ def test_resumed_run_ends_with_the_same_weights_and_tracker_scores(tmp_path):
     assert torch.equal(ref_trackers["aum"].score(), trackers["aum"].score())
 
 
+def test_on_train_start_comes_once_before_the_first_step_with_the_step_the_run_starts_from(tmp_path):
+    fresh = Record()
+    run(callbacks=[fresh])
+    assert fresh.starts == [(0, 0)]  # (step, epochs reported before it)
+    state = tmp_path / "state.pt"
+    with pytest.raises(KeyboardInterrupt):
+        run(state, [Record(stop_at=2)])  # the saved state is epoch 1, step 3
+    resumed = Record()
+    run(state, [resumed])
+    assert resumed.starts == [(3, 0)]
+
+
 def train_subset(state_path=None, callbacks=(), report_every=None):
     """64 of the 96 examples (2 steps an epoch) for the 9 steps of 3 full-data epochs."""
     torch.set_num_threads(1)
     data = synthetic_set()
     subset = TrainSet(data.images[:64], data.labels[:64], data.mean, data.std)
     model = init_model("resnet18", 3, 2, 0)
-    made = train(model, subset, CFG, 1, total_steps(CFG, 96, 64), test=(data.images, data.labels),
-                 state_path=state_path, callbacks=callbacks, trackers={"forgetting": ForgettingTracker(64)},
-                 report_every=report_every)
+    made = train(
+        model,
+        subset,
+        CFG,
+        1,
+        total_steps(CFG, 96, 64),
+        test=(data.images, data.labels),
+        state_path=state_path,
+        callbacks=callbacks,
+        trackers={"forgetting": ForgettingTracker(64)},
+        report_every=report_every,
+    )
     return model, made
 
 
@@ -261,11 +306,21 @@ def test_bf16_autocast_trains_float32_weights_and_changes_the_arithmetic():
         seen = []
 
         class Losses(Callback):
-            def on_epoch_end(self, epoch, step, metrics):
-                seen.append(metrics["train_loss"])
+            def __init__(self, seen):
+                self.seen = seen
 
-        train(model, synthetic_set(), cfg, run_seeds(0)["data"], total_steps(cfg, 96, 96), callbacks=[Losses()],
-              autocast=autocast)
+            def on_epoch_end(self, epoch, step, metrics):
+                self.seen.append(metrics["train_loss"])
+
+        train(
+            model,
+            synthetic_set(),
+            cfg,
+            run_seeds(0)["data"],
+            total_steps(cfg, 96, 96),
+            callbacks=[Losses(seen)],
+            autocast=autocast,
+        )
         assert all(p.dtype == torch.float32 for p in model.parameters())
         assert seen[-1] < seen[0]  # it learns the bright-channel signal
         models[autocast] = model

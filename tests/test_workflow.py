@@ -1,5 +1,8 @@
 """The whole DAG, end to end, on a few hundred real CIFAR-10 images (synthetic JPEGs without ../shared)."""
+
+import hashlib
 import json
+import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -7,11 +10,15 @@ import pytest
 import yaml
 from mlflow.tracking import MlflowClient
 
-from datadiet.estimate import dry_run_jobs, load_config, summarize
-from studies import ROOT, job_key, max_overlap, run_snakemake, write_overrides
+from datadiet.report import FIGURES
+from datadiet.study import config as study_config
+from datadiet.study.estimate import planned_jobs, summarize
+from studies import CIFAR, ROOT, UNTRACKED, job_key, max_overlap, run_snakemake, study_overrides, write_overrides
 
-FIGURES = ["pruning_curve", "how_early", "sliding_window", "noise_ranking", "transfer", "spearman", "seeds",
-           "ntk_velocity", "lmc_barrier"]
+# The rules whose jobs train, score or measure, one at least of each in every study.
+EXPERIMENT_RULES = {"train_scoring", "lmc_parent", "score", "retrain", "retrain_window", "ntk_velocity", "lmc_child",
+                    "lmc_barrier"}  # fmt: skip
+PAPER_PLAN = "ca64d310db8d67c447ed22723479e51564fac77dd741d282927ad9d5c038db29"
 VERDICTS = {"reproduced", "not reproduced", "inconclusive", "inconclusive at this scale"}
 
 
@@ -21,15 +28,35 @@ def test_report_has_every_figure_the_tables_the_claims_and_every_run_id(study):
     assert page.count("data:image/png;base64,") == len(FIGURES)
     for name in FIGURES:
         assert (out / "figures" / f"{name}.png").stat().st_size > 5_000
-    for heading in ("Claims", "Pruning curve", "How early", "Sliding window", "Label noise", "Architecture transfer",
-                    "Rank correlation", "How many seeds", "NTK velocity", "Linear mode connectivity", "Every run",
-                    "Kirsch 2023"):
+    for heading in (
+        "Claims",
+        "Pruning curve",
+        "How early",
+        "Sliding window",
+        "Label noise",
+        "Architecture transfer",
+        "Rank correlation",
+        "How many seeds",
+        "NTK velocity",
+        "Linear mode connectivity",
+        "Every run",
+        "Kirsch 2023",
+    ):
         assert f"<h2>{heading}" in page or heading in page, heading
     accuracy = pd.read_csv(out / "figures" / "accuracy.csv")
     clean = accuracy[accuracy.noise == 0.0]
     # The pruning curve's table; the how-early runs (EL2N@0) are in their own figure.
-    assert set(clean.method) == {"full", "random", "el2n_e1", "grand_e0", "grand_e1", "forgetting", "input_norm",
-                                 "aum", "ccs-el2n_e1"}
+    assert set(clean.method) == {
+        "full",
+        "random",
+        "el2n_e1",
+        "grand_e0",
+        "grand_e1",
+        "forgetting",
+        "input_norm",
+        "aum",
+        "ccs-el2n_e1",
+    }
     assert set(accuracy[accuracy.noise == 0.2].method) == {"full", "random", "el2n_e1"}
     assert (accuracy["count"] == 2).all() and accuracy["mean"].between(0, 100).all()
     for result in out.glob("cifar10/*/retrain/*/*/*/*/result.json"):
@@ -49,10 +76,18 @@ def test_claims_table_has_a_computed_verdict_for_every_claim(study):
     # In the report its columns of words read left-aligned, unlike the tables of numbers.
     assert '<table border="1" class="dataframe prose">' in (out / "report.html").read_text()
     assert claims.ours.notna().all() and claims.theirs.notna().all()
-    for claim in ("beats random at moderate pruning", "GraNd at init does not beat input norm",
-                  "worse than random under 20% label noise", "sliding-window optimum excludes the hardest",
-                  "more so under 20% label noise", "scores transfer across architectures", "rank alike",
-                  "NTK velocity rises with EL2N", "linearly connected later", "CCS beats score-only pruning"):
+    for claim in (
+        "beats random at moderate pruning",
+        "GraNd at init does not beat input norm",
+        "worse than random under 20% label noise",
+        "sliding-window optimum excludes the hardest",
+        "more so under 20% label noise",
+        "scores transfer across architectures",
+        "rank alike",
+        "NTK velocity rises with EL2N",
+        "linearly connected later",
+        "CCS beats score-only pruning",
+    ):
         assert claims.claim.str.contains(claim, regex=False).sum() == 1, claim
     # A claim the tiny study cannot settle says why instead of passing or failing it.
     assert (claims[claims.verdict != "reproduced"].reason.fillna("") != "").all()
@@ -72,8 +107,11 @@ def test_every_experiment_wrote_its_results(study):
     assert subsets == {0.0, 1.0}
     # Transfer: each architecture trained on the other's scores, which came from the other's runs.
     for arch, other in (("resnet18", "resnet50"), ("resnet50", "resnet18")):
-        subset = json.loads((runs / arch / "retrain" / "noise0.0" / f"el2n_e1-from-{other}" / "keep0.5" / "rep0" /
-                             "subset.json").read_text())
+        subset = json.loads(
+            (
+                runs / arch / "retrain" / "noise0.0" / f"el2n_e1-from-{other}" / "keep0.5" / "rep0" / "subset.json"
+            ).read_text()
+        )
         made_by = json.loads((runs / other / "scores" / "noise0.0" / "el2n_e1" / "mean.json").read_text())
         assert subset["score_runs"] == made_by["runs"]
 
@@ -100,12 +138,19 @@ def test_every_job_is_one_finished_mlflow_run_with_params_and_provenance(study):
     runs = client.search_runs([experiment.experiment_id], max_results=5000)
     by_rule = pd.Series([r.data.tags["rule"] for r in runs]).value_counts().to_dict()
     # One run per job of the DAG that trains, scores or measures (Snakemake's own job list).
-    untracked = {"prepare_data", "corrupt_labels", "init_tracking", "aggregate_scores", "report", "all"}
-    planned = pd.Series([rule for rule, _ in dry_run_jobs(ROOT / "config" / "tiny.yaml", [str(overrides)])
-                         if rule not in untracked]).value_counts().to_dict()
+    planned = (
+        pd.Series(
+            [
+                job.rule
+                for job in planned_jobs(ROOT / "config" / "tiny.yaml", [str(overrides)])
+                if job.rule not in UNTRACKED
+            ]
+        )
+        .value_counts()
+        .to_dict()
+    )
     assert by_rule == planned
-    assert {"train_scoring", "lmc_parent", "score", "retrain", "retrain_window", "ntk_velocity", "lmc_child",
-            "lmc_barrier"} <= set(by_rule)
+    assert EXPERIMENT_RULES <= set(by_rule)
     assert {r.info.status for r in runs} == {"FINISHED"}
     assert max_overlap(runs) >= 8  # eight jobs logged to the one SQLite store at once
     assert len({job_key(r) for r in runs}) == len(runs)  # no job logged twice
@@ -129,9 +174,11 @@ def test_second_run_has_nothing_to_do_and_snakemake_report_has_every_figure_with
     assert "Nothing to be done" in run_snakemake(overrides, "-n").stdout
     run_snakemake(overrides, "--report", str(out / "snakemake-report.html"))
     page = (out / "snakemake-report.html").read_text()
-    for name in FIGURES + ["accuracy", "claims", "job_benchmarks"]:
+    for name in [*FIGURES, "accuracy", "claims", "job_benchmarks"]:
         caption = " ".join((ROOT / "workflow" / "report" / f"{name}.rst").read_text().split())
-        assert caption[:60].replace("``", "") in " ".join(page.split()).replace("<code>", "").replace("</code>", ""), name
+        assert caption[:60].replace("``", "") in " ".join(page.split()).replace("<code>", "").replace("</code>", ""), (
+            name
+        )
         assert f"{name}.png" in page or f"{name}.csv" in page, name
 
 
@@ -142,50 +189,51 @@ def test_lint_reports_nothing(tmp_path):
     assert "Lints for" not in proc.stdout + proc.stderr
 
 
-@pytest.mark.parametrize("override, message", [
-    ({"pruning": {"kept": [1.5]}}, "1.5 is greater than the maximum of 1"),
-    ({"train": {"epochs": "many"}}, "'many' is not of type 'integer'"),
-    ({"trian": {"epochs": 3}}, "'trian' was unexpected"),
-    ({"datasets": {"cifar10": {"path": "/nonexistent/cifar.tar.gz"}}}, "/nonexistent/cifar.tar.gz"),
-    ({"pruning": {"methods": ["el2n_e7"]}}, "'el2n_e7' needs a score"),
-    ({"experiments": {"window": {"dataset": "imagenet"}}}, "'imagenet' is not in datasets"),
-    ({"experiments": {"lmc": {"spawn_epochs": [0, 9]}}}, "epoch 9"),
-    ({"pruning": {"methods": ["keep-el2n_e1"]}}, "'keep-el2n_e1' does not match"),
-])
-def test_bad_config_is_one_clear_error_naming_it(tmp_path, override, message):
-    proc = run_snakemake(write_overrides(tmp_path, results_dir=str(tmp_path), **override), "-n", check=False)
+def test_a_bad_config_stops_snakemake_with_one_clear_error_naming_it(tmp_path):
+    # Every check is unit-tested in test_study.py; this shows the workflow runs them before any job.
+    override = write_overrides(tmp_path, results_dir=str(tmp_path), pruning={"methods": ["el2n_e7"]})
+    proc = run_snakemake(override, "-n", check=False)
     assert proc.returncode != 0
-    assert message in proc.stdout + proc.stderr
-
-
-@pytest.mark.parametrize("preset", sorted((ROOT / "config").glob("*.yaml")), ids=lambda p: p.stem)
-def test_a_preset_sets_every_key_of_config_yaml_so_nothing_of_the_laptop_study_leaks_in(preset):
-    # Snakemake merges --configfile over the Snakefile's config.yaml, key by key.
-    def leaves(tree, prefix=""):
-        for key, value in tree.items():
-            yield from leaves(value, f"{prefix}{key}.") if isinstance(value, dict) and value else [prefix + key]
-    laptop = set(leaves(yaml.safe_load((ROOT / "config.yaml").read_text())))
-    assert laptop - set(leaves(yaml.safe_load(preset.read_text()))) == set()
+    assert "'el2n_e7' needs a score" in proc.stdout + proc.stderr
 
 
 def test_paper_preset_dry_run_plans_every_experiment_and_estimate_prices_it():
-    config = load_config(ROOT / "config" / "paper.yaml")
-    jobs = dry_run_jobs(ROOT / "config" / "paper.yaml")
-    rules = {rule for rule, _ in jobs}
-    assert {"train_scoring", "lmc_parent", "score", "retrain", "retrain_window", "ntk_velocity", "lmc_child",
-            "lmc_barrier", "report"} <= rules
-    assert {w["dataset"] for _, w in jobs if "dataset" in w} == {"cifar10", "cifar100", "cinic10"}
-    retrains = [w for rule, w in jobs if rule == "retrain"]
+    config = study_config.load(ROOT / "config" / "paper.yaml").config
+    assert config["datasets"]["cifar10"]["train_per_class"] is None  # nothing of the laptop subset
+    jobs = planned_jobs(ROOT / "config" / "paper.yaml")
+    rules = {job.rule for job in jobs}
+    assert EXPERIMENT_RULES | {"report"} <= rules
+    assert {job.wildcards["dataset"] for job in jobs if "dataset" in job.wildcards} == {
+        "cifar10",
+        "cifar100",
+        "cinic10",
+    }
+    retrains = [job.wildcards for job in jobs if job.rule == "retrain"]
     assert {w["arch"] for w in retrains} == {"resnet18", "resnet50"}
     assert {float(w["keep"]) for w in retrains} >= {0.1, 0.5, 0.9, 1.0}
     assert {w["noise"] for w in retrains} == {"0.0", "0.1", "0.2"}
     methods = set(config["pruning"]["methods"])
     assert {w["method"] for w in retrains if w["noise"] == "0.2" and w["dataset"] == "cifar100"} >= methods
-    assert {int(w["seed"]) for rule, w in jobs if rule == "train_scoring"} == set(range(10))
+    assert {int(job.wildcards["seed"]) for job in jobs if job.rule == "train_scoring"} == set(range(10))
     assert {int(w["rep"]) for w in retrains} == {0, 1, 2, 3}
+    # The same jobs as Snakemake's dry run planned before the study package: a digest of them, sorted.
+    listed = sorted(
+        f"{job.rule} " + ", ".join(f"{k}={v}" for k, v in sorted(job.wildcards.items()))
+        for job in jobs
+        if job.wildcards
+    )
+    assert len(listed) == 4841 and hashlib.sha256("\n".join(listed).encode()).hexdigest() == PAPER_PLAN
     table = summarize(jobs, config)
-    assert set(table) >= {"scores", "pruning curve", "how early", "label noise", "sliding window",
-                          "architecture transfer", "NTK velocity", "linear mode connectivity"}
+    assert set(table) >= {
+        "scores",
+        "pruning curve",
+        "how early",
+        "label noise",
+        "sliding window",
+        "architecture transfer",
+        "NTK velocity",
+        "linear mode connectivity",
+    }
     assert all(hours > 0 for name, (_, hours) in table.items() if name != "set-up and report")
     # Same order of magnitude as the paper's ~15,000 V100 GPU-hours.
     assert 3_000 < sum(hours for _, hours in table.values()) < 60_000
@@ -202,3 +250,35 @@ def test_two_configs_never_share_a_results_folder(tmp_path):
     renamed = write_overrides(tmp_path, results_dir=str(tmp_path), study="tiny-quarter", pruning={"kept": [1.0, 0.25]})
     assert run_snakemake(renamed, "-n").returncode == 0
     assert run_snakemake(first, "-n").returncode == 0
+
+
+def test_a_moved_checkout_or_a_tracking_server_reruns_no_job(tmp_path):
+    """Where a study runs is no part of its jobs: a checkout moved to another folder, or its jobs pointed
+    at an MLflow server, plans no job for results already there."""
+    checkout = tmp_path / "here" / "datadiet"
+    checkout.mkdir(parents=True)
+    for name in ("Snakefile", "config.yaml", "config", "workflow", "profiles"):
+        (shutil.copytree if (ROOT / name).is_dir() else shutil.copy)(ROOT / name, checkout / name)
+    (tmp_path / "here" / "shared").symlink_to(ROOT.parent / "shared")
+    overrides = study_overrides(tmp_path, "results")  # inside the checkout, as config.yaml has it
+    runs = "results/tiny/cifar10/resnet18"
+    targets = [
+        f"{runs}/retrain/noise0.0/random/keep0.5/rep0/result.json",
+        f"{runs}/scores/noise0.0/input_norm/mean.csv",
+    ]
+    run_snakemake(overrides, targets=targets, cwd=checkout)
+    moved = tmp_path / "there"
+    (tmp_path / "here").rename(moved)
+    for env in ({}, {"MLFLOW_TRACKING_URI": "http://127.0.0.1:9"}):
+        proc = run_snakemake(overrides, "-n", targets=targets, cwd=moved / "datadiet", env=env)
+        assert "Nothing to be done" in proc.stdout + proc.stderr, (env, proc.stdout[-3000:])
+
+
+@pytest.mark.skipif(not CIFAR.exists(), reason="the recorded results are of real CIFAR-10 images (../shared/data)")
+def test_the_tiny_study_computes_exactly_the_recorded_results(study):
+    """Refactoring changes no result: the tables and every mean score file of the tiny study, byte for byte,
+    as tests/tiny_study.sha256 records them (sha256sum's format; made before the study package existed)."""
+    out, _ = study
+    for line in (ROOT / "tests" / "tiny_study.sha256").read_text().splitlines():
+        digest, name = line.split(maxsplit=1)
+        assert hashlib.sha256((out / name).read_bytes()).hexdigest() == digest, name

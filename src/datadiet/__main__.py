@@ -4,6 +4,7 @@ A stop at any moment of a job's life, its imports included, ends it with one lin
 and the same command then resumes. Only before this module's first line (the interpreter's own
 start, before the job has done anything) does a stop still kill the process outright.
 """
+
 import os
 import sys
 
@@ -22,9 +23,13 @@ def main(argv=None):
         # Stopped, or a step that failed because the job was being stopped inside it.
         if stop.received() is None or os.environ.get("DATADIET_TRACEBACK"):
             raise
-        command = argv[0] if argv else ""
-        print(f"datadiet {command}: stopped by signal {stop.received()}; the same command resumes from the "
-              "last saved state", file=sys.stderr, flush=True)
+        command = " ".join(argv[:2] if argv[:1] == ["job"] else argv[:1])
+        print(
+            f"datadiet {command}: stopped by signal {stop.received()}; the same command resumes from the "
+            "last saved state",
+            file=sys.stderr,
+            flush=True,
+        )
         sys.exit(130)
     stop.done()
 

@@ -68,8 +68,10 @@ def load(spec: dict, cache_dir) -> dict[str, Split]:
         read, fingerprint, merge_valid = _read_folder, _folder_listing, True
     elif source == "torchvision":
         if merge_valid:
-            raise DataError(f"merge_valid applies to jpeg_tar and imagefolder sources "
-                            f"(and is implied by cinic10), not to torchvision {name!r}")
+            raise DataError(
+                f"merge_valid applies to jpeg_tar and imagefolder sources "
+                f"(and is implied by cinic10), not to torchvision {name!r}"
+            )
         return _load_torchvision(spec.get("name"), path, spec.get("download", True), size)
     else:
         readers = {"jpeg_tar": (_read_tar, _file_sha256), "imagefolder": (_read_folder, _folder_listing)}
@@ -79,8 +81,7 @@ def load(spec: dict, cache_dir) -> dict[str, Split]:
             raise DataError(f"data path {path} does not exist")
         read, fingerprint = readers[source]
     # merge_valid joins the key only when set, so that caches written before it existed keep their keys.
-    key = json.dumps([CACHE_FORMAT, source, name, size, *(["merge_valid"] if merge_valid else []),
-                      fingerprint(path)])
+    key = json.dumps([CACHE_FORMAT, source, name, size, *(["merge_valid"] if merge_valid else []), fingerprint(path)])
     cache = Path(cache_dir) / f"{name}-{source}-{size}px-{hashlib.sha256(key.encode()).hexdigest()[:16]}.pt"
     if cache.exists():
         return _load_cache(cache)
@@ -95,6 +96,7 @@ def _read_tar(path: Path, merge_valid: bool = False) -> dict[str, list[tuple[str
     Splits train and test, and valid with merge_valid.
     """
     from torchvision.datasets.folder import IMG_EXTENSIONS
+
     files = {split: [] for split in (*SPLITS, *(["valid"] if merge_valid else []))}
     try:
         with tarfile.open(path) as tar:
@@ -103,8 +105,9 @@ def _read_tar(path: Path, merge_valid: bool = False) -> dict[str, list[tuple[str
                     continue
                 parts = PurePosixPath(member.name).parts
                 if len(parts) < 4 or parts[1] not in files:
-                    raise DataError(f"{path}: member {member.name} is not laid out as "
-                                    f"<top>/{{{','.join(files)}}}/<class>/<file>")
+                    raise DataError(
+                        f"{path}: member {member.name} is not laid out as <top>/{{{','.join(files)}}}/<class>/<file>"
+                    )
                 files[parts[1]].append((parts[2], member.name, tar.extractfile(member).read()))
     except (tarfile.TarError, EOFError, OSError) as e:
         raise DataError(f"cannot read tar archive {path}: {e}") from None
@@ -129,6 +132,7 @@ def list_imagefolder(tree: Path) -> tuple[list[str], list[tuple[str, int]]]:
     """(sorted class names, [(file path, class index)]) of one ImageFolder tree, as torchvision lists it:
     by class, then by file name, image extensions only, subfolders of a class folder included."""
     from torchvision.datasets.folder import IMG_EXTENSIONS, find_classes, make_dataset
+
     try:
         classes, class_to_idx = find_classes(tree)
         return classes, make_dataset(tree, class_to_idx, extensions=IMG_EXTENSIONS)
@@ -152,8 +156,10 @@ def _assemble(files: dict[str, list[tuple[str, str, bytes]]], path: Path, size: 
         if other in classes and classes[other] != classes["train"]:
             only_train = sorted(set(classes["train"]) - set(classes[other]))
             only_other = sorted(set(classes[other]) - set(classes["train"]))
-            raise DataError(f"{path}: train and {other} have different classes "
-                            f"(only in train: {only_train}, only in {other}: {only_other})")
+            raise DataError(
+                f"{path}: train and {other} have different classes "
+                f"(only in train: {only_train}, only in {other}: {only_other})"
+            )
     if "valid" in ordered:
         ordered["train"] += ordered.pop("valid")
     class_to_idx = {c: i for i, c in enumerate(classes["train"])}
@@ -187,6 +193,7 @@ def _decode(raw: bytes, name: str, size: int, fit: str = "resize") -> torch.Tens
     """
     from torchvision.io import ImageReadMode, decode_image
     from torchvision.transforms.v2.functional import center_crop, resize
+
     if fit not in FITS:
         raise DataError(f"unknown fit {fit!r}: expected one of {', '.join(FITS)}")
     try:
@@ -214,13 +221,16 @@ def _fetch_cinic10(root: Path, download: bool) -> None:
         return
     missing = [f"{f}/" for f in CINIC10_FOLDERS if f not in present]
     if present:
-        raise DataError(f"{root} holds an incomplete CINIC-10 (no {', '.join(missing)}); "
-                        f"delete {', '.join(f'{f}/' for f in present)} there to download it again")
+        raise DataError(
+            f"{root} holds an incomplete CINIC-10 (no {', '.join(missing)}); "
+            f"delete {', '.join(f'{f}/' for f in present)} there to download it again"
+        )
     if not download:
         if not root.exists():
             raise DataError(f"data path {root} does not exist (and download is off)")
         raise DataError(f"{root} has no CINIC-10 folders {', '.join(missing)} (and download is off)")
     from torchvision.datasets.utils import download_and_extract_archive
+
     staging = root / "CINIC-10.extracting"
     shutil.rmtree(staging, ignore_errors=True)
     try:
@@ -256,8 +266,9 @@ def _load_torchvision(name, root: Path, download: bool, size: int) -> dict[str, 
         images = torch.from_numpy(dataset.data).permute(0, 3, 1, 2)  # stored as NHWC
         if images.shape[-2:] != (size, size):
             images = resize(images, [size, size], antialias=True)
-        splits[split] = Split(images.contiguous(), torch.tensor(dataset.targets, dtype=torch.int64),
-                              list(dataset.classes))
+        splits[split] = Split(
+            images.contiguous(), torch.tensor(dataset.targets, dtype=torch.int64), list(dataset.classes)
+        )
     return splits
 
 
@@ -320,8 +331,7 @@ def subset_per_class(labels: torch.Tensor, per_class: int, seed: int) -> torch.T
     counts = torch.bincount(labels)
     if (counts < per_class).any():
         small = {c: int(n) for c, n in enumerate(counts) if n < per_class}
-        raise DataError(f"cannot take {per_class} examples per class: "
-                        f"classes {small} (class: count) have fewer")
+        raise DataError(f"cannot take {per_class} examples per class: classes {small} (class: count) have fewer")
     generator = torch.Generator().manual_seed(seed)
     chosen = []
     for c in range(len(counts)):
@@ -351,8 +361,9 @@ def normalize(images: torch.Tensor, mean, std, memory_format=torch.channels_last
     return x.div_(255).sub_(mean).div_(std)
 
 
-def augment(images: torch.Tensor, generator: torch.Generator, pad: int = 4,
-            crop_per_batch: bool = False) -> torch.Tensor:
+def augment(
+    images: torch.Tensor, generator: torch.Generator, pad: int = 4, crop_per_batch: bool = False
+) -> torch.Tensor:
     """Reflect-pad by `pad`, random crop back to H x W, random horizontal flip, on a uint8 batch.
 
     One crop offset per example, or one for the whole batch with crop_per_batch (as the official TF

@@ -3,6 +3,7 @@
 Images are preprocessed, un-augmented float tensors [N, 3, H, W]; labels int64 [N]. Models are
 evaluated in eval mode (BatchNorm on running statistics), as the scores are.
 """
+
 import torch
 from torch.func import functional_call, jacrev, vmap
 
@@ -42,7 +43,7 @@ def ntk_gram(model, images, chunk_size: int = 16) -> torch.Tensor:
     chunks = []  # per chunk: {name: [chunk * C, numel]}
     with _eval_mode(model):
         for start in range(0, len(images), chunk_size):
-            x = images[start:start + chunk_size].to(device, dtype).contiguous(memory_format=memory_format)
+            x = images[start : start + chunk_size].to(device, dtype).contiguous(memory_format=memory_format)
             jacobian = per_example_jacobian(params, x)  # {name: [chunk, C, *shape]}
             chunks.append({n: j.reshape(j.shape[0] * j.shape[1], -1) for n, j in jacobian.items()})
     rows = [len(next(iter(c.values()))) for c in chunks]
@@ -52,7 +53,7 @@ def ntk_gram(model, images, chunk_size: int = 16) -> torch.Tensor:
         for i, chunk in enumerate(chunks):
             a = chunk[name]
             for j in range(i, len(chunks)):
-                gram[offsets[i]:offsets[i + 1], offsets[j]:offsets[j + 1]] += (a @ chunks[j][name].T).double()
+                gram[offsets[i] : offsets[i + 1], offsets[j] : offsets[j + 1]] += (a @ chunks[j][name].T).double()
         for chunk in chunks:
             del chunk[name]  # free each parameter's Jacobian once it is summed
     # Only the upper block triangle was computed; mirror it (diagonal blocks are already full).
@@ -66,8 +67,9 @@ def cosine_distance(a, b) -> float:
     return 1.0 - (a @ b / (a.norm() * b.norm())).item()
 
 
-def ntk_velocity(model_before, model_after, images, block_order, block_size, chunk_size: int = 16,
-                 blocks=None) -> torch.Tensor:
+def ntk_velocity(
+    model_before, model_after, images, block_order, block_size, chunk_size: int = 16, blocks=None
+) -> torch.Tensor:
     """Kernel velocity (Fort et al. 2020) per block of examples: the cosine distance between the
     NTK Gram matrices of the block at two checkpoints (the paper: epochs t and t+1).
 
@@ -81,10 +83,9 @@ def ntk_velocity(model_before, model_after, images, block_order, block_size, chu
     for k in blocks:
         if not 0 <= k < num_blocks:
             raise IndexError(f"block {k} out of range: there are {num_blocks} blocks of {block_size}")
-        indices = block_order[k * block_size:(k + 1) * block_size]
+        indices = block_order[k * block_size : (k + 1) * block_size]
         x = images[indices.to(images.device)]
-        velocities.append(cosine_distance(ntk_gram(model_before, x, chunk_size),
-                                          ntk_gram(model_after, x, chunk_size)))
+        velocities.append(cosine_distance(ntk_gram(model_before, x, chunk_size), ntk_gram(model_after, x, chunk_size)))
     return torch.tensor(velocities, dtype=torch.float32)
 
 
@@ -115,8 +116,8 @@ def error_rate(model, images, labels, batch_size: int = 1000) -> float:
     wrong = 0
     with _eval_mode(model), torch.no_grad():
         for start in range(0, len(images), batch_size):
-            x = images[start:start + batch_size].to(param.device, param.dtype)
-            y = labels[start:start + batch_size].to(param.device)
+            x = images[start : start + batch_size].to(param.device, param.dtype)
+            y = labels[start : start + batch_size].to(param.device)
             wrong += (model(x.contiguous(memory_format=memory_format)).argmax(1) != y).sum().item()
     return wrong / len(images)
 
@@ -157,7 +158,24 @@ def example_sets(scores, size, seed) -> dict:
     order = torch.sort(scores, stable=True).indices
     perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
     return {
-        "high": order[n - size:].sort().values,
+        "high": order[n - size :].sort().values,
         "low": order[:size].sort().values,
         "random": perm[:size].sort().values,
     }
+
+
+def measured_blocks(num_examples, block_size, blocks=None):
+    """Indices of the score-sorted blocks whose velocity is measured: all of them, or `blocks` evenly
+    spaced from the easiest to the hardest."""
+    count = num_examples // block_size
+    if count < 2:
+        raise ValueError(f"ntk block_size {block_size} leaves fewer than 2 blocks of {num_examples} examples")
+    if not blocks:
+        return list(range(count))
+    return sorted({round(i * (count - 1) / (blocks - 1)) for i in range(blocks)})
+
+
+def child_data_seed(parent_data_seed, child):
+    """The data order of a mode-connectivity child: children of one parent differ only in it, and
+    neither reuses the parent's own order."""
+    return parent_data_seed + 1_000_003 * (child + 1)

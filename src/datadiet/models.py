@@ -4,6 +4,7 @@ The blocks are the standard ones (He et al. 2016, as in torchvision); they are w
 because importing torchvision costs every job about 2 s (it loads torch._dynamo), and because
 torchvision's ResNet fixes the stage widths at 64..512.
 """
+
 import torch
 from torch import nn
 

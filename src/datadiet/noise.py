@@ -1,4 +1,5 @@
 """Label noise as in the paper: permute the labels of a random fraction among themselves."""
+
 import torch
 
 

@@ -4,6 +4,7 @@ project's own loop, keep a fraction of it by a selection method, and write what 
 The science stays in scores.py and selection.py, the training in train.py; MLflow, progress bars and
 the order of the steps are the CLI's (`datadiet prune`, `datadiet scores`).
 """
+
 import math
 from dataclasses import replace
 from pathlib import Path
@@ -13,7 +14,7 @@ import pandas as pd
 import torch
 
 from . import data, results, scores, selection
-from .train import TrainSet, init_model, run_seeds, total_steps, train
+from .train import init_model, run_seeds, total_steps, train
 
 # Scores of a model at an epoch, scores tracked over the whole training run, and the one that needs no model.
 AT_EPOCH = ("el2n", "grand")
@@ -60,8 +61,9 @@ def list_folder(root):
     """(absolute image paths, int64 labels, class names) of an ImageFolder tree, in ImageFolder order."""
     root = Path(root)
     if not root.is_dir():
-        raise data.DataError(f"data folder {root} does not exist" if not root.exists()
-                             else f"data folder {root} is a file, not a folder")
+        raise data.DataError(
+            f"data folder {root} does not exist" if not root.exists() else f"data folder {root} is a file, not a folder"
+        )
     classes, samples = data.list_imagefolder(root.resolve())
     if len(classes) < 2:
         raise data.DataError(f"{root} has one class folder ({classes[0]}); pruning needs at least 2 classes")
@@ -99,8 +101,16 @@ def train_seed(train_set, num_classes, cfg, arch, width, seed, score, score_epoc
     trackers = {score: TRACKED[score](len(train_set.labels))} if score in TRACKED else {}
     if steps:
         cfg = replace(cfg, lr_milestones=tuple(f * full / steps for f in cfg.lr_milestones))
-        train(model, train_set, cfg, seeds["data"], steps, callbacks=callbacks, trackers=trackers,
-              autocast=device.type == "cuda")
+        train(
+            model,
+            train_set,
+            cfg,
+            seeds["data"],
+            steps,
+            callbacks=callbacks,
+            trackers=trackers,
+            autocast=device.type == "cuda",
+        )
     return model, trackers
 
 
@@ -124,8 +134,9 @@ def input_norm(train_set):
 def score_table(paths, labels, classes, columns):
     """One row per image in ImageFolder order: path, label (class name), label_index, a column per
     seed's score, their mean, and rank (1 = hardest, ties ranked as selection.keep_max keeps them)."""
-    table = pd.DataFrame({"path": [str(p) for p in paths], "label": [classes[i] for i in labels.tolist()],
-                          "label_index": labels.numpy()})
+    table = pd.DataFrame(
+        {"path": [str(p) for p in paths], "label": [classes[i] for i in labels.tolist()], "label_index": labels.numpy()}
+    )
     for name, values in columns.items():
         table[name] = values.float().numpy()
     mean = torch.stack([v.float() for v in columns.values()]).mean(0)
@@ -191,18 +202,22 @@ def summary(table, top=10, bins=10):
     finite = table["mean"][np.isfinite(table["mean"])]
     edges = np.linspace(finite.min(), finite.max(), bins + 1) if len(finite) else np.linspace(0, 1, bins + 1)
     seeds = f" (mean of {len(columns)} seeds)" if len(columns) > 1 else ""
-    lines = [f"{len(table)} images, {table.label.nunique()} classes, score {name}{seeds}, {int(table.kept.sum())} kept",
-             f"{'class':<14}{'images':>7}{'kept':>6}{'mean':>9}{'q25':>9}{'median':>9}{'q75':>9}  "
-             f"histogram {edges[0]:.3g} .. {edges[-1]:.3g}"]
+    lines = [
+        f"{len(table)} images, {table.label.nunique()} classes, score {name}{seeds}, {int(table.kept.sum())} kept",
+        f"{'class':<14}{'images':>7}{'kept':>6}{'mean':>9}{'q25':>9}{'median':>9}{'q75':>9}  "
+        f"histogram {edges[0]:.3g} .. {edges[-1]:.3g}",
+    ]
     groups = [(str(label), rows) for label, rows in table.groupby("label", sort=False)] + [("all", table)]
     for label, rows in groups:
         values = rows["mean"].to_numpy()
         # "nearest": quartiles stay actual scores, never inf - inf = nan where never-learned examples are +inf.
         q25, median, q75 = np.quantile(values, [0.25, 0.5, 0.75], method="nearest")
         infinite = np.isinf(values).sum()
-        lines.append(f"{label[:13]:<14}{len(rows):>7}{int(rows.kept.sum()):>6}{values.mean():>9.4g}{q25:>9.4g}"
-                     f"{median:>9.4g}{q75:>9.4g}  |{histogram(values[np.isfinite(values)], edges)}|"
-                     + (f" +inf: {infinite}" if infinite else ""))
+        lines.append(
+            f"{label[:13]:<14}{len(rows):>7}{int(rows.kept.sum()):>6}{values.mean():>9.4g}{q25:>9.4g}"
+            f"{median:>9.4g}{q75:>9.4g}  |{histogram(values[np.isfinite(values)], edges)}|"
+            + (f" +inf: {infinite}" if infinite else "")
+        )
     hardest = table.sort_values("rank").head(top)
     lines.append(f"hardest {len(hardest)}:")
     lines.append(f"{'rank':>6}  {'score':>9}  {'label':<14}path")

@@ -1,4 +1,5 @@
 """The study's report: read result files, draw the figures, write one self-contained HTML page."""
+
 import base64
 import html
 from pathlib import Path
@@ -8,6 +9,7 @@ import pandas as pd
 from scipy.stats import spearmanr
 
 from . import claims, figures, published, results, selection
+from .study import layout, names
 
 
 def collect_runs(result_paths):
@@ -21,8 +23,9 @@ def collect_runs(result_paths):
             # Where the window sits: its first position in the ranking and the examples above it.
             size = result["train_size"]
             offset = selection.window_offset(result["num_examples"], result["keep"], position)
-            result.update(start=offset / result["num_examples"],
-                          excluded_hardest=result["num_examples"] - offset - size)
+            result.update(
+                start=offset / result["num_examples"], excluded_hardest=result["num_examples"] - offset - size
+            )
         rows.append(result)
     return pd.DataFrame(rows)
 
@@ -32,8 +35,8 @@ def collect_scores(score_paths):
     columns as {(dataset, arch, noise): {score: DataFrame}}, and the MLflow runs behind each file."""
     means, seeds, provenance = {}, {}, []
     for path in map(Path, score_paths):
-        # results/<study>/<dataset>/<arch>/scores/noise<K>/<score>/mean.csv
-        dataset, arch, noise = path.parents[4].name, path.parents[3].name, float(path.parents[1].name[5:])
+        where = layout.parse(layout.MEAN_SCORES, path)
+        dataset, arch, noise = where["dataset"], where["arch"], float(where["noise"])
         made_by = results.read_json(results.provenance_path(path))
         table = results.read_scores(path)
         key = (dataset, arch, noise)
@@ -41,9 +44,16 @@ def collect_scores(score_paths):
         per_seed = table[[c for c in table.columns if c.startswith("seed")]]
         if per_seed.shape[1] > 1:
             seeds.setdefault(key, {})[made_by["score"]] = per_seed
-        provenance.append({"dataset": dataset, "arch": arch, "noise": noise,
-                           "score": figures.display_name(made_by["score"]), "file": str(path),
-                           "runs": " ".join(made_by["runs"])})
+        provenance.append(
+            {
+                "dataset": dataset,
+                "arch": arch,
+                "noise": noise,
+                "score": names.label(made_by["score"]),
+                "file": str(path),
+                "runs": " ".join(made_by["runs"]),
+            }
+        )
     return {k: pd.DataFrame(v) for k, v in means.items()}, seeds, pd.DataFrame(provenance)
 
 
@@ -54,7 +64,8 @@ def collect_corrupted(label_paths):
         labels = results.load_tensors(path)
         mask = np.zeros(len(labels["labels"]), dtype=bool)
         mask[labels["corrupted"].numpy()] = True
-        corrupted[(path.parents[1].name, float(path.stem.removeprefix("labels_noise")))] = mask
+        where = layout.parse(layout.LABELS, path)
+        corrupted[(where["dataset"], float(where["noise"]))] = mask
     return corrupted
 
 
@@ -64,14 +75,26 @@ def job_benchmarks(bench_dir):
     rows = []
     for path in sorted(Path(bench_dir).rglob("*.tsv")):
         measured = pd.read_csv(path, sep="\t")
-        rows += [{"rule": path.relative_to(bench_dir).parts[2], "seconds": s, "max_rss_mb": m}
-                 for s, m in zip(measured["s"], pd.to_numeric(measured["max_rss"], errors="coerce"))]
+        rows += [
+            {"rule": path.relative_to(bench_dir).parts[2], "seconds": s, "max_rss_mb": m}
+            for s, m in zip(measured["s"], pd.to_numeric(measured["max_rss"], errors="coerce"))
+        ]
     if not rows:
         raise ValueError(f"no benchmark files under {bench_dir}")
-    return (pd.DataFrame(rows).groupby("rule")
-            .agg(jobs=("seconds", "size"), total_s=("seconds", "sum"), mean_s=("seconds", "mean"),
-                 max_s=("seconds", "max"), max_rss_mb=("max_rss_mb", "max"))
-            .round(1).sort_values("total_s", ascending=False).reset_index())
+    return (
+        pd.DataFrame(rows)
+        .groupby("rule")
+        .agg(
+            jobs=("seconds", "size"),
+            total_s=("seconds", "sum"),
+            mean_s=("seconds", "mean"),
+            max_s=("seconds", "max"),
+            max_rss_mb=("max_rss_mb", "max"),
+        )
+        .round(1)
+        .sort_values("total_s", ascending=False)
+        .reset_index()
+    )
 
 
 def spearman_matrix(scores):
@@ -81,23 +104,29 @@ def spearman_matrix(scores):
 
 def accuracy_table(runs):
     """Mean, std and count of final test accuracy (%) by dataset, architecture, noise, method and kept fraction."""
-    return (runs.assign(accuracy=100 * runs.test_accuracy)
-            .groupby(["dataset", "arch", "noise", "method", "keep"]).accuracy.agg(["mean", "std", "count"])
-            .round(2).reset_index())
+    return (
+        runs.assign(accuracy=100 * runs.test_accuracy)
+        .groupby(["dataset", "arch", "noise", "method", "keep"])
+        .accuracy.agg(["mean", "std", "count"])
+        .round(2)
+        .reset_index()
+    )
 
 
 def accuracy_pivot(table):
     """Methods as rows, kept fractions as columns (largest first); the full-data runs fill column 1.0."""
     table = figures.full_data_per_method(table)
-    cells = table.assign(method=table.method.map(figures.display_name),
-                         cell=table["mean"].map("{:.2f}".format) + " ± " + table["std"].fillna(0).map("{:.2f}".format))
+    cells = table.assign(
+        method=table.method.map(names.label),
+        cell=table["mean"].map("{:.2f}".format) + " ± " + table["std"].fillna(0).map("{:.2f}".format),
+    )
     pivot = cells.pivot_table(index=["dataset", "noise", "method"], columns="keep", values="cell", aggfunc="first")
     return pivot[sorted(pivot.columns, reverse=True)]
 
 
 def published_table(source):
     table = pd.DataFrame(source["accuracy"], index=source["kept"]).T
-    table.index = [figures.display_name(m) for m in table.index]
+    table.index = [names.label(m) for m in table.index]
     table.columns.name = "kept"
     return table
 
@@ -113,84 +142,139 @@ def section(title, caption_dir, name, body):
     return f"<h2>{title}</h2>\n<p>{caption}</p>\n{body}\n"
 
 
-def build(spec, inputs, out_dir, html_path):
+FIGURES = (
+    "pruning_curve",
+    "how_early",
+    "sliding_window",
+    "noise_ranking",
+    "transfer",
+    "spearman",
+    "seeds",
+    "ntk_velocity",
+    "lmc_barrier",
+)
+
+
+def read_results(study, inputs):
+    """Every result file the report reads, as tables (see collect_*), keyed by what they are."""
+    main_dataset = study.first
+    main, clean = (main_dataset, study.arch_of(main_dataset)), float(study.clean)
+    means, per_seed, score_runs = collect_scores(inputs["scores"])
+    corrupted = collect_corrupted(inputs["labels"])
+    found = {
+        "curve": collect_runs(inputs["curve"]),
+        "how_early": collect_runs(inputs["how_early"]),
+        "windows": collect_runs(inputs["window"]),
+        "transfer": collect_runs(inputs["transfer"]),
+        "ntk": pd.concat([pd.read_csv(p) for p in inputs["ntk"]]),
+        "lmc": pd.concat([pd.read_csv(p) for p in inputs["lmc"]]),
+        "clean_scores": means[(*main, clean)],
+        "score_runs": score_runs,
+        "noisy_scores": {noise: m for (d, a, noise), m in means.items() if (d, a) == main and noise != clean},
+        "corrupted": {noise: c for (d, noise), c in corrupted.items() if d == main_dataset},
+        "agreement": figures.seed_agreement(per_seed.get((*main, clean), {})),
+        "compute": job_benchmarks(inputs["benchmarks"]),
+        "clean": clean,
+    }
+    found["ranking"] = pd.concat(
+        [
+            figures.corrupted_in_top(scores, found["corrupted"][noise]).assign(noise=noise)
+            for noise, scores in found["noisy_scores"].items()
+        ]
+    )
+    found["correlations"] = spearman_matrix(found["clean_scores"])
+    found["table"] = accuracy_table(found["curve"])
+    return found
+
+
+def draw(found, out_dir):
+    """Every figure; {name: path}."""
+    paths = {name: out_dir / f"{name}.png" for name in FIGURES}
+    figures.pruning_curve(found["curve"], paths["pruning_curve"])
+    figures.how_early(found["how_early"], paths["how_early"])
+    figures.sliding_window(found["windows"], paths["sliding_window"])
+    figures.noise_ranking(found["ranking"], paths["noise_ranking"])
+    figures.transfer(found["transfer"], paths["transfer"])
+    figures.spearman_heatmap(found["correlations"], paths["spearman"])
+    figures.seeds(found["agreement"], paths["seeds"])
+    figures.ntk_velocity(found["ntk"], paths["ntk_velocity"])
+    figures.lmc_barrier(found["lmc"], paths["lmc_barrier"])
+    return paths
+
+
+def build(study, store, captions, inputs, out_dir, html_path):
     """Read every result file, draw every figure, compute the claims table and write the page."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    config, clean, experiments = spec["config"], spec["clean"], spec["experiments"]
-    main_dataset = next(iter(config["datasets"]))
-    main = (main_dataset, spec["arch"][main_dataset])
-    curve = collect_runs(inputs["curve"])
-    how_early = collect_runs(inputs["how_early"])
-    windows = collect_runs(inputs["window"])
-    transfer_runs = collect_runs(inputs["transfer"])
-    ntk = pd.concat([pd.read_csv(p) for p in inputs["ntk"]])
-    lmc = pd.concat([pd.read_csv(p) for p in inputs["lmc"]])
-    means, per_seed, score_runs = collect_scores(inputs["scores"])
-    corrupted = collect_corrupted(inputs["labels"])
-    clean_scores = means[(*main, clean)]
-    correlations = spearman_matrix(clean_scores)
-    table = accuracy_table(curve)
-    ranking = pd.concat([
-        figures.corrupted_in_top(means[(*main, noise)], corrupted[(main_dataset, noise)]).assign(noise=noise)
-        for (dataset, arch, noise) in means if (dataset, arch) == main and noise != clean])
-    agreement = figures.seed_agreement(per_seed.get((*main, clean), {}))
-    compute = job_benchmarks(inputs["benchmarks"])
-    el2n = experiments["transfer"]["score"]
-    claim_rows = claims.table(
-        curve, windows, transfer_runs, clean_scores,
-        {noise: m for (d, a, noise), m in means.items() if (d, a) == main and noise != clean},
-        {noise: c for (d, noise), c in corrupted.items() if d == main_dataset}, ntk, lmc, clean, el2n)
+    found = read_results(study, inputs)
+    score = study.transfer["score"]
+    found["claims"] = claims.table(
+        found["curve"],
+        found["windows"],
+        found["transfer"],
+        found["clean_scores"],
+        found["noisy_scores"],
+        found["corrupted"],
+        found["ntk"],
+        found["lmc"],
+        found["clean"],
+        score,
+    )
+    paths = draw(found, out_dir)
+    results.write_text(found["table"].to_csv(index=False), out_dir / "accuracy.csv")
+    results.write_text(found["claims"].to_csv(index=False), out_dir / "claims.csv")
+    results.write_text(found["compute"].to_csv(index=False), out_dir / "job_benchmarks.csv")
+    results.write_text(page(study, store, captions, found, paths), html_path)
 
-    paths = {name: out_dir / f"{name}.png" for name in (
-        "pruning_curve", "how_early", "sliding_window", "noise_ranking", "transfer", "spearman", "seeds",
-        "ntk_velocity", "lmc_barrier")}
-    figures.pruning_curve(curve, paths["pruning_curve"])
-    figures.how_early(how_early, paths["how_early"])
-    figures.sliding_window(windows, paths["sliding_window"])
-    figures.noise_ranking(ranking, paths["noise_ranking"])
-    figures.transfer(transfer_runs, paths["transfer"])
-    figures.spearman_heatmap(correlations, paths["spearman"])
-    figures.seeds(agreement, paths["seeds"])
-    figures.ntk_velocity(ntk, paths["ntk_velocity"])
-    figures.lmc_barrier(lmc, paths["lmc_barrier"])
-    results.write_text(table.to_csv(index=False), out_dir / "accuracy.csv")
-    results.write_text(claim_rows.to_csv(index=False), out_dir / "claims.csv")
-    results.write_text(compute.to_csv(index=False), out_dir / "job_benchmarks.csv")
+
+def every_run(found):
+    """One row per training run of every experiment, with its MLflow run."""
+    runs = pd.concat(
+        [
+            found["curve"].assign(experiment="pruning curve"),
+            found["how_early"].assign(experiment="how early"),
+            found["windows"].assign(experiment="sliding window"),
+            found["transfer"].assign(experiment="transfer"),
+        ]
+    )
+    runs = runs.drop_duplicates("run_id").assign(
+        method=lambda d: d.method.map(names.label), test_accuracy=lambda d: (100 * d.test_accuracy).round(2)
+    )
+    columns = ["experiment", "dataset", "arch", "noise", "method", "keep", "run", "test_accuracy", "run_id"]
+    return runs[columns].sort_values(columns[:7])
+
+
+def page(study, store, captions, found, paths):
+    config = study.config
 
     def figure_section(title, name, extra=""):
-        return section(title, spec["captions"], name, image_tag(paths[name]) + extra)
+        return section(title, captions, name, image_tag(paths[name]) + extra)
 
     published_rho = "".join(
-        f"<li>{figures.display_name(a)} vs {figures.display_name(b)}: {rho}</li>"
-        for (a, b), rho in published.REPRODUCTION_SPEARMAN.items())
-    ours_rho = correlations.round(3).rename(index=figures.display_name, columns=figures.display_name)
-    every_run = pd.concat([curve.assign(experiment="pruning curve"), how_early.assign(experiment="how early"),
-                           windows.assign(experiment="sliding window"), transfer_runs.assign(experiment="transfer")])
-    every_run = every_run.drop_duplicates("run_id").assign(
-        method=lambda d: d.method.map(figures.display_name), test_accuracy=lambda d: (100 * d.test_accuracy).round(2))
-    every_run = every_run[["experiment", "dataset", "arch", "noise", "method", "keep", "run", "test_accuracy",
-                           "run_id"]].sort_values(["experiment", "dataset", "arch", "noise", "method", "keep", "run"])
-    datasets = ", ".join(f"{name} ({spec['arch'][name]})" for name in config["datasets"])
-    page = f"""<!doctype html>
-<html><head><meta charset="utf-8"><title>datadiet: {html.escape(spec['study'])}</title>
+        f"<li>{names.label(a)} vs {names.label(b)}: {rho}</li>"
+        for (a, b), rho in published.REPRODUCTION_SPEARMAN.items()
+    )
+    ours_rho = found["correlations"].round(3).rename(index=names.label, columns=names.label)
+    datasets = ", ".join(f"{name} ({study.arch_of(name)})" for name in study.datasets)
+    return f"""<!doctype html>
+<html><head><meta charset="utf-8"><title>datadiet: {html.escape(study.name)}</title>
 <style>body{{font-family:sans-serif;max-width:1150px;margin:2em auto;padding:0 1em}}
 table{{border-collapse:collapse;font-size:88%}}td,th{{border:1px solid #ccc;padding:2px 6px;text-align:right}}
 table.prose td,table.prose th{{text-align:left}}h2{{border-bottom:1px solid #ddd}}</style></head><body>
-<h1>Deep Learning on a Data Diet: study <code>{html.escape(spec['study'])}</code></h1>
-<p>Datasets {html.escape(datasets)}; {len(clean_scores)} training examples in {main_dataset}; width
-{config['model']['width']}, {config['train']['epochs']} epochs-equivalent of steps ({config['train']['budget']}
-budget); scores averaged over {config['scores']['seeds']} seeds, {config['pruning']['repeats']} retraining
-repeats per point, selection <code>{config['pruning']['strategy']}</code>, label noise levels
-{config['noise']['levels']}. MLflow store: <code>{html.escape(spec['tracking']['uri'])}</code>, experiment
-<code>{html.escape(spec['tracking']['experiment'])}</code>.</p>
-{section("Claims", spec["captions"], "claims", claim_rows.to_html(index=False, classes="prose"))}
+<h1>Deep Learning on a Data Diet: study <code>{html.escape(study.name)}</code></h1>
+<p>Datasets {html.escape(datasets)}; {len(found["clean_scores"])} training examples in {study.first}; width
+{config["model"]["width"]}, {config["train"]["epochs"]} epochs-equivalent of steps ({config["train"]["budget"]}
+budget); scores averaged over {config["scores"]["seeds"]} seeds, {config["pruning"]["repeats"]} retraining
+repeats per point, selection <code>{config["pruning"]["strategy"]}</code>, label noise levels
+{config["noise"]["levels"]}. MLflow store: <code>{html.escape(store["uri"])}</code>, experiment
+<code>{html.escape(store["experiment"])}</code>.</p>
+{section("Claims", captions, "claims", found["claims"].to_html(index=False, classes="prose"))}
 {figure_section("Pruning curve", "pruning_curve")}
 <h3>Final test accuracy (%): ours</h3>
-{accuracy_pivot(table).to_html()}
-<h3>Published: {published.REPRODUCTION_RESNET18['source']}</h3>
+{accuracy_pivot(found["table"]).to_html()}
+<h3>Published: {published.REPRODUCTION_RESNET18["source"]}</h3>
 {published_table(published.REPRODUCTION_RESNET18).to_html()}
-<h3>Published: {published.REPRODUCTION_PROXY['source']}</h3>
+<h3>Published: {published.REPRODUCTION_PROXY["source"]}</h3>
 {published_table(published.REPRODUCTION_PROXY).to_html()}
 {figure_section("How early", "how_early")}
 {figure_section("Sliding window", "sliding_window")}
@@ -200,13 +284,12 @@ repeats per point, selection <code>{config['pruning']['strategy']}</code>, label
 <p>Published (reproduction, CIFAR-10, ResNet18):</p><ul>{published_rho}</ul>
 {figure_section("How many seeds", "seeds")}
 {figure_section("NTK velocity", "ntk_velocity")}
-{figure_section("Linear mode connectivity", "lmc_barrier", lmc.round(4).to_html(index=False))}
-{section("Compute: where the time went", spec["captions"], "job_benchmarks", compute.to_html(index=False))}
+{figure_section("Linear mode connectivity", "lmc_barrier", found["lmc"].round(4).to_html(index=False))}
+{section("Compute: where the time went", captions, "job_benchmarks", found["compute"].to_html(index=False))}
 <h2>Every run</h2>
 <p>Each number above traces to one MLflow run: open it with <code>make ui</code> and search its ID.</p>
-{every_run.to_html(index=False)}
+{every_run(found).to_html(index=False)}
 <h3>Score files and the scoring runs that made them</h3>
-{score_runs.to_html(index=False)}
+{found["score_runs"].to_html(index=False)}
 </body></html>
 """
-    results.write_text(page, html_path)

@@ -2,6 +2,7 @@
 job that dies never leaves a half-written output that Snakemake would take as done; a job stopped
 inside a write removes its temporary file.
 """
+
 import json
 import os
 import pickle
@@ -32,11 +33,13 @@ def atomic(path, write):
 def publish(source, path):
     """`path` becomes a copy of `source` (a hard link where the file system allows), atomically;
     `source` stays, so a job stopped after this still finds it when it resumes."""
+
     def link(tmp):
         try:
             os.link(source, tmp)
         except OSError:
             shutil.copyfile(source, tmp)
+
     atomic(path, link)
 
 

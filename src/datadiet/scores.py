@@ -6,6 +6,7 @@ means harder. Images are preprocessed, un-augmented float tensors [N, C, H, W]; 
 Training-dynamics scores (forgetting, AUM) come from trackers that the training loop feeds on every
 mini-batch with `update(indices, logits, labels)`; each has `score()` and a state_dict for resuming.
 """
+
 from contextlib import contextmanager
 
 import torch
@@ -30,7 +31,7 @@ def _chunks(model, images, labels, size, progress=None):
     each chunk of n examples (the CLI's progress bar: the scores know nothing of terminals)."""
     param = next(model.parameters())
     for start in range(0, len(images), size):
-        yield images[start:start + size].to(param.device, param.dtype), labels[start:start + size].to(param.device)
+        yield images[start : start + size].to(param.device, param.dtype), labels[start : start + size].to(param.device)
         if progress is not None:
             progress(min(size, len(images) - start))
 
@@ -64,11 +65,12 @@ def grand(model, images, labels, chunk_size: int = 128, progress=None) -> torch.
                 # Summed, so each example's output gradients are those of its own loss.
                 loss = F.cross_entropy(model(x), y, reduction="sum")
                 if sorted(map(id, (m for m, _, _ in seen))) != sorted(map(id, layers)):
-                    raise ValueError("a trainable layer ran more or less than once in a forward pass "
-                                     "(shared weights?): use grand_vmap")
+                    raise ValueError(
+                        "a trainable layer ran more or less than once in a forward pass "
+                        "(shared weights?): use grand_vmap"
+                    )
                 output_grads = torch.autograd.grad(loss, [out for _, _, out in seen])
-                squared = sum(_layer_sq_norms(m, inp, g, layers[m])
-                              for (m, inp, _), g in zip(seen, output_grads))
+                squared = sum(_layer_sq_norms(m, inp, g, layers[m]) for (m, inp, _), g in zip(seen, output_grads))
                 norms.append(squared.sqrt().float().cpu())
     finally:
         for hook in hooks:
@@ -111,7 +113,11 @@ def _conv_weight_sq_norms(module, inputs, output_grad) -> torch.Tensor:
         inputs.contiguous().reshape(1, batch * channels, *inputs.shape[2:]),
         (batch * module.out_channels, channels, *module.kernel_size),
         output_grad.contiguous().reshape(1, -1, *output_grad.shape[2:]),
-        module.stride, module.padding, module.dilation, groups=batch)
+        module.stride,
+        module.padding,
+        module.dilation,
+        groups=batch,
+    )
     return grads.reshape(batch, -1).pow(2).sum(1)
 
 
@@ -127,8 +133,9 @@ def _layer_sq_norms(module, inputs, output_grad, trainable) -> torch.Tensor:
         return param is not None and any(param is p for p in trainable)
 
     if isinstance(module, nn.BatchNorm2d):
-        x_hat = (inputs - module.running_mean[:, None, None]) * torch.rsqrt(module.running_var[:, None, None]
-                                                                             + module.eps)
+        x_hat = (inputs - module.running_mean[:, None, None]) * torch.rsqrt(
+            module.running_var[:, None, None] + module.eps
+        )
         if trains(module.weight):
             total += (output_grad * x_hat).sum((2, 3)).pow(2).sum(1)
         if trains(module.bias):

@@ -3,6 +3,7 @@
 Every function returns sorted int64 indices into the scored set. Ties in the score are broken by
 the example index, so a selection never depends on the sort algorithm.
 """
+
 import torch
 
 
@@ -20,7 +21,7 @@ def ascending_order(scores):
 def keep_max(scores, fraction):
     """Keep the hardest `fraction` (the paper's pruning: drop the easiest)."""
     order = ascending_order(scores)
-    return order[len(order) - kept_count(len(order), fraction):].sort().values
+    return order[len(order) - kept_count(len(order), fraction) :].sort().values
 
 
 def keep_min(scores, fraction):
@@ -85,13 +86,17 @@ def ccs(scores, fraction, seed, beta=0.1, strata=50):
     budget = kept_count(len(order), fraction)
     left = order[: len(order) - round(beta * len(order))]
     if budget > len(left):
-        raise ValueError(f"ccs cannot keep {budget} of {len(order)} examples: only {len(left)} are left after "
-                         f"dropping the hardest beta={beta}; lower beta or keep a smaller fraction")
+        raise ValueError(
+            f"ccs cannot keep {budget} of {len(order)} examples: only {len(left)} are left after "
+            f"dropping the hardest beta={beta}; lower beta or keep a smaller fraction"
+        )
     left_scores = scores[left]
     if not torch.isfinite(left_scores).all():
-        raise ValueError(f"ccs needs finite scores, but {(~torch.isfinite(left_scores)).sum().item()} of the "
-                         "examples left after dropping the hardest beta are not (never-learned forgetting "
-                         "examples?); raise beta or use finite scores")
+        raise ValueError(
+            f"ccs needs finite scores, but {(~torch.isfinite(left_scores)).sum().item()} of the "
+            "examples left after dropping the hardest beta are not (never-learned forgetting "
+            "examples?); raise beta or use finite scores"
+        )
     left = left.sort().values  # index order inside each stratum, so sampling depends on nothing else
     bins = _strata(scores[left], strata)
     sizes = torch.bincount(bins, minlength=strata)
@@ -111,3 +116,16 @@ def ccs(scores, fraction, seed, beta=0.1, strata=50):
 
 
 STRATEGIES = {"keep_max": keep_max, "keep_min": keep_min}
+
+
+def select(how, num_examples, fraction, seed, scores=None):
+    """The subset a retraining run trains on, by its selection spec `how` ({"kind": ...} and the
+    kind's options); `seed` is the run's subset seed (random and ccs draw with it)."""
+    if how["kind"] == "random":
+        return random(num_examples, fraction, seed)
+    scores = torch.as_tensor(scores)
+    if how["kind"] == "ccs":
+        return ccs(scores, fraction, seed, beta=how["beta"], strata=how["strata"])
+    if how["kind"] == "window":
+        return window(scores, fraction, window_offset(num_examples, fraction, how["position"]))
+    return STRATEGIES[how["kind"]](scores, fraction)

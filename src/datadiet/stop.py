@@ -6,6 +6,7 @@ command resumes. Steps that must not be cut in two (an MLflow call, the end of a
 
 Only the standard library here: the entry point installs the handler before it imports anything.
 """
+
 import contextlib
 import os
 import signal

@@ -1,9 +1,9 @@
 """MLflow at the edge of a job: one run per training or scoring job, FAILED or KILLED if it dies, and
 replaced (its tag replaced_by) by the run of the job's next try."""
+
 import contextlib
 import hashlib
 import os
-import re
 import socket
 import subprocess
 from pathlib import Path
@@ -45,9 +45,21 @@ def server_command(store_dir, host, port, backend_uri=None):
     """`mlflow server` for a cluster: runs in a database (SQLite in `store_dir` unless given; the server
     creates it once, before any job connects), artifacts sent to the server and kept in `store_dir`."""
     store_dir = Path(store_dir).resolve()
-    command = ["mlflow", "server", "--backend-store-uri", backend_uri or f"sqlite:///{store_dir}/mlflow.db",
-               "--serve-artifacts", "--artifacts-destination", str(store_dir / "artifacts"),
-               "--host", host, "--port", str(port), "--workers", "1"]
+    command = [
+        "mlflow",
+        "server",
+        "--backend-store-uri",
+        backend_uri or f"sqlite:///{store_dir}/mlflow.db",
+        "--serve-artifacts",
+        "--artifacts-destination",
+        str(store_dir / "artifacts"),
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "--workers",
+        "1",
+    ]
     if host == "0.0.0.0":  # MLflow accepts only localhost and private addresses unless told the name
         name = socket.getfqdn()
         command += ["--allowed-hosts", f"{name},{name}:{port},localhost,localhost:{port}"]
@@ -58,10 +70,15 @@ def git_commit():
     """The commit of the datadiet source this job runs, '+dirty' if it has uncommitted changes."""
     src = Path(__file__).resolve().parent
     try:
-        commit = subprocess.run(["git", "-C", src, "rev-parse", "HEAD"], capture_output=True,
-                                text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "-C", src, "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True, check=True).stdout.strip()
+        commit = subprocess.run(
+            ["git", "-C", src, "rev-parse", "HEAD"], capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", src, "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
     return commit + ("+dirty" if dirty else "")
@@ -75,11 +92,6 @@ def flatten(params, prefix=""):
         else:
             flat[f"{prefix}{key}"] = value
     return flat
-
-
-def method_label(method):
-    """A selection method as run names show it: 'el2n_e2' -> 'el2n@2', 'ccs-el2n_e2' -> 'ccs-el2n@2'."""
-    return re.sub(r"_e(\d+)", r"@\1", method)
 
 
 def links_description(runs):
@@ -110,8 +122,9 @@ def alive_here(tags):
 def replace_earlier_runs(client, experiment_id, job, run_id):
     """Earlier runs of the same job get a tag naming the run that replaces them; one still RUNNING
     (its job was killed with no chance to end it: SIGKILL, a node failure) is marked KILLED."""
-    for old in client.search_runs([experiment_id], f"tags.job = '{job}' and attributes.run_id != '{run_id}'",
-                                  max_results=1000):
+    for old in client.search_runs(
+        [experiment_id], f"tags.job = '{job}' and attributes.run_id != '{run_id}'", max_results=1000
+    ):
         if "replaced_by" in old.data.tags or alive_here(old.data.tags):
             continue
         client.set_tag(old.info.run_id, "replaced_by", run_id)
@@ -122,21 +135,31 @@ def replace_earlier_runs(client, experiment_id, job, run_id):
 def start_run(experiment, name, params, tags, output):
     found = mlflow.get_experiment_by_name(experiment)
     if found is None:
-        raise RuntimeError(f"MLflow experiment {experiment!r} does not exist at {mlflow.get_tracking_uri()}; "
-                           "run `datadiet init-tracking` (the workflow's first rule) before jobs start")
+        raise RuntimeError(
+            f"MLflow experiment {experiment!r} does not exist at {mlflow.get_tracking_uri()}; "
+            "run `datadiet job init-tracking` (the workflow's first rule) before jobs start"
+        )
     job = job_tag(output)
-    tags = {"git_commit": git_commit(), "output": str(output), "job": job, "host": socket.gethostname(),
-            "pid": str(os.getpid()), **{k: str(v) for k, v in tags.items()}}
+    tags = {
+        "git_commit": git_commit(),
+        "output": str(output),
+        "job": job,
+        "host": socket.gethostname(),
+        "pid": str(os.getpid()),
+        **{k: str(v) for k, v in tags.items()},
+    }
     client = MlflowClient()
     consumed = [c for c in tags.get("consumed_runs", "").split(",") if c]
     if consumed:
         # A search, not get_run: runs missing from this store (made anew since they ran) get no link.
         quoted = ",".join(f"'{c}'" for c in consumed)
-        runs = client.search_runs([found.experiment_id], f"attributes.run_id IN ({quoted})",
-                                  order_by=["attributes.run_name"])
+        runs = client.search_runs(
+            [found.experiment_id], f"attributes.run_id IN ({quoted})", order_by=["attributes.run_name"]
+        )
         if runs:
             tags["mlflow.note.content"] = links_description(
-                [(r.info.experiment_id, r.info.run_id, r.info.run_name) for r in runs])
+                [(r.info.experiment_id, r.info.run_id, r.info.run_name) for r in runs]
+            )
     stop.point("run:start")
     stop.check()  # a stop before the run exists leaves no run
     run = mlflow.start_run(experiment_id=found.experiment_id, run_name=name, tags=tags)

@@ -5,6 +5,7 @@ bit-identical results (model, optimizer, schedule, RNG and score-tracker state a
 A run can also start from the state of another run at some epoch (a "spawn point", for linear mode
 connectivity): it continues that run's model, optimizer and schedule with its own data order.
 """
+
 import hashlib
 import io
 import math
@@ -102,6 +103,11 @@ def load_checkpoint(path, arch=None):
 class Callback:
     """Hooks a training run reports through; the loop itself knows nothing of logging or files."""
 
+    def on_train_start(self, step):
+        """Once per `train` call, before its first step (even when none is left to take): `step` is
+        where the run starts, resumes or continues its parent."""
+        pass
+
     def on_epoch_end(self, epoch, step, metrics):
         pass
 
@@ -131,9 +137,144 @@ def _digest(tensors):
     return digest.hexdigest()
 
 
-def train(model, train_set, cfg, data_seed, steps, test=None, save_epochs=(), state_path=None,
-          callbacks=(), trackers=None, state_epochs=(), start_state=None, generator_device="cpu",
-          report_every=None, autocast=False):
+@dataclass
+class TrainingState:
+    """Everything a run carries from step to step; `epoch` and `step` count those already done."""
+
+    model: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    schedule: torch.optim.lr_scheduler.LRScheduler
+    generator: torch.Generator  # the data order and the augmentations
+    trackers: dict
+    epoch: int = 0
+    step: int = 0
+
+    def state_dict(self):
+        """What a child run can start from. Live tensors, not copies: save or copy before training goes on."""
+        return {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "schedule": self.schedule.state_dict(),
+            "epoch": self.epoch,
+            "step": self.step,
+        }
+
+
+def fresh_state(model, cfg, steps, data_seed, trackers):
+    """The state before the first step of a `steps`-step run of `model` as it is."""
+    optimizer = torch.optim.SGD(
+        model.parameters(), lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov, weight_decay=cfg.weight_decay
+    )
+    milestones = [round(f * steps) for f in cfg.lr_milestones]
+    schedule = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones, gamma=cfg.lr_gamma)
+    return TrainingState(model, optimizer, schedule, torch.Generator().manual_seed(data_seed), trackers)
+
+
+def resumed_state(state, saved):
+    """`state`, a fresh one, brought to where the run that saved the resume file `saved` stopped."""
+    state.model.load_state_dict(saved["model"])
+    state.optimizer.load_state_dict(saved["optimizer"])
+    state.schedule.load_state_dict(saved["schedule"])
+    state.generator.set_state(saved["generator"])
+    for name, tracker in state.trackers.items():
+        tracker.load_state_dict(saved["trackers"][name])
+    state.epoch, state.step = saved["epoch"], saved["step"]
+    return state
+
+
+def spawned_state(state, start_state, steps_per_epoch, steps):
+    """`state`, a fresh one, continuing the model, optimizer and schedule of another run's `start_state`;
+    its data order and trackers stay fresh."""
+    # Optimizer and schedule states carry their hyperparameters and milestones: a parent with
+    # other settings would silently impose its own on the child.
+    mine, theirs = state.schedule.state_dict(), start_state["schedule"]
+    ours, its = state.optimizer.param_groups[0], start_state["optimizer"]["param_groups"][0]
+    if any(mine[k] != theirs[k] for k in ("milestones", "gamma", "base_lrs")) or any(
+        ours[k] != its[k] for k in ("momentum", "nesterov", "weight_decay")
+    ):
+        raise ValueError("start_state was saved by a run with another optimizer, schedule or step budget")
+    if start_state["step"] != start_state["epoch"] * steps_per_epoch or start_state["step"] > steps:
+        raise ValueError(
+            f"start_state (epoch {start_state['epoch']}, step {start_state['step']}) is not an "
+            f"epoch boundary of this run ({steps_per_epoch} steps an epoch, {steps} in all)"
+        )
+    # A copy: on the CPU the optimizer adopts the given momentum tensors and would update the
+    # caller's start_state in place, spoiling it for the next child.
+    start_state = _cpu_copy(start_state)
+    state.model.load_state_dict(start_state["model"])
+    state.optimizer.load_state_dict(start_state["optimizer"])
+    state.schedule.load_state_dict(start_state["schedule"])
+    state.epoch, state.step = start_state["epoch"], start_state["step"]
+    return state
+
+
+def _run_key(cfg, steps, data_seed, train_size, trackers, start_state):
+    """What a resume file must have been saved by to be resumed: this very run (same schedule, data,
+    seed, trackers and spawn point; a child's digest of its start weights tells apart children of
+    different parents that spawned at the same step)."""
+    start = (
+        None
+        if start_state is None
+        else {"epoch": start_state["epoch"], "step": start_state["step"], "model": _digest(start_state["model"])}
+    )
+    return {
+        "config": asdict(cfg),
+        "steps": steps,
+        "data_seed": data_seed,
+        "train_size": train_size,
+        "trackers": sorted(trackers),
+        "start": start,
+    }
+
+
+def _saved_by_this_run(state_path, run_key):
+    """The resume file at `state_path` if this very run saved it, else None."""
+    if not state_path or not os.path.exists(state_path):
+        return None
+    saved = torch.load(state_path, map_location="cpu", weights_only=False)
+    if saved["run_key"] != run_key:
+        print(f"ignoring {state_path}: it was saved by a run with other settings", flush=True)
+        return None
+    print(f"resuming from {state_path} at epoch {saved['epoch']}, step {saved['step']}", flush=True)
+    return saved
+
+
+class _SaveForResume(Callback):
+    """Writes the resume file at every report, after the other callbacks: a run stopped inside one of
+    them resumes from the report before."""
+
+    def __init__(self, state, state_path, run_key):
+        self.state, self.state_path, self.run_key = state, state_path, run_key
+
+    def on_epoch_end(self, epoch, step, metrics):
+        trackers = {name: t.state_dict() for name, t in self.state.trackers.items()}
+        results.save_tensors(
+            {
+                **self.state.state_dict(),
+                "generator": self.state.generator.get_state(),
+                "trackers": trackers,
+                "run_key": self.run_key,
+            },
+            self.state_path,
+        )
+
+
+def train(
+    model,
+    train_set,
+    cfg,
+    data_seed,
+    steps,
+    test=None,
+    save_epochs=(),
+    state_path=None,
+    callbacks=(),
+    trackers=None,
+    state_epochs=(),
+    start_state=None,
+    report_every=None,
+    autocast=False,
+):
     """Train `model` for `steps` optimizer steps (in all, counting those of `start_state`).
 
     `trackers`: {name: tracker} (scores.ForgettingTracker, scores.AUMTracker), all updated on every
@@ -152,119 +293,115 @@ def train(model, train_set, cfg, data_seed, steps, test=None, save_epochs=(), st
     them would cost more than the training.
     `autocast`: forward and loss in bfloat16 autocast (the GPU path; weights and optimizer stay float32).
     """
-    device = next(model.parameters()).device
-    images, labels = train_set.images.to(device), train_set.labels.to(device)
-    n = len(images)
-    steps_per_epoch = n // cfg.batch_size
-    epochs = epoch_count(steps, n, cfg.batch_size)
-    optimizer = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum,
-                                nesterov=cfg.nesterov, weight_decay=cfg.weight_decay)
-    milestones = [round(f * steps) for f in cfg.lr_milestones]
-    schedule = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones, gamma=cfg.lr_gamma)
-
-    def training_state(epoch, step):
-        # Live tensors, not copies: save or copy before training goes on.
-        return {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                "schedule": schedule.state_dict(), "epoch": epoch, "step": step}
-
-    generator = torch.Generator(generator_device).manual_seed(data_seed)
     trackers = {} if trackers is None else trackers
-    start_epoch, step = 0, 0
-
-    # A saved state is resumed only if it belongs to this very run (same schedule, data, seed, trackers
-    # and spawn point: a child's digest of its start weights tells apart children of different parents).
-    start = None if start_state is None else {
-        "epoch": start_state["epoch"], "step": start_state["step"], "model": _digest(start_state["model"])}
-    run_key = {"config": asdict(cfg), "steps": steps, "data_seed": data_seed, "train_size": n,
-               "trackers": sorted(trackers), "start": start}
-    state = torch.load(state_path, map_location="cpu", weights_only=False) if (
-        state_path and os.path.exists(state_path)) else None
-    if state is not None and state["run_key"] != run_key:
-        print(f"ignoring {state_path}: it was saved by a run with other settings", flush=True)
-        state = None
-    if state is not None:
-        print(f"resuming from {state_path} at epoch {state['epoch']}, step {state['step']}", flush=True)
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        schedule.load_state_dict(state["schedule"])
-        generator.set_state(state["generator"])  # a CPU byte tensor for every device's generator
-        for name, tracker in trackers.items():
-            tracker.load_state_dict(state["trackers"][name])
-        start_epoch, step = state["epoch"], state["step"]
+    steps_per_epoch = len(train_set.images) // cfg.batch_size
+    run_key = _run_key(cfg, steps, data_seed, len(train_set.images), trackers, start_state)
+    state = fresh_state(model, cfg, steps, data_seed, trackers)
+    saved = _saved_by_this_run(state_path, run_key)
+    if saved is not None:
+        state = resumed_state(state, saved)
     elif start_state is not None:
-        # Optimizer and schedule states carry their hyperparameters and milestones: a parent with
-        # other settings would silently impose its own on the child.
-        mine, theirs = schedule.state_dict(), start_state["schedule"]
-        ours, its = optimizer.param_groups[0], start_state["optimizer"]["param_groups"][0]
-        if (any(mine[k] != theirs[k] for k in ("milestones", "gamma", "base_lrs"))
-                or any(ours[k] != its[k] for k in ("momentum", "nesterov", "weight_decay"))):
-            raise ValueError("start_state was saved by a run with another optimizer, schedule or step budget")
-        if start_state["step"] != start_state["epoch"] * steps_per_epoch or start_state["step"] > steps:
-            raise ValueError(f"start_state (epoch {start_state['epoch']}, step {start_state['step']}) is not an "
-                             f"epoch boundary of this run ({steps_per_epoch} steps an epoch, {steps} in all)")
-        # A copy: on the CPU the optimizer adopts the given momentum tensors and would update the
-        # caller's start_state in place, spoiling it for the next child.
-        start_state = _cpu_copy(start_state)
-        model.load_state_dict(start_state["model"])
-        optimizer.load_state_dict(start_state["optimizer"])
-        schedule.load_state_dict(start_state["schedule"])
-        start_epoch, step = start_state["epoch"], start_state["step"]
+        state = spawned_state(state, start_state, steps_per_epoch, steps)
     else:
-        if 0 in save_epochs:
-            for cb in callbacks:
-                cb.on_checkpoint(0, model)
-        if 0 in state_epochs:
-            snapshot = _cpu_copy(training_state(0, 0))
-            for cb in callbacks:
-                cb.on_state(0, snapshot)
-
-    report_every = report_every or steps_per_epoch
-    reported_step = step
-    loss_sum, correct_sum, seen = 0.0, 0, 0  # since the last report
-    model.train()
-    for epoch in range(start_epoch + 1, epochs + 1):
-        order = torch.randperm(n, generator=generator, device=generator_device).to(device)
-        for b in range(min(steps_per_epoch, steps - step)):
-            idx = order[b * cfg.batch_size : (b + 1) * cfg.batch_size]
-            x = data.augment(images[idx], generator, crop_per_batch=cfg.crop_per_batch)
-            x = data.normalize(x, train_set.mean, train_set.std, model.memory_format)
-            y = labels[idx]
-            with torch.autocast(device.type, torch.bfloat16, enabled=autocast):
-                logits = model(x)
-                loss = F.cross_entropy(logits, y)
-            if not torch.isfinite(loss):
-                raise FloatingPointError(f"loss became {loss.item()} at step {step}: training diverged")
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            schedule.step()
-            step += 1
-            for tracker in trackers.values():
-                tracker.update(idx, logits.detach(), y)
-            correct = logits.argmax(1) == y
-            loss_sum += loss.item() * len(y)
-            correct_sum += correct.sum().item()
-            seen += len(y)
-        if epoch in save_epochs:
-            for cb in callbacks:
-                cb.on_checkpoint(epoch, model)
-        if epoch in state_epochs:
-            snapshot = _cpu_copy(training_state(epoch, step))
-            for cb in callbacks:
-                cb.on_state(epoch, snapshot)
-        if epoch < epochs and step // report_every == reported_step // report_every:
-            continue
-        metrics = {"train_loss": loss_sum / seen, "train_accuracy": correct_sum / seen,
-                   "lr": optimizer.param_groups[0]["lr"]}
-        loss_sum, correct_sum, seen, reported_step = 0.0, 0, 0, step
-        if test is not None:
-            result = evaluate(model, *test, train_set.mean, train_set.std)
-            metrics.update(test_loss=result["loss"], test_accuracy=result["accuracy"])
-            model.train()
-        for cb in callbacks:
-            cb.on_epoch_end(epoch, step, metrics)
-        if state_path:
-            results.save_tensors({**training_state(epoch, step), "generator": generator.get_state(),
-                                  "trackers": {name: t.state_dict() for name, t in trackers.items()},
-                                  "run_key": run_key}, state_path)
+        _epoch_hooks(state, callbacks, save_epochs, state_epochs)
+    if state_path:
+        callbacks = [*callbacks, _SaveForResume(state, state_path, run_key)]
+    train_from(
+        state,
+        train_set,
+        cfg,
+        steps,
+        callbacks=callbacks,
+        test=test,
+        save_epochs=save_epochs,
+        state_epochs=state_epochs,
+        report_every=report_every,
+        autocast=autocast,
+    )
     return trackers
+
+
+def train_from(
+    state,
+    train_set,
+    cfg,
+    steps,
+    callbacks=(),
+    test=None,
+    save_epochs=(),
+    state_epochs=(),
+    report_every=None,
+    autocast=False,
+):
+    """Train from `state` until `steps` steps are done, with the hooks and reports `train` describes."""
+    device = next(state.model.parameters()).device
+    images, labels = train_set.images.to(device), train_set.labels.to(device)
+    epochs = epoch_count(steps, len(images), cfg.batch_size)
+    report_every = report_every or len(images) // cfg.batch_size
+    reported_step, sums = state.step, (0.0, 0, 0)
+    state.model.train()
+    for cb in callbacks:
+        cb.on_train_start(state.step)
+    for epoch in range(state.epoch + 1, epochs + 1):
+        sums = _train_epoch(state, images, labels, train_set, cfg, steps, autocast, sums)
+        state.epoch = epoch
+        _epoch_hooks(state, callbacks, save_epochs, state_epochs)
+        if epoch < epochs and state.step // report_every == reported_step // report_every:
+            continue
+        _report(state, sums, train_set, test, callbacks)
+        reported_step, sums = state.step, (0.0, 0, 0)
+
+
+def _train_epoch(state, images, labels, train_set, cfg, steps, autocast, sums):
+    """One pass over a new order of the training set, cut short at `steps` steps in all. `sums`: the
+    (loss, correct, seen) totals since the last report, returned with this epoch's steps added."""
+    loss_sum, correct_sum, seen = sums
+    model, device = state.model, images.device
+    order = torch.randperm(len(images), generator=state.generator).to(device)
+    for b in range(min(len(images) // cfg.batch_size, steps - state.step)):
+        idx = order[b * cfg.batch_size : (b + 1) * cfg.batch_size]
+        x = data.augment(images[idx], state.generator, crop_per_batch=cfg.crop_per_batch)
+        x = data.normalize(x, train_set.mean, train_set.std, model.memory_format)
+        y = labels[idx]
+        with torch.autocast(device.type, torch.bfloat16, enabled=autocast):
+            logits = model(x)
+            loss = F.cross_entropy(logits, y)
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"loss became {loss.item()} at step {state.step}: training diverged")
+        state.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        state.optimizer.step()
+        state.schedule.step()
+        state.step += 1
+        for tracker in state.trackers.values():
+            tracker.update(idx, logits.detach(), y)
+        loss_sum += loss.item() * len(y)
+        correct_sum += (logits.argmax(1) == y).sum().item()
+        seen += len(y)
+    return loss_sum, correct_sum, seen
+
+
+def _epoch_hooks(state, callbacks, save_epochs, state_epochs):
+    """`on_checkpoint` and `on_state` for the epoch `state` has just reached, if asked for."""
+    if state.epoch in save_epochs:
+        for cb in callbacks:
+            cb.on_checkpoint(state.epoch, state.model)
+    if state.epoch in state_epochs:
+        snapshot = _cpu_copy(state.state_dict())
+        for cb in callbacks:
+            cb.on_state(state.epoch, snapshot)
+
+
+def _report(state, sums, train_set, test, callbacks):
+    """Train metrics since the last report, and the test set's if given, to `on_epoch_end`."""
+    loss_sum, correct_sum, seen = sums
+    metrics = {
+        "train_loss": loss_sum / seen,
+        "train_accuracy": correct_sum / seen,
+        "lr": state.optimizer.param_groups[0]["lr"],
+    }
+    if test is not None:
+        result = evaluate(state.model, *test, train_set.mean, train_set.std)  # back in train mode after
+        metrics.update(test_loss=result["loss"], test_accuracy=result["accuracy"])
+    for cb in callbacks:
+        cb.on_epoch_end(state.epoch, state.step, metrics)

@@ -1,30 +1,28 @@
 # Training dynamics: NTK velocity of EL2N-sorted blocks (Fig. 3) and linear mode connectivity of
 # children spawned from one parent run (Fig. 4). Both read the checkpoints of scoring runs.
 
+PARENT = path(layout.SCORING, seed=0)
+
 
 rule ntk_velocity:
     input:
         dataset=DATASET,
         labels=LABELS,
         tracked=TRACKED,
-        before=f"{RUNS}/scoring/noise{{noise}}/seed0/ckpt_e{{epoch}}.pt",
-        after=lambda w: f"{OUT}/{w.dataset}/{w.arch}/scoring/noise{w.noise}/seed0/ckpt_e{int(w.epoch) + 1}.pt",
-        scores=lambda w: score_file(w.dataset, w.arch, w.noise, NTK["score"]),
+        before=path(layout.CHECKPOINT, seed=0),
+        after=lambda w: path(layout.CHECKPOINT, **{**dict(w.items()), "seed": 0, "epoch": int(w.epoch) + 1}),
+        scores=path(layout.MEAN_SCORES, score=S.ntk["score"]),
     output:
-        f"{RUNS}/ntk/noise{{noise}}/velocity_e{{epoch}}.csv",
+        path(layout.NTK),
     params:
         rule="ntk_velocity",
-        spec=as_json(
+        spec=spec(
             lambda w: {
-                "study": STUDY,
-                "tracking": TRACKING,
-                "threads": config["threads"],
-                "device": config["device"],
                 "dataset": w.dataset,
                 "arch": w.arch,
                 "noise": float(w.noise),
                 "epoch": int(w.epoch),
-                **{k: NTK[k] for k in ("score", "block_size", "blocks", "chunk_size")},
+                **{k: S.ntk[k] for k in ("score", "block_size", "blocks", "chunk_size")},
             }
         ),
         wildcards=wildcards_json,
@@ -38,12 +36,18 @@ rule ntk_velocity:
     benchmark:
         f"{OUT}/benchmarks/{{dataset}}/{{arch}}/ntk_velocity/noise{{noise}}/e{{epoch}}.tsv"
     shell:
-        "datadiet ntk-velocity --spec {params.spec:q} --rule {params.rule} --wildcards {params.wildcards:q}"
-        " --dataset {input.dataset:q} --labels {input.labels:q} --before {input.before:q}"
-        " --after {input.after:q} --scores {input.scores:q} --out {output:q} > {log:q} 2>&1"
+        job(
+            "ntk-velocity",
+            dataset="input.dataset",
+            labels="input.labels",
+            before="input.before",
+            after="input.after",
+            scores="input.scores",
+            out="output",
+        )
 
 
-CHILD = f"{RUNS}/lmc/noise{{noise}}/spawn{{epoch}}/child{{child}}"
+CHILD = path(layout.CHILD)
 
 
 rule lmc_child:
@@ -51,14 +55,14 @@ rule lmc_child:
         dataset=DATASET,
         labels=LABELS,
         tracked=TRACKED,
-        spawn=f"{RUNS}/scoring/noise{{noise}}/seed0/state_e{{epoch}}.pt",
-        parent=f"{RUNS}/scoring/noise{{noise}}/seed0/result.json",
+        spawn=path(layout.STATE, seed=0),
+        parent=f"{PARENT}/result.json",
     output:
         result=f"{CHILD}/result.json",
         model=f"{CHILD}/final.pt",
     params:
         rule="lmc_child",
-        spec=as_json(lambda w: training_spec(w, 0, spawn_epoch=int(w.epoch), child=int(w.child))),
+        spec=spec(lambda w: training_spec(w, 0, spawn_epoch=int(w.epoch), child=int(w.child))),
         wildcards=wildcards_json,
         out_dir=lambda w, output: os.path.dirname(output.result),
     threads: config["threads"]
@@ -71,9 +75,14 @@ rule lmc_child:
     benchmark:
         f"{OUT}/benchmarks/{{dataset}}/{{arch}}/lmc_child/noise{{noise}}/spawn{{epoch}}/child{{child}}.tsv"
     shell:
-        "datadiet lmc-child --spec {params.spec:q} --rule {params.rule} --wildcards {params.wildcards:q}"
-        " --dataset {input.dataset:q} --labels {input.labels:q} --spawn {input.spawn:q}"
-        " --parent {input.parent:q} --out-dir {params.out_dir:q} > {log:q} 2>&1"
+        job(
+            "lmc-child",
+            dataset="input.dataset",
+            labels="input.labels",
+            spawn="input.spawn",
+            parent="input.parent",
+            out_dir="params.out_dir",
+        )
 
 
 rule lmc_barrier:
@@ -81,27 +90,24 @@ rule lmc_barrier:
         dataset=DATASET,
         labels=LABELS,
         tracked=TRACKED,
-        children=expand(f"{CHILD}/final.pt", epoch=SPAWN_EPOCHS, child=[0, 1], allow_missing=True),
-        results=expand(f"{CHILD}/result.json", epoch=SPAWN_EPOCHS, child=[0, 1], allow_missing=True),
-        scores=lambda w: score_file(w.dataset, w.arch, w.noise, LMC["score"]),
+        children=expand(f"{CHILD}/final.pt", epoch=S.spawn_epochs, child=lmc.CHILDREN, allow_missing=True),
+        results=expand(f"{CHILD}/result.json", epoch=S.spawn_epochs, child=lmc.CHILDREN, allow_missing=True),
+        scores=path(layout.MEAN_SCORES, score=S.lmc["score"]),
     output:
-        f"{RUNS}/lmc/noise{{noise}}/barrier.csv",
+        path(layout.BARRIER),
     params:
         rule="lmc_barrier",
-        spec=as_json(
+        spec=spec(
             lambda w: {
-                "study": STUDY,
-                "tracking": TRACKING,
-                "threads": config["threads"],
-                "device": config["device"],
                 "dataset": w.dataset,
                 "arch": w.arch,
                 "noise": float(w.noise),
-                "spawn_epochs": SPAWN_EPOCHS,
-                **{k: LMC[k] for k in ("score", "set_size", "alphas")},
+                "spawn_epochs": S.spawn_epochs,
+                **{k: S.lmc[k] for k in ("score", "set_size", "alphas")},
             }
         ),
         wildcards=wildcards_json,
+    threads: config["threads"]
     resources:
         **cluster_resources("dynamics"),
     conda:
@@ -111,6 +117,12 @@ rule lmc_barrier:
     benchmark:
         f"{OUT}/benchmarks/{{dataset}}/{{arch}}/lmc_barrier/noise{{noise}}.tsv"
     shell:
-        "datadiet lmc-barrier --spec {params.spec:q} --rule {params.rule} --wildcards {params.wildcards:q}"
-        " --dataset {input.dataset:q} --labels {input.labels:q} --children {input.children:q}"
-        " --results {input.results:q} --scores {input.scores:q} --out {output:q} > {log:q} 2>&1"
+        job(
+            "lmc-barrier",
+            dataset="input.dataset",
+            labels="input.labels",
+            children="input.children",
+            results="input.results",
+            scores="input.scores",
+            out="output",
+        )

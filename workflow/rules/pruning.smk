@@ -4,8 +4,8 @@
 # (method '<score>-from-<arch>': the subset chosen by another architecture's scores); the sliding
 # window has its own rule because its subsets are positions in the ranking, not a kept fraction.
 
-RETRAIN = f"{RUNS}/retrain/noise{{noise}}/{{method}}/keep{{keep}}/rep{{rep}}"
-WINDOWED = f"{RUNS}/window/noise{{noise}}/{{score}}/keep{{keep}}/pos{{position}}/rep{{rep}}"
+RETRAIN = path(layout.RETRAIN)
+WINDOWED = path(layout.WINDOW)
 
 
 rule retrain:
@@ -13,14 +13,20 @@ rule retrain:
         dataset=DATASET,
         labels=LABELS,
         tracked=TRACKED,
-        scores=method_scores,
+        scores=lambda w: S.selection_scores(w.dataset, w.arch, w.noise, w.method),
     output:
         result=f"{RETRAIN}/result.json",
         subset=f"{RETRAIN}/subset.json",
     params:
         rule="retrain",
-        spec=as_json(
-            lambda w: training_spec(w, w.rep, method=w.method, keep=float(w.keep), selection=selection_spec(w.method))
+        spec=spec(
+            lambda w: training_spec(
+                w,
+                w.rep,
+                method=w.method,
+                keep=float(w.keep),
+                selection=S.method(w.method).selection(config["pruning"]["ccs"]),
+            )
         ),
         wildcards=wildcards_json,
         scores=lambda w, input: f"--scores {input.scores[0]}" if input.scores else "",
@@ -35,9 +41,7 @@ rule retrain:
     benchmark:
         f"{OUT}/benchmarks/{{dataset}}/{{arch}}/retrain/noise{{noise}}/{{method}}/keep{{keep}}/rep{{rep}}.tsv"
     shell:
-        "datadiet retrain --spec {params.spec:q} --rule {params.rule} --wildcards {params.wildcards:q}"
-        " --dataset {input.dataset:q} --labels {input.labels:q} {params.scores}"
-        " --out-dir {params.out_dir:q} > {log:q} 2>&1"
+        job("retrain", "{params.scores}", dataset="input.dataset", labels="input.labels", out_dir="params.out_dir")
 
 
 rule retrain_window:
@@ -45,17 +49,17 @@ rule retrain_window:
         dataset=DATASET,
         labels=LABELS,
         tracked=TRACKED,
-        scores=lambda w: score_file(w.dataset, w.arch, w.noise, w.score),
+        scores=path(layout.MEAN_SCORES),
     output:
         result=f"{WINDOWED}/result.json",
         subset=f"{WINDOWED}/subset.json",
     params:
         rule="retrain_window",
-        spec=as_json(
+        spec=spec(
             lambda w: training_spec(
                 w,
                 w.rep,
-                method=f"window-{w.score}",
+                method=names.window_method(w.score),
                 keep=float(w.keep),
                 selection={"kind": "window", "position": float(w.position)},
             )
@@ -72,6 +76,4 @@ rule retrain_window:
     benchmark:
         f"{OUT}/benchmarks/{{dataset}}/{{arch}}/retrain_window/noise{{noise}}/{{score}}/keep{{keep}}/pos{{position}}/rep{{rep}}.tsv"
     shell:
-        "datadiet retrain --spec {params.spec:q} --rule {params.rule} --wildcards {params.wildcards:q}"
-        " --dataset {input.dataset:q} --labels {input.labels:q} --scores {input.scores:q}"
-        " --out-dir {params.out_dir:q} > {log:q} 2>&1"
+        job("retrain", dataset="input.dataset", labels="input.labels", scores="input.scores", out_dir="params.out_dir")

@@ -4,16 +4,17 @@
 
 rule report:
     input:
-        curve=curve_results(),
-        how_early=how_early_results(),
-        window=window_results(),
-        transfer=transfer_results(),
-        ntk=ntk_results(),
-        lmc=lmc_results(),
-        scores=report_scores(),
-        labels=[f"{OUT}/{d}/data/labels_noise{n}.pt" for d in DATASETS for n in NOISE],
+        curve=pruning.curve_targets(S),
+        how_early=pruning.how_early_targets(S),
+        window=window.targets(S),
+        transfer=transfer.targets(S),
+        ntk=ntk.targets(S),
+        lmc=lmc.targets(S),
+        scores=scores.targets(S),
+        labels=scores.labels(S),
+        tracked=TRACKED,
     output:
-        html=report(f"{OUT}/report.html", caption="../report/report.rst", category="Report"),
+        html=report(path(layout.REPORT), caption="../report/report.rst", category="Report"),
         curve=figure("pruning_curve"),
         how_early=figure("how_early"),
         window=figure("sliding_window"),
@@ -23,24 +24,16 @@ rule report:
         seeds=figure("seeds"),
         ntk=figure("ntk_velocity"),
         lmc=figure("lmc_barrier"),
-        table=report(f"{FIGURES}/accuracy.csv", caption="../report/accuracy.rst", category="Tables"),
-        claims=report(f"{FIGURES}/claims.csv", caption="../report/claims.rst", category="Tables"),
-        compute=report(f"{FIGURES}/job_benchmarks.csv", caption="../report/job_benchmarks.rst", category="Tables"),
+        table=report(path(f"{layout.FIGURES}/accuracy.csv"), caption="../report/accuracy.rst", category="Tables"),
+        claims=report(path(f"{layout.FIGURES}/claims.csv"), caption="../report/claims.rst", category="Tables"),
+        compute=report(
+            path(f"{layout.FIGURES}/job_benchmarks.csv"), caption="../report/job_benchmarks.rst", category="Tables"
+        ),
     params:
         # Every benchmarked job is upstream of the inputs above, so its file is there by now.
-        benchmarks=f"{OUT}/benchmarks",
-        spec=json.dumps(
-            {
-                "study": STUDY,
-                "config": config,
-                "tracking": TRACKING,
-                "clean": float(CLEAN),
-                "arch": {d: arch_of(d) for d in DATASETS},
-                "experiments": {"window": WINDOW, "transfer": TRANSFER, "ntk": NTK, "lmc": LMC},
-                "captions": os.path.join(workflow.basedir, "workflow", "report"),
-            },
-            sort_keys=True,
-        ),
+        benchmarks=path(layout.BENCHMARKS),
+        captions=os.path.relpath(os.path.join(workflow.basedir, "workflow", "report")),
+        spec=json.dumps({"study": S.name, "config": study_config.identity(config)}, sort_keys=True),
     resources:
         **cluster_resources("light"),
     conda:
@@ -48,7 +41,8 @@ rule report:
     log:
         f"{OUT}/logs/report.log",
     shell:
-        "datadiet report --spec {params.spec:q} --curve {input.curve:q} --how-early {input.how_early:q}"
-        " --window {input.window:q} --transfer {input.transfer:q} --ntk {input.ntk:q} --lmc {input.lmc:q}"
-        " --scores {input.scores:q} --labels {input.labels:q} --benchmarks {params.benchmarks:q}"
-        " --out-dir $(dirname {output.table:q}) --html {output.html:q} > {log:q} 2>&1"
+        "datadiet job report --spec {params.spec:q} --tracked {input.tracked:q} --captions {params.captions:q}"
+        " --curve {input.curve:q} --how-early {input.how_early:q} --window {input.window:q}"
+        " --transfer {input.transfer:q} --ntk {input.ntk:q} --lmc {input.lmc:q} --scores {input.scores:q}"
+        " --labels {input.labels:q} --benchmarks {params.benchmarks:q} --out-dir $(dirname {output.table:q})"
+        " --html {output.html:q} > {log:q} 2>&1"

@@ -1,7 +1,7 @@
 # Scores: full-data training runs per seed (checkpoints, forgetting and AUM), GraNd and EL2N from
 # those checkpoints, the input-norm control, and the mean over seeds.
 
-SCORING = f"{RUNS}/scoring/noise{{noise}}/seed{{seed}}"
+SCORING = path(layout.SCORING)
 
 
 rule train_scoring:
@@ -11,20 +11,12 @@ rule train_scoring:
         tracked=TRACKED,
     output:
         result=f"{SCORING}/result.json",
-        checkpoints=[f"{SCORING}/ckpt_e{t}.pt" for t in CHECKPOINT_EPOCHS],
-        forgetting=f"{RUNS}/scores/noise{{noise}}/forgetting/seed{{seed}}.csv",
-        aum=f"{RUNS}/scores/noise{{noise}}/aum/seed{{seed}}.csv",
+        checkpoints=[path(layout.CHECKPOINT, epoch=t) for t in S.checkpoint_epochs],
+        forgetting=path(layout.SEED_SCORES, score="forgetting"),
+        aum=path(layout.SEED_SCORES, score="aum"),
     params:
         rule="train_scoring",
-        spec=as_json(
-            lambda w: training_spec(
-                w,
-                w.seed,
-                save_epochs=CHECKPOINT_EPOCHS,
-                state_epochs=[],
-                never_learned=config["scores"]["forgetting_never_learned"],
-            )
-        ),
+        spec=spec(lambda w: S.scoring_spec(w.dataset, w.arch, w.noise, w.seed)),
         wildcards=wildcards_json,
         out_dir=lambda w, output: os.path.dirname(output.result),
     threads: config["threads"]
@@ -37,9 +29,14 @@ rule train_scoring:
     benchmark:
         f"{OUT}/benchmarks/{{dataset}}/{{arch}}/train_scoring/noise{{noise}}/seed{{seed}}.tsv"
     shell:
-        "datadiet train-scoring --spec {params.spec:q} --rule {params.rule} --wildcards {params.wildcards:q}"
-        " --dataset {input.dataset:q} --labels {input.labels:q} --out-dir {params.out_dir:q}"
-        " --forgetting {output.forgetting:q} --aum {output.aum:q} > {log:q} 2>&1"
+        job(
+            "train-scoring",
+            dataset="input.dataset",
+            labels="input.labels",
+            out_dir="params.out_dir",
+            forgetting="output.forgetting",
+            aum="output.aum",
+        )
 
 
 # The parent of the linear-mode-connectivity experiment is scoring run 0 on clean data: the same
@@ -47,26 +44,18 @@ rule train_scoring:
 use rule train_scoring as lmc_parent with:
     output:
         result=f"{SCORING}/result.json",
-        checkpoints=[f"{SCORING}/ckpt_e{t}.pt" for t in CHECKPOINT_EPOCHS],
-        forgetting=f"{RUNS}/scores/noise{{noise}}/forgetting/seed{{seed}}.csv",
-        aum=f"{RUNS}/scores/noise{{noise}}/aum/seed{{seed}}.csv",
-        spawn_states=[f"{SCORING}/state_e{t}.pt" for t in SPAWN_EPOCHS],
+        checkpoints=[path(layout.CHECKPOINT, epoch=t) for t in S.checkpoint_epochs],
+        forgetting=path(layout.SEED_SCORES, score="forgetting"),
+        aum=path(layout.SEED_SCORES, score="aum"),
+        spawn_states=[path(layout.STATE, epoch=t) for t in S.spawn_epochs],
     wildcard_constraints:
-        dataset=re.escape(LMC["dataset"]),
-        arch=arch_of(LMC["dataset"]),
-        noise=re.escape(CLEAN),
+        dataset=re.escape(S.lmc["dataset"]),
+        arch=S.arch_of(S.lmc["dataset"]),
+        noise=re.escape(S.clean),
         seed="0",
     params:
         rule="lmc_parent",
-        spec=as_json(
-            lambda w: training_spec(
-                w,
-                w.seed,
-                save_epochs=CHECKPOINT_EPOCHS,
-                state_epochs=SPAWN_EPOCHS,
-                never_learned=config["scores"]["forgetting_never_learned"],
-            )
-        ),
+        spec=spec(lambda w: S.scoring_spec(w.dataset, w.arch, w.noise, w.seed, spawn=True)),
         wildcards=wildcards_json,
         out_dir=lambda w, output: os.path.dirname(output.result),
 
@@ -79,18 +68,14 @@ rule score:
         dataset=DATASET,
         labels=LABELS,
         tracked=TRACKED,
-        checkpoint=f"{SCORING}/ckpt_e{{epoch}}.pt",
+        checkpoint=path(layout.CHECKPOINT),
         train_result=f"{SCORING}/result.json",
     output:
-        f"{RUNS}/scores/noise{{noise}}/{{kind}}_e{{epoch}}/seed{{seed}}.csv",
+        path(layout.SEED_SCORES, score="{kind}_e{epoch}"),
     params:
         rule="score",
-        spec=as_json(
+        spec=spec(
             lambda w: {
-                "study": STUDY,
-                "tracking": TRACKING,
-                "threads": config["threads"],
-                "device": config["device"],
                 "dataset": w.dataset,
                 "arch": w.arch,
                 "kind": w.kind,
@@ -111,9 +96,14 @@ rule score:
     benchmark:
         f"{OUT}/benchmarks/{{dataset}}/{{arch}}/score/noise{{noise}}/{{kind}}_e{{epoch}}/seed{{seed}}.tsv"
     shell:
-        "datadiet score --spec {params.spec:q} --rule {params.rule} --wildcards {params.wildcards:q}"
-        " --dataset {input.dataset:q} --labels {input.labels:q} --checkpoint {input.checkpoint:q}"
-        " --train-result {input.train_result:q} --out {output:q} > {log:q} 2>&1"
+        job(
+            "score",
+            dataset="input.dataset",
+            labels="input.labels",
+            checkpoint="input.checkpoint",
+            train_result="input.train_result",
+            out="output",
+        )
 
 
 rule input_norm:
@@ -122,10 +112,10 @@ rule input_norm:
         labels=LABELS,
         tracked=TRACKED,
     output:
-        f"{RUNS}/scores/noise{{noise}}/input_norm/mean.csv",
+        path(layout.MEAN_SCORES, score="input_norm"),
     params:
         rule="input_norm",
-        spec=as_json(lambda w: {"study": STUDY, "tracking": TRACKING, "dataset": w.dataset, "noise": float(w.noise)}),
+        spec=spec(lambda w: {"dataset": w.dataset, "noise": float(w.noise)}),
         wildcards=wildcards_json,
     resources:
         **cluster_resources("score"),
@@ -136,15 +126,14 @@ rule input_norm:
     benchmark:
         f"{OUT}/benchmarks/{{dataset}}/{{arch}}/input_norm/noise{{noise}}.tsv"
     shell:
-        "datadiet input-norm --spec {params.spec:q} --rule {params.rule} --wildcards {params.wildcards:q}"
-        " --dataset {input.dataset:q} --labels {input.labels:q} --out {output:q} > {log:q} 2>&1"
+        job("input-norm", dataset="input.dataset", labels="input.labels", out="output")
 
 
 rule aggregate_scores:
     input:
-        lambda w: expand(f"{OUT}/{w.dataset}/{w.arch}/scores/noise{w.noise}/{w.score}/seed{{seed}}.csv", seed=SEEDS),
+        lambda w: [path(layout.SEED_SCORES, **dict(w.items()), seed=s) for s in S.seeds],
     output:
-        f"{RUNS}/scores/noise{{noise}}/{{score}}/mean.csv",
+        path(layout.MEAN_SCORES),
     wildcard_constraints:
         score=r"forgetting|aum|(grand|el2n)_e\d+",
     resources:
@@ -154,4 +143,4 @@ rule aggregate_scores:
     log:
         f"{OUT}/logs/{{dataset}}/{{arch}}/aggregate_scores/noise{{noise}}/{{score}}.log",
     shell:
-        "datadiet aggregate --inputs {input:q} --out {output:q} > {log:q} 2>&1"
+        "datadiet job aggregate --inputs {input:q} --out {output:q} > {log:q} 2>&1"

@@ -4,11 +4,11 @@
 
 rule prepare_data:
     input:
-        lambda w: [DATASETS[w.dataset]["path"]] if DATASETS[w.dataset]["source"] != "torchvision" else [],
+        lambda w: [S.datasets[w.dataset]["path"]] if S.datasets[w.dataset]["source"] != "torchvision" else [],
     output:
         DATASET,
     params:
-        spec=as_json(lambda w: data_spec(w.dataset)),
+        spec=lambda w: json.dumps(S.data_spec(w.dataset), sort_keys=True),
         cache=f"{config['results_dir']}/cache",
     resources:
         **cluster_resources("light"),
@@ -17,7 +17,7 @@ rule prepare_data:
     log:
         f"{OUT}/logs/{{dataset}}/prepare_data.log",
     shell:
-        "datadiet prepare-data --spec {params.spec:q} --cache {params.cache:q} --out {output:q} > {log:q} 2>&1"
+        "datadiet job prepare-data --spec {params.spec:q} --cache {params.cache:q} --out {output:q} > {log:q} 2>&1"
 
 
 rule corrupt_labels:
@@ -34,17 +34,18 @@ rule corrupt_labels:
     log:
         f"{OUT}/logs/{{dataset}}/corrupt_labels/noise{{noise}}.log",
     shell:
-        "datadiet corrupt-labels --dataset {input:q} --fraction {wildcards.noise} --seed {params.seed}"
+        "datadiet job corrupt-labels --dataset {input:q} --fraction {wildcards.noise} --seed {params.seed}"
         " --out {output:q} > {log:q} 2>&1"
 
 
+# The store is SQLite in results/<study>/, named by a path relative to the checkout (so a moved
+# checkout keeps it), unless MLFLOW_TRACKING_URI (or the config's tracking.uri) names a server.
 rule init_tracking:
     output:
         TRACKED,
     params:
-        uri=TRACKING["uri"],
-        experiment=STUDY,
-        artifacts=f"{OUT}/mlflow/artifacts",
+        store=lambda w, output: os.path.dirname(os.path.dirname(output[0])),
+        experiment=S.name,
     resources:
         **cluster_resources("light"),
     conda:
@@ -52,5 +53,5 @@ rule init_tracking:
     log:
         f"{OUT}/logs/init_tracking.log",
     shell:
-        "datadiet init-tracking --uri {params.uri:q} --experiment {params.experiment:q}"
-        " --artifacts {params.artifacts:q} --out {output:q} > {log:q} 2>&1"
+        "datadiet job init-tracking --store-dir {params.store:q} --experiment {params.experiment:q}"
+        " --out {output:q} > {log:q} 2>&1"

@@ -1,5 +1,7 @@
-"""Slow, obvious implementations the tests check the library against (and the benchmarks time it
-against): one example, one logit or one model at a time, with plain autograd."""
+"""Slow, obvious reference implementations for the tests and the benchmarks: the tests check the
+library against them and the benchmarks time it against them. One example, one logit or one model at
+a time, with plain autograd; nothing in the library itself uses them, and they import only torch."""
+
 import copy
 
 import torch
@@ -41,7 +43,7 @@ def ntk_velocity_loop(model_before, model_after, images, block_order, block_size
     """Cosine distance of the loop Gram matrices of each block at the two checkpoints."""
     velocities = []
     for k in blocks:
-        x = images[block_order[k * block_size:(k + 1) * block_size]]
+        x = images[block_order[k * block_size : (k + 1) * block_size]]
         a, b = gram_loop(model_before, x).flatten(), gram_loop(model_after, x).flatten()
         velocities.append(1 - (a @ b / (a.norm() * b.norm())).item())
     return torch.tensor(velocities)
@@ -69,5 +71,8 @@ def interpolated_by_hand(model_a, model_b, alpha):
 def error_barrier_loop(model_a, model_b, images, labels, alphas):
     """Error barrier from hand-built interpolated models, evaluated one example at a time."""
     error_a, error_b = error_loop(model_a, images, labels), error_loop(model_b, images, labels)
-    return max(error_loop(interpolated_by_hand(model_a, model_b, alpha), images, labels)
-               - (alpha * error_a + (1 - alpha) * error_b) for alpha in alphas)
+    return max(
+        error_loop(interpolated_by_hand(model_a, model_b, alpha), images, labels)
+        - (alpha * error_a + (1 - alpha) * error_b)
+        for alpha in alphas
+    )

@@ -1,0 +1,214 @@
+"""A study's config: loaded and validated as the workflow loads it, checked across keys, and split into
+what a job is (its identity: hyperparameters, in Snakemake params and MLflow params) and where it runs
+(its placement: results folder, tracking store, threads, device, cluster; from options and the
+environment, so moving a checkout or pointing jobs at a server reruns nothing).
+
+`config.yaml` is the base; a preset (`--configfile config/X.yaml`) is merged over it and holds only
+what differs from it.
+"""
+
+import json
+import os
+from pathlib import Path
+
+import yaml
+
+from . import layout, names
+
+ROOT = Path(__file__).resolve().parents[3]
+SCHEMA = ROOT / "workflow" / "schemas" / "config.schema.yaml"
+BASE = ROOT / "config.yaml"
+PLACEMENT_KEYS = ("results_dir", "tracking", "cluster", "estimate", "threads", "device")
+# Keys of a datasets entry that say how the study uses the data, not how to read it.
+STUDY_KEYS = ("arch", "how_early_keep", "batch_size", "train_size")
+
+
+class ConfigError(ValueError):
+    pass
+
+
+def merge(base, over):
+    """`over` merged into `base` key by key (nested dicts merged, anything else replaced), as Snakemake
+    merges a --configfile over the Snakefile's configfile."""
+    merged = dict(base)
+    for key, value in over.items():
+        merged[key] = merge(base[key], value) if isinstance(value, dict) and isinstance(base.get(key), dict) else value
+    return merged
+
+
+def validate(config):
+    """The schema's checks, with its defaults filled in (as the Snakefile's validate does)."""
+    from snakemake.exceptions import WorkflowError
+    from snakemake.utils import validate as snakemake_validate
+
+    try:
+        snakemake_validate(config, str(SCHEMA))
+    except WorkflowError as error:
+        raise ConfigError(str(error)) from None
+    return config
+
+
+def load(*configfiles, base=BASE):
+    """config.yaml with each file merged over it in order, validated and checked."""
+    config = yaml.safe_load(Path(base).read_text())
+    for path in configfiles:
+        config = merge(config, yaml.safe_load(Path(path).read_text()) or {})
+    return Study(validate(config))
+
+
+def identity(config):
+    """The config less where it runs: two studies with the same identity compute the same results."""
+    return json.loads(json.dumps({k: v for k, v in config.items() if k not in PLACEMENT_KEYS}))
+
+
+def differing_keys(a, b, prefix=""):
+    if not (isinstance(a, dict) and isinstance(b, dict)):
+        return [] if a == b else [prefix.rstrip(".")]
+    return [key for k in sorted(set(a) | set(b)) for key in differing_keys(a.get(k), b.get(k), f"{prefix}{k}.")]
+
+
+def numbers(values):
+    return [layout.number(v) for v in values]
+
+
+class Study:
+    """A validated config and what follows from it: the study's names, levels and epochs."""
+
+    def __init__(self, config):
+        self.config = config
+        self.name = config["study"]
+        self.out = f"{config['results_dir']}/{self.name}"
+        self.path = layout.Layout(self.out)
+        self.datasets = config["datasets"]
+        self.first = next(iter(self.datasets))
+        self.seeds = list(range(config["scores"]["seeds"]))
+        self.repeats = list(range(config["pruning"]["repeats"]))
+        self.noise = numbers(config["noise"]["levels"])
+        self.clean, self.noisy = self.noise[0], self.noise[1:]
+        self.kept = numbers(config["pruning"]["kept"])
+        self.pruned = [k for k in self.kept if float(k) < 1]
+        self.methods = config["pruning"]["methods"]
+        self.noisy_methods = config["noise"]["methods"] or self.methods
+        experiments = config["experiments"]
+        self.how_early = experiments["how_early"]
+        self.window, self.transfer, self.ntk, self.lmc = (
+            {**experiments[name], "dataset": experiments[name]["dataset"] or self.first}
+            for name in ("window", "transfer", "ntk", "lmc")
+        )
+        early = set(self.how_early["epochs"])
+        self.grand_epochs = sorted(set(config["scores"]["grand_epochs"]) | early)
+        self.el2n_epochs = sorted(set(config["scores"]["el2n_epochs"]) | early)
+        self.scored = [f"grand_e{t}" for t in self.grand_epochs] + [f"el2n_e{t}" for t in self.el2n_epochs]
+        self.all_scores = self.scored + ["forgetting", "aum", "input_norm"]
+        # Checkpoints every scoring run keeps: the score epochs and both ends of each NTK-velocity step.
+        self.checkpoint_epochs = sorted(
+            set(self.grand_epochs) | set(self.el2n_epochs) | {e + d for e in self.ntk["epochs"] for d in (0, 1)}
+        )
+        self.spawn_epochs = sorted(self.lmc["spawn_epochs"])
+
+    def arch_of(self, dataset):
+        return self.datasets[dataset]["arch"]
+
+    def method(self, name):
+        return names.Method.parse(name, self.config["pruning"]["strategy"])
+
+    def train_config(self, dataset):
+        batch = self.datasets[dataset]["batch_size"]
+        return {**self.config["train"], **({"batch_size": batch} if batch else {})}
+
+    def training_spec(self, dataset, arch, noise, run, **job):
+        """What a training job is: model, schedule and seeds (by run); `job`: what else it needs."""
+        return {
+            "study": self.name,
+            "dataset": dataset,
+            "model": {"arch": arch, "width": self.config["model"]["width"]},
+            "train": self.train_config(dataset),
+            "run": int(run),
+            "noise": float(noise),
+            **job,
+        }
+
+    def scoring_spec(self, dataset, arch, noise, seed, spawn=False):
+        """A full-data scoring run: its checkpoints, and for the LMC parent its spawn states."""
+        return self.training_spec(
+            dataset,
+            arch,
+            noise,
+            seed,
+            save_epochs=self.checkpoint_epochs,
+            state_epochs=self.spawn_epochs if spawn else [],
+            never_learned=self.config["scores"]["forgetting_never_learned"],
+        )
+
+    def selection_scores(self, dataset, arch, noise, method):
+        """The mean score file a method selects by: none for random and full, another architecture's for
+        a transfer."""
+        method = self.method(method)
+        if method.score is None:
+            return []
+        where = {"dataset": dataset, "arch": method.source_arch or arch, "noise": noise, "score": str(method.score)}
+        return [self.path(layout.MEAN_SCORES, **where)]
+
+    def data_spec(self, dataset):
+        spec = {k: v for k, v in self.datasets[dataset].items() if k not in STUDY_KEYS}
+        return {"name": dataset, **spec}
+
+    def tracking_uri(self):
+        """Where jobs log: MLFLOW_TRACKING_URI, else the config's tracking.uri, else SQLite in the study."""
+        return (
+            os.environ.get("MLFLOW_TRACKING_URI")
+            or self.config["tracking"]["uri"]
+            or f"sqlite:///{os.path.abspath(self.out)}/mlflow.db"
+        )
+
+    def check(self):
+        """What the schema cannot say: names that must refer to each other, epochs inside training."""
+        self._check_methods()
+        for name in ("window", "transfer", "ntk", "lmc"):
+            section = getattr(self, name)
+            if section["dataset"] not in self.datasets:
+                raise ConfigError(f"config experiments.{name}.dataset: {section['dataset']!r} is not in datasets")
+            if section["score"] not in self.all_scores:
+                raise ConfigError(
+                    f"config experiments.{name}.score: {section['score']!r} is not a computed score {self.all_scores}"
+                )
+        last = max(self.checkpoint_epochs + self.spawn_epochs, default=0)
+        if last > self.config["train"]["epochs"]:
+            raise ConfigError(
+                f"config: epoch {last} (a score, NTK or spawn epoch) is past the end of training "
+                f"(train.epochs = {self.config['train']['epochs']})"
+            )
+        for name, spec in self.datasets.items():
+            if spec["source"] != "torchvision" and not os.path.exists(spec.get("path", "")):
+                raise ConfigError(f"config datasets.{name}.path: {spec.get('path')!r} does not exist")
+        return self
+
+    def _check_methods(self):
+        for key, methods in (("pruning.methods", self.methods), ("noise.methods", self.noisy_methods)):
+            for method in methods:
+                score = self.method(method).score
+                if score is not None and str(score) not in self.all_scores:
+                    raise ConfigError(
+                        f"config {key}: {method!r} needs a score this config does not compute; "
+                        f"computed scores: {self.all_scores} "
+                        "(add the epoch to scores.grand_epochs / scores.el2n_epochs)"
+                    )
+
+    # Two configs never share a results folder: the first run records the config's identity, and
+    # another config is refused there before any job starts.
+    def check_same_study(self):
+        recorded = Path(self.path(layout.STUDY_CONFIG))
+        if not recorded.exists():
+            return
+        differs = differing_keys(identity(json.loads(recorded.read_text())), identity(self.config))
+        if differs:
+            raise ConfigError(
+                f"{self.out} holds study {self.name!r} made with another config (it differs in {', '.join(differs)}); "
+                f"give this config another `study:` name, or delete {self.out} to start it over"
+            )
+
+    def record(self):
+        recorded = Path(self.path(layout.STUDY_CONFIG))
+        if not recorded.exists():
+            recorded.parent.mkdir(parents=True, exist_ok=True)
+            recorded.write_text(json.dumps(identity(self.config), indent=2, sort_keys=True))

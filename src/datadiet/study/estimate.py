@@ -1,0 +1,137 @@
+"""`datadiet estimate`: jobs and GPU-hours per experiment of a config, before anyone launches it.
+
+The job list is Snakemake's own (its --summary table of the whole DAG), so it cannot drift from the
+workflow; each job is read from its outputs through the study's layout. The cost of a job is its
+training images (or scored examples) over the throughput assumed in the config's `estimate` section.
+"""
+
+import io
+import subprocess
+import sys
+from collections import defaultdict
+from dataclasses import dataclass
+
+import pandas as pd
+
+from . import config as study_config, layout
+from .config import ROOT
+from .names import Method, Score
+
+# Training-set sizes of the paper's datasets, for configs that read them whole.
+KNOWN_SIZES = {"cifar10": 50_000, "cifar100": 50_000, "cinic10": 180_000}
+CLASSES = {"cifar10": 10, "cifar100": 100, "cinic10": 10}
+
+
+@dataclass(frozen=True)
+class Job:
+    rule: str
+    kind: str  # which of layout.JOB_OUTPUTS names it
+    wildcards: dict
+
+
+def planned_jobs(configfile, extra=()):
+    """Every job of the DAG, done or not; `extra`: more config files, merged over the first in order (as
+    snakemake's --configfile takes them)."""
+    cmd = [sys.executable, "-m", "snakemake", "--summary", "--forceall", "--configfile", str(configfile), *extra]
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"snakemake --summary failed:\n{proc.stdout[-3000:]}{proc.stderr[-3000:]}")
+    table = pd.read_csv(io.StringIO(proc.stdout), sep="\t", dtype=str)
+    found = [(rule, *kind_of(path)) for rule, path in zip(table.rule, table.output_file)]
+    found = [job for job in found if job[2] is not None]
+    # A job's outputs are listed one a row; the one earliest in layout.JOB_OUTPUTS names the job.
+    naming = {rule: min(order for r, order, _, _ in found if r == rule) for rule, *_ in found}
+    return [Job(rule, kind, wildcards) for rule, order, kind, wildcards in found if order == naming[rule]]
+
+
+def kind_of(path):
+    """(order, kind, wildcards) of the first template of layout.JOB_OUTPUTS `path` is made from."""
+    for order, (kind, template) in enumerate(layout.JOB_OUTPUTS.items()):
+        try:
+            return order, kind, layout.parse(template, path)
+        except ValueError:
+            continue
+    return None, None, None
+
+
+def train_size(name, spec):
+    if spec.get("train_size"):
+        return spec["train_size"]
+    if spec.get("train_per_class") and spec.get("num_classes"):
+        return spec["train_per_class"] * spec["num_classes"]
+    return KNOWN_SIZES.get(spec.get("name", name), 50_000)
+
+
+def experiment_of(job, config):
+    """Which experiment of the paper a job serves (shared scoring runs count as 'scores')."""
+    w = job.wildcards
+    if job.kind == "retrain":
+        if Method.parse(w["method"]).source_arch or w["arch"] != config["datasets"][w["dataset"]]["arch"]:
+            return "architecture transfer"
+        if float(w["noise"]) > 0:
+            return "label noise"
+        if w["method"] not in config["pruning"]["methods"] + ["full"]:
+            return "how early"
+        return "pruning curve"
+    return {
+        "scoring": "scores",
+        "score": "scores",
+        "mean": "scores",
+        "window": "sliding window",
+        "ntk": "NTK velocity",
+        "child": "linear mode connectivity",
+        "barrier": "linear mode connectivity",
+    }.get(job.kind, "set-up and report")
+
+
+def images_processed(job, config):
+    """Images one job trains on or scores (a GraNd example costs about two training images)."""
+    w, epochs = job.wildcards, config["train"]["epochs"]
+    spec = config["datasets"][w["dataset"]]
+    n = train_size(w["dataset"], spec)
+    batch = spec.get("batch_size") or config["train"]["batch_size"]
+    trained = epochs * (n // batch) * batch  # step budget: every run trains as many steps as full data
+    if job.kind in ("scoring", "retrain", "window"):
+        return trained
+    if job.kind == "child":
+        return trained * (1 - int(w["epoch"]) / epochs)
+    if job.kind == "score" and Score.parse(w["score"]).epoch is not None:
+        return n * (2 if w["score"].startswith("grand") else 1 / 3)
+    if job.kind == "ntk":
+        ntk = config["experiments"]["ntk"]
+        blocks = ntk["blocks"] or n // ntk["block_size"]
+        classes = spec.get("num_classes") or CLASSES.get(spec.get("name", w["dataset"]), 10)
+        return 2 * blocks * ntk["block_size"] * classes  # one backward per logit, at two checkpoints
+    return 0
+
+
+def gpu_hours(job, config):
+    """Images processed by one job over the assumed throughput, in hours."""
+    if "arch" not in job.wildcards:
+        return 0.0
+    rate = config["estimate"]["images_per_second"][job.wildcards["arch"]]
+    return images_processed(job, config) / rate / 3600
+
+
+def summarize(jobs, config):
+    table = defaultdict(lambda: [0, 0.0])
+    for job in jobs:
+        row = table[experiment_of(job, config)]
+        row[0] += 1
+        row[1] += gpu_hours(job, config)
+    return dict(table)
+
+
+def main(configfile, extra=()):
+    config = study_config.load(configfile, *extra).config
+    table = summarize(planned_jobs(configfile, extra), config)
+    est = config["estimate"]
+    print(
+        f"{configfile}: jobs and GPU-hours per experiment, at "
+        f"{', '.join(f'{a} {r:g} img/s' for a, r in est['images_per_second'].items())} on one {est['gpu']}"
+    )
+    print(f"{'experiment':<26}{'jobs':>8}{'GPU-hours':>12}")
+    for name, (jobs, hours) in sorted(table.items(), key=lambda kv: -kv[1][1]):
+        print(f"{name:<26}{jobs:>8}{hours:>12.1f}")
+    print(f"{'total':<26}{sum(j for j, _ in table.values()):>8}{sum(h for _, h in table.values()):>12.1f}")
+    return table

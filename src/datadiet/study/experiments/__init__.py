@@ -1,0 +1,1 @@
+"""One module per experiment of the paper: its result files (targets), its jobs, figure and claims."""

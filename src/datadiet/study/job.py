@@ -1,0 +1,202 @@
+"""What every tracked job of the study shares: where it runs, its data, its MLflow run and, for a training
+job, the run from the first step to result.json.
+
+A job is what its spec says (the hyperparameters, logged as MLflow params); where it runs comes from
+its options (threads, device) and the tracking store (MLFLOW_TRACKING_URI, else --tracked), logged
+as tags.
+"""
+
+import time
+from pathlib import Path
+
+import torch
+
+from .. import results, tracking
+from ..progress import PrintProgress
+from ..train import (
+    Callback,
+    TrainConfig,
+    TrainSet,
+    checkpoint,
+    epoch_count,
+    evaluate,
+    init_model,
+    run_seeds,
+    total_steps,
+    train,
+)
+
+
+def device(threads, name="auto"):
+    """Threads for this job, and the device it runs on (the config's `device`): "auto" takes the GPU when
+    torch sees one. On a GPU, cuDNN picks its fastest kernels and matmuls use TF32:
+    runs there are fast, not bit-reproducible (the CPU path is)."""
+    torch.set_num_threads(threads)
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(
+                "the config says device: cuda, but torch sees no GPU on this machine "
+                "(set device: auto or cpu, or run the job on a GPU node)"
+            )
+        torch.backends.cudnn.benchmark = True
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
+    return torch.device(name)
+
+
+def load_data(args):
+    """The study's dataset file and the (possibly noisy) training labels of this job."""
+    dataset = results.load_tensors(args.dataset)
+    labels = results.load_tensors(args.labels)["labels"]
+    if len(labels) != len(dataset["train_labels"]):
+        raise ValueError(
+            f"labels file {args.labels} has {len(labels)} labels for "
+            f"{len(dataset['train_labels'])} training examples in {args.dataset}"
+        )
+    return dataset, labels
+
+
+def run(args, name, params, output, consumed=(), device=None):
+    """The MLflow run of a job, in the store and experiment its --tracked file names (MLFLOW_TRACKING_URI
+    wins), tagged with its rule, wildcards, the runs it consumed and where it runs."""
+    store = results.read_json(args.tracked)
+    tags = {"rule": args.rule, "consumed_runs": ",".join(consumed), "threads": args.threads}
+    tags.update({f"wildcard.{k}": v for k, v in args.wildcards.items()})
+    if device is not None:
+        tags["device"] = str(device)
+    return tracking.job_run(store["uri"], store["experiment"], name, params, tags, output=output)
+
+
+class SaveCheckpoints(Callback):
+    def __init__(self, out_dir, arch, width, num_classes):
+        self.out_dir, self.arch, self.width, self.num_classes = Path(out_dir), arch, width, num_classes
+
+    def on_checkpoint(self, epoch, model):
+        results.save_tensors(
+            checkpoint(model, self.arch, self.width, self.num_classes, epoch), self.out_dir / f"ckpt_e{epoch}.pt"
+        )
+
+    def on_state(self, epoch, state):
+        # A spawn point of linear mode connectivity: the whole training state, optimizer included.
+        extra = {"arch": self.arch, "width": self.width, "num_classes": self.num_classes}
+        results.save_tensors({**state, **extra}, self.out_dir / f"state_e{epoch}.pt")
+
+
+class Training:
+    """One training run of a job on `subset` of the training set: model, schedule and seeds from the
+    spec (run r has the official seeds of run r; `data_seed` overrides its data order)."""
+
+    def __init__(self, args, spec, dataset, labels, subset, data_seed=None):
+        self.args, self.spec, self.dataset, self.labels, self.subset = args, spec, dataset, labels, subset
+        self.device = device(args.threads, args.device)
+        self.cfg = TrainConfig(**{**spec["train"], "lr_milestones": tuple(spec["train"]["lr_milestones"])})
+        self.seeds = run_seeds(spec["run"])
+        if data_seed is not None:
+            self.seeds["data"] = data_seed
+        self.steps = total_steps(self.cfg, len(dataset["train_labels"]), len(subset))
+        self.arch, self.width = spec["model"]["arch"], spec["model"]["width"]
+        self.num_classes = len(dataset["classes"])
+        self.test = (dataset["test_images"], dataset["test_labels"])
+
+    def params(self):
+        return {**self.spec, "seeds": self.seeds, "train_size": len(self.subset), "steps": self.steps}
+
+    def train(self, work, save_epochs=(), state_epochs=(), trackers=None, start_state=None):
+        """The trained model; checkpoints and the resumable state go to `work`."""
+        cfg, n = self.cfg, len(self.dataset["train_labels"])
+        full_epoch = n // cfg.batch_size  # report as often as a full-data run
+        model = init_model(self.arch, self.num_classes, self.width, self.seeds["model"]).to(self.device)
+        train_set = TrainSet(
+            self.dataset["train_images"][self.subset],
+            self.labels[self.subset],
+            self.dataset["mean"],
+            self.dataset["std"],
+        )
+        epochs = epoch_count(self.steps, len(self.subset), cfg.batch_size)
+        callbacks = [
+            PrintProgress(epochs, self.steps, cfg.batch_size, full_epoch),
+            tracking.LogMetrics(),
+            SaveCheckpoints(work, self.arch, self.width, self.num_classes),
+        ]
+        train(
+            model,
+            train_set,
+            cfg,
+            self.seeds["data"],
+            self.steps,
+            test=self.test,
+            save_epochs=save_epochs,
+            state_epochs=state_epochs,
+            state_path=work / "state.pt",
+            callbacks=callbacks,
+            trackers=trackers,
+            start_state=start_state,
+            report_every=full_epoch,
+            autocast=self.device.type == "cuda",
+        )
+        return model
+
+    def result(self, run_id, model, seconds):
+        final = evaluate(model, *self.test, self.dataset["mean"], self.dataset["std"])
+        tracking.log_metrics({"final_test_accuracy": final["accuracy"], "final_test_loss": final["loss"]})
+        spec = self.spec
+        return {
+            "run_id": run_id,
+            "test_accuracy": final["accuracy"],
+            "test_loss": final["loss"],
+            "train_size": len(self.subset),
+            "steps": self.steps,
+            "seconds": round(seconds, 2),
+            "dataset": spec["dataset"],
+            "arch": self.arch,
+            "noise": spec["noise"],
+            "run": spec["run"],
+            "num_examples": len(self.dataset["train_labels"]),
+        }
+
+
+def run_training(
+    training,
+    name,
+    out_dir,
+    consumed=(),
+    save_epochs=(),
+    state_epochs=(),
+    trackers=None,
+    artifacts=(),
+    start_state=None,
+    outputs=None,
+):
+    """Train as one MLflow run and write the job's outputs: checkpoints (`save_epochs`) and full training
+    states (`state_epochs`) in `out_dir`, then what `outputs(result, model)` writes (it returns more
+    fields for the result), then result.json, the file that marks the job done, last. Returns the result.
+    """
+    # Checkpoints and the resumable state live in work/ until the job is done: Snakemake deletes the
+    # declared outputs of a failed job, and a resumed run must still find what it saved.
+    out_dir = Path(out_dir)
+    work = out_dir / "work"
+    kept = [f"ckpt_e{e}.pt" for e in save_epochs] + [f"state_e{e}.pt" for e in state_epochs]
+    with run(training.args, name, training.params(), out_dir / "result.json", consumed, training.device) as mlrun:
+        for path in artifacts:
+            tracking.log_artifact(path)
+        start = time.time()
+        model = training.train(work, save_epochs, state_epochs, trackers, start_state)
+        for file in kept:
+            results.publish(work / file, out_dir / file)
+        result = training.result(mlrun.info.run_id, model, time.time() - start)
+        if outputs is not None:
+            result.update(outputs(result, model))
+        results.write_json(result, out_dir / "result.json")
+    clean_work(work, kept)
+    return result
+
+
+def clean_work(work, kept):
+    """The job is done (a stop no longer interrupts it). The state goes first: a job killed in between
+    starts again rather than resume from a state whose checkpoints are gone."""
+    (work / "state.pt").unlink(missing_ok=True)
+    for file in kept:
+        (work / file).unlink()
+    if work.exists():
+        work.rmdir()

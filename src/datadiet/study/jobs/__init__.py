@@ -1,0 +1,40 @@
+"""The study's job steps, as the workflow's rules call them: `datadiet job <name> --spec JSON ...`.
+
+Each step: the module holding its function (imported only when the step runs, so the untracked steps
+never import MLflow), whether it is tracked (an MLflow run: --spec, --rule, --wildcards, --tracked,
+--threads, --device) and its file options (`+`: one or more files, `*`: any number, `?`: optional).
+"""
+
+JOBS = {
+    "init-tracking": ("setup", False, "--store-dir --experiment --out"),
+    "prepare-data": ("setup", False, "--spec --cache --out"),
+    "corrupt-labels": ("setup", False, "--dataset --fraction --seed --out"),
+    "aggregate": ("setup", False, "--inputs+ --out"),
+    "train-scoring": ("scores", True, "--dataset --labels --out-dir --forgetting --aum"),
+    "score": ("scores", True, "--dataset --labels --checkpoint --train-result --out"),
+    "input-norm": ("scores", True, "--dataset --labels --out"),
+    "retrain": ("pruning", True, "--dataset --labels --out-dir --scores?"),
+    "ntk-velocity": ("dynamics", True, "--dataset --labels --before --after --scores --out"),
+    "lmc-child": ("dynamics", True, "--dataset --labels --spawn --parent --out-dir"),
+    "lmc-barrier": ("dynamics", True, "--dataset --labels --children+ --results+ --scores --out"),
+    "report": (
+        "report",
+        False,
+        "--spec --tracked --captions --curve* --how-early* --window* --transfer* --ntk* --lmc* --scores* "
+        "--labels* --benchmarks --out-dir --html",
+    ),
+}
+HELP = {
+    "init-tracking": "create the MLflow store and experiment once",
+    "prepare-data": "decode, cache and subset a dataset",
+    "corrupt-labels": "permute a fraction of the training labels",
+    "aggregate": "mean of per-seed scores",
+    "train-scoring": "full-data training run for scores",
+    "score": "GraNd or EL2N from a checkpoint",
+    "input-norm": "the input-norm control score",
+    "retrain": "select a subset and train on it",
+    "ntk-velocity": "NTK velocity of score-sorted blocks",
+    "lmc-child": "train a child from a parent's spawn state",
+    "lmc-barrier": "error barriers between children",
+    "report": "figures, claims and the HTML report from result files",
+}

@@ -1,0 +1,125 @@
+"""Training-dynamics steps: NTK velocity of score-sorted blocks, the children of linear mode
+connectivity, and the error barriers between them."""
+
+import time
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+from ... import data, dynamics, results, selection, tracking
+from ...train import checkpoint, load_checkpoint, run_seeds
+from .. import job
+
+
+def ntk_velocity(args):
+    """NTK velocity of score-sorted blocks of examples between the checkpoints at t and t+1."""
+    spec = args.spec
+    device = job.device(args.threads, args.device)
+    dataset, labels = job.load_data(args)
+    before, after = (load_checkpoint(path, spec["arch"]).to(device) for path in (args.before, args.after))
+    images = data.normalize(dataset["train_images"], dataset["mean"], dataset["std"], before.memory_format)
+    mean = results.read_scores(args.scores, len(labels))["mean"].to_numpy()
+    order = selection.ascending_order(torch.tensor(mean))
+    size = spec["block_size"]
+    blocks = dynamics.measured_blocks(len(order), size, spec["blocks"])
+    consumed = [results.read_json(Path(args.before).parent / "result.json")["run_id"]]
+    name = f"ntk-velocity e{spec['epoch']} noise={spec['noise']} {spec['dataset']} {spec['arch']}"
+    with job.run(args, name, spec, args.out, consumed, device):
+        start = time.time()
+        velocity = dynamics.ntk_velocity(
+            before, after, images, order, size, chunk_size=spec["chunk_size"], blocks=blocks
+        )
+        print(f"{len(blocks)} blocks of {size} in {time.time() - start:.1f} s")
+        corrupted = torch.zeros(len(labels), dtype=torch.bool)
+        corrupted[results.load_tensors(args.labels)["corrupted"]] = True
+        rows = []
+        for b, v in zip(blocks, velocity.tolist()):
+            block = order[b * size : (b + 1) * size]
+            rows.append(
+                {
+                    "block": b,
+                    "first_rank": b * size,
+                    "velocity": v,
+                    "mean_score": mean[block.numpy()].mean(),
+                    "corrupted_fraction": corrupted[block].float().mean().item(),
+                }
+            )
+        out = pd.DataFrame(rows).assign(epoch=spec["epoch"], noise=spec["noise"], num_examples=len(labels))
+        results.write_text(out.to_csv(index=False), args.out)
+        tracking.log_artifact(args.out)
+
+
+def lmc_child(args):
+    """A child of linear mode connectivity: the parent's state at the spawn epoch, trained to the end on
+    its own data order."""
+    spec = args.spec
+    dataset, labels = job.load_data(args)
+    state = torch.load(args.spawn, map_location="cpu", weights_only=False)
+    parent = results.read_json(args.parent)["run_id"]
+    data_seed = dynamics.child_data_seed(run_seeds(spec["run"])["data"], spec["child"])
+    name = (
+        f"lmc-child spawn=e{spec['spawn_epoch']} child={spec['child']} "
+        f"noise={spec['noise']} {spec['dataset']} {spec['model']['arch']}"
+    )
+    training = job.Training(args, spec, dataset, labels, torch.arange(len(labels)), data_seed=data_seed)
+
+    def write_model(result, model):
+        final = checkpoint(model, training.arch, training.width, training.num_classes, None)
+        results.save_tensors(final, Path(args.out_dir) / "final.pt")
+        return {"spawn_epoch": spec["spawn_epoch"], "child": spec["child"], "parent": parent}
+
+    job.run_training(training, name, args.out_dir, [parent], start_state=state, outputs=write_model)
+
+
+def lmc_barrier(args):
+    """Error barrier between the two children of every spawn epoch, on high-, low-score and random sets."""
+    spec = args.spec
+    device = job.device(args.threads, args.device)
+    dataset, labels = job.load_data(args)
+    mean = results.read_scores(args.scores, len(labels))["mean"].to_numpy()
+    sets = dynamics.example_sets(torch.tensor(mean), spec["set_size"], seed=0)
+    # The example sets, preprocessed once for every spawn epoch (all children share one architecture).
+    memory_format = load_checkpoint(args.children[0], spec["arch"]).memory_format
+    inputs = {
+        name: (
+            data.normalize(dataset["train_images"][index], dataset["mean"], dataset["std"], memory_format),
+            labels[index],
+        )
+        for name, index in sets.items()
+    }
+    children = {}
+    for path, result_path in zip(args.children, args.results):
+        child = results.read_json(result_path)
+        children.setdefault(child["spawn_epoch"], {})[child["child"]] = (path, child["run_id"])
+    consumed = [run_id for pair in children.values() for _, run_id in pair.values()]
+    name = f"lmc-barrier noise={spec['noise']} {spec['dataset']} {spec['arch']}"
+    with job.run(args, name, spec, args.out, consumed, device):
+        rows = [row for spawn in sorted(children) for row in barriers(spec, children[spawn], spawn, inputs, device)]
+        results.write_text(pd.DataFrame(rows).assign(noise=spec["noise"]).to_csv(index=False), args.out)
+        tracking.log_artifact(args.out)
+
+
+def barriers(spec, pair, spawn, inputs, device):
+    """One row per example set: the barrier between the two children spawned at `spawn`."""
+    (path_a, _), (path_b, _) = pair[0], pair[1]
+    model = load_checkpoint(path_a, spec["arch"]).to(device)
+    # A copy: error_barrier loads interpolations into `model`, which would overwrite a view.
+    state_a = {k: v.clone() for k, v in model.state_dict().items()}
+    state_b = load_checkpoint(path_b, spec["arch"]).state_dict()
+    rows = []
+    for set_name, (images, set_labels) in inputs.items():
+        out = dynamics.error_barrier(model, state_a, state_b, images, set_labels, spec["alphas"])
+        rows.append(
+            {
+                "spawn_epoch": spawn,
+                "set": set_name,
+                "barrier": out["barrier"],
+                "error_a": out["error_a"],
+                "error_b": out["error_b"],
+                **{f"error_alpha{a}": e for a, e in out["errors"].items()},
+            }
+        )
+        print(f"spawn e{spawn} {set_name}: barrier {out['barrier']:.4f}")
+        tracking.log_metrics({f"barrier_{set_name}": out["barrier"]}, step=spawn)
+    return rows

@@ -1,0 +1,78 @@
+"""Scoring steps: a full-data training run per seed (its checkpoints, forgetting and AUM), GraNd or EL2N
+from one checkpoint, and the input-norm control."""
+
+import time
+
+import torch
+
+from ... import data, progress, results, scores, tracking
+from ...train import load_checkpoint
+from .. import job
+
+
+def train_scoring(args):
+    spec = args.spec
+    dataset, labels = job.load_data(args)
+    subset = torch.arange(len(labels))
+    trackers = {"forgetting": scores.ForgettingTracker(len(labels)), "aum": scores.AUMTracker(len(labels))}
+    name = f"scoring-train seed={spec['run']} noise={spec['noise']} {spec['dataset']} {spec['model']['arch']}"
+
+    def write_scores(result, model):
+        values = {"forgetting": trackers["forgetting"].score(spec["never_learned"]), "aum": trackers["aum"].score()}
+        for score, path in (("forgetting", args.forgetting), ("aum", args.aum)):
+            made_by = {"score": score, "seed": spec["run"], "runs": [result["run_id"]]}
+            results.write_scores(path, subset, labels, {"score": values[score]}, made_by)
+            tracking.log_artifact(path)
+        return {}
+
+    training = job.Training(args, spec, dataset, labels, subset)
+    job.run_training(
+        training,
+        name,
+        args.out_dir,
+        save_epochs=spec["save_epochs"],
+        state_epochs=spec["state_epochs"],
+        trackers=trackers,
+        outputs=write_scores,
+    )
+
+
+def score(args):
+    """GraNd or EL2N of every training example from one checkpoint, as one MLflow run."""
+    spec = args.spec
+    device = job.device(args.threads, args.device)
+    dataset, labels = job.load_data(args)
+    model = load_checkpoint(args.checkpoint, spec["arch"]).to(device)
+    images = data.normalize(dataset["train_images"], dataset["mean"], dataset["std"], model.memory_format)
+    trained_by = results.read_json(args.train_result)["run_id"]
+    label = f"{spec['kind']}@{spec['epoch']}"
+    name = f"score {label} seed={spec['run']} noise={spec['noise']} {spec['dataset']} {spec['arch']}"
+    with job.run(args, name, spec, args.out, [trained_by], device) as run:
+        start = time.time()
+        with progress.bar(len(labels), label) as bar:
+            if spec["kind"] == "grand":
+                values = scores.grand(model, images, labels, chunk_size=spec["grand_chunk_size"], progress=bar.update)
+            else:
+                values = scores.el2n(model, images, labels, progress=bar.update)
+        seconds = time.time() - start
+        print(f"{label}: {len(values)} examples in {seconds:.1f} s ({len(values) / seconds:.0f} img/s)")
+        tracking.log_metrics({"seconds": seconds, "mean_score": values.mean().item()})
+        made_by = {
+            "score": f"{spec['kind']}_e{spec['epoch']}",
+            "seed": spec["run"],
+            "runs": [run.info.run_id],
+            "trained_by": trained_by,
+        }
+        results.write_scores(args.out, torch.arange(len(labels)), labels, {"score": values}, made_by)
+        tracking.log_artifact(args.out)
+
+
+def input_norm(args):
+    spec = args.spec
+    dataset, labels = job.load_data(args)
+    images = data.normalize(dataset["train_images"], dataset["mean"], dataset["std"])
+    with job.run(args, f"score input_norm noise={spec['noise']} {spec['dataset']}", spec, args.out) as run:
+        values = scores.input_norm(images)
+        made_by = {"score": "input_norm", "runs": [run.info.run_id]}
+        results.write_scores(args.out, torch.arange(len(labels)), labels, {"mean": values}, made_by)
+        tracking.log_artifact(args.out)

@@ -1,0 +1,44 @@
+"""The code's own hygiene: the linter and formatter agree with it, functions stay short, and commands
+that track nothing never import MLflow."""
+
+import ast
+import subprocess
+import sys
+
+import pytest
+
+from paths import ROOT
+
+LONGEST_FUNCTION = 60  # lines
+
+
+def test_ruff_finds_nothing_to_fix_or_reformat():
+    for command in (["check"], ["format", "--check"]):
+        proc = subprocess.run([sys.executable, "-m", "ruff", *command, "."], cwd=ROOT, capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_no_function_of_the_package_is_longer_than_a_screen():
+    long = []
+    for path in sorted((ROOT / "src" / "datadiet").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                lines = node.end_lineno - node.lineno + 1
+                if lines > LONGEST_FUNCTION:
+                    long.append(f"{path.relative_to(ROOT)}:{node.lineno} {node.name} ({lines} lines)")
+    assert long == []
+
+
+@pytest.mark.parametrize(
+    "module",
+    [
+        "datadiet.cli",
+        "datadiet.study.jobs.setup",
+        "datadiet.study.config",
+        "datadiet.study.experiments.pruning",
+        "datadiet.report",
+    ],
+)
+def test_what_tracks_nothing_imports_no_mlflow(module):
+    code = f"import sys, {module}; print('mlflow' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout == "False\n"

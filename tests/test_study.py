@@ -1,0 +1,137 @@
+"""The study's vocabulary in Python, without Snakemake: names, the results layout and the config's
+loading, checks and split between what a job is and where it runs."""
+
+import json
+import re
+
+import pytest
+import yaml
+
+from datadiet.study import config as study_config, layout, names
+from paths import ROOT
+
+SCHEMA = yaml.safe_load((ROOT / "workflow" / "schemas" / "config.schema.yaml").read_text())
+
+
+# A name, as the paper writes it (figures, tables, claims) and as MLflow run names write it.
+SHOWN = """
+el2n_e20 EL2N@20 el2n@20
+grand_e0 GraNd@0 grand@0
+forgetting forgetting forgetting
+aum AUM aum
+input_norm input_norm input_norm
+ccs-el2n_e2 CCS(EL2N@2) ccs-el2n@2
+el2n_e20-from-resnet50 EL2N@20_from_resnet50 el2n@20-from-resnet50
+random random random
+full full full
+window-el2n_e10 window(EL2N@10) window-el2n@10
+"""
+
+
+@pytest.mark.parametrize("name, label, run_label", [line.split() for line in SHOWN.strip().splitlines()])
+def test_a_method_reads_back_as_written_and_shows_as_the_paper_and_the_run_names_write_it(name, label, run_label):
+    assert names.label(name) == label.replace("_", " ") and names.run_label(name) == run_label
+    if not name.startswith("window-"):
+        assert str(names.Method.parse(name)) == name
+
+
+def test_a_method_knows_its_score_ccs_transfer_and_selection():
+    method = names.Method.parse("ccs-grand_e3-from-resnet18")
+    assert (method.score, method.ccs, method.source_arch) == (names.Score("grand", 3), True, "resnet18")
+    assert method.selection({"beta": 0.1, "strata": 50}) == {"kind": "ccs", "beta": 0.1, "strata": 50}
+    assert names.Method.parse("el2n_e1", "keep_min").selection({}) == {"kind": "keep_min"}
+    assert names.Method.parse("random").selection({}) == {"kind": "random"}
+    assert names.run_label("ccs-el2n_e2") == "ccs-el2n@2"
+
+
+@pytest.mark.parametrize("bad", ["el2n", "grand_e", "keep-el2n_e1", "ccs-random", "el2n_e1-from-vgg", "EL2N_e1"])
+def test_a_misspelt_method_is_one_error_naming_it(bad):
+    with pytest.raises(ValueError, match=re.escape(repr(bad))):
+        names.Method.parse(bad)
+
+
+def test_the_schema_accepts_exactly_the_config_methods_names_parses():
+    # The config names methods without transfer (the transfer experiment makes those) and without full.
+    pattern = SCHEMA["$defs"]["method"]["pattern"]
+    for name in ["random", "el2n_e1", "ccs-el2n_e20", "grand_e0", "forgetting", "aum", "input_norm", "ccs-aum"]:
+        assert re.fullmatch(pattern, name) and names.Method.parse(name)
+    for name in ["full", "el2n_e1-from-resnet50", "el2n", "keep-el2n_e1"]:
+        assert not re.fullmatch(pattern, name)
+    assert SCHEMA["$defs"]["score"]["pattern"] == f"^({names.SCORE})$".replace("(?:", "(").replace(r"\d", "[0-9]")
+
+
+def test_a_path_is_built_and_parsed_by_one_template():
+    path = layout.Layout("results/tiny")(
+        layout.RETRAIN, dataset="cifar10", arch="resnet18", noise=0, method="random", keep=0.5, rep=1
+    )
+    assert path == "results/tiny/cifar10/resnet18/retrain/noise0.0/random/keep0.5/rep1"
+    assert layout.parse(layout.RETRAIN, path) == {
+        "dataset": "cifar10",
+        "arch": "resnet18",
+        "noise": "0.0",
+        "method": "random",
+        "keep": "0.5",
+        "rep": "1",
+    }
+    assert layout.fill(layout.MEAN_SCORES, score="aum") == "{dataset}/{arch}/scores/noise{noise}/aum/mean.csv"
+    with pytest.raises(ValueError, match="is not a path of the form"):
+        layout.parse(layout.NTK, path)
+
+
+def write(tmp_path, **config):
+    path = tmp_path / f"override-{len(list(tmp_path.iterdir()))}.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ({"pruning": {"kept": [1.5]}}, "1.5 is greater than the maximum of 1"),
+        ({"train": {"epochs": "many"}}, "'many' is not of type 'integer'"),
+        ({"trian": {"epochs": 3}}, "'trian' was unexpected"),
+        ({"datasets": {"cifar10": {"path": "/nonexistent/cifar.tar.gz"}}}, "/nonexistent/cifar.tar.gz"),
+        ({"pruning": {"methods": ["el2n_e7"]}}, "'el2n_e7' needs a score"),
+        ({"experiments": {"window": {"dataset": "imagenet"}}}, "'imagenet' is not in datasets"),
+        ({"experiments": {"lmc": {"spawn_epochs": [0, 9]}}}, "epoch 9"),
+        ({"pruning": {"methods": ["keep-el2n_e1"]}}, "'keep-el2n_e1' does not match"),
+    ],
+)
+def test_bad_config_is_one_clear_error_naming_it(tmp_path, monkeypatch, override, message):
+    monkeypatch.chdir(ROOT)  # the dataset path of config.yaml is relative to the checkout
+    with pytest.raises(study_config.ConfigError, match=re.escape(message)):
+        study_config.load(ROOT / "config" / "tiny.yaml", write(tmp_path, **override)).check()
+
+
+@pytest.mark.parametrize("preset", sorted((ROOT / "config").glob("*.yaml")), ids=lambda p: p.stem)
+def test_a_preset_holds_only_what_differs_from_config_yaml_and_the_schema_defaults(preset):
+    def restated(over, base, prefix=""):
+        for key, value in over.items():
+            if isinstance(value, dict) and isinstance(base.get(key), dict):
+                yield from restated(value, base[key], f"{prefix}{key}.")
+            elif key in base and base[key] == value:
+                yield prefix + key
+
+    base = study_config.load().config
+    assert list(restated(yaml.safe_load(preset.read_text()), base)) == []
+    assert study_config.load(preset).config["study"] == preset.stem
+
+
+def test_where_a_job_runs_is_not_what_it_is():
+    config = study_config.load(ROOT / "config" / "paper.yaml").config
+    placed = {**config, "results_dir": "/elsewhere", "threads": 32, "device": "cpu", "tracking": {"uri": "http://x"}}
+    assert study_config.identity(placed) == study_config.identity(config)
+    assert study_config.identity(config)["train"] == config["train"]
+
+
+def test_a_results_folder_refuses_another_config_and_names_what_differs(tmp_path):
+    config = study_config.load(ROOT / "config" / "tiny.yaml").config
+    first = study_config.Study({**config, "results_dir": str(tmp_path)})
+    first.check_same_study()
+    first.record()
+    assert json.loads((tmp_path / "tiny" / "study_config.json").read_text())["study"] == "tiny"
+    moved = study_config.Study({**config, "results_dir": str(tmp_path), "threads": 8})
+    moved.check_same_study()  # placement is no part of a study's identity
+    other = study_config.Study({**config, "results_dir": str(tmp_path), "pruning": {**config["pruning"], "kept": [1]}})
+    with pytest.raises(study_config.ConfigError, match=r"made with another config \(it differs in pruning.kept\)"):
+        other.check_same_study()
