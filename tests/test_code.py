@@ -1,5 +1,5 @@
-"""The code's own hygiene: the linter and formatter agree with it, functions stay short, and commands
-that track nothing never import MLflow."""
+"""The code's own hygiene: the linter and formatter agree with it, functions stay short, commands
+that track nothing never import MLflow, and the experiment modules Snakemake reads import no plotting."""
 
 import ast
 import subprocess
@@ -42,3 +42,14 @@ def test_no_function_of_the_package_is_longer_than_a_screen():
 def test_what_tracks_nothing_imports_no_mlflow(module):
     code = f"import sys, {module}; print('mlflow' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout == "False\n"
+
+
+def test_the_experiment_modules_import_no_plotting_or_scipy():
+    # Snakemake imports them for their targets on every run: matplotlib, seaborn and scipy cost ~1.2 s.
+    experiments = ", ".join(
+        f"datadiet.study.experiments.{m}" for m in ("scores", "pruning", "noise", "window", "transfer", "ntk", "lmc")
+    )
+    code = (
+        f"import sys, {experiments}; print(sorted(m for m in ('matplotlib', 'seaborn', 'scipy') if m in sys.modules))"
+    )
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout == "[]\n"

@@ -257,7 +257,7 @@ def test_a_moved_checkout_or_a_tracking_server_reruns_no_job(tmp_path):
     at an MLflow server, plans no job for results already there."""
     checkout = tmp_path / "here" / "datadiet"
     checkout.mkdir(parents=True)
-    for name in ("Snakefile", "config.yaml", "config", "workflow", "profiles"):
+    for name in ("Snakefile", "config.yaml", "environment.yml", "config", "workflow", "profiles"):
         (shutil.copytree if (ROOT / name).is_dir() else shutil.copy)(ROOT / name, checkout / name)
     (tmp_path / "here" / "shared").symlink_to(ROOT.parent / "shared")
     overrides = study_overrides(tmp_path, "results")  # inside the checkout, as config.yaml has it

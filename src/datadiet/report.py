@@ -10,6 +10,7 @@ from scipy.stats import spearmanr
 
 from . import claims, figures, published, results, selection
 from .study import layout, names
+from .study.experiments import lmc, noise, ntk, pruning, scores, transfer, window
 
 
 def collect_runs(result_paths):
@@ -36,10 +37,10 @@ def collect_scores(score_paths):
     means, seeds, provenance = {}, {}, []
     for path in map(Path, score_paths):
         where = layout.parse(layout.MEAN_SCORES, path)
-        dataset, arch, noise = where["dataset"], where["arch"], float(where["noise"])
+        dataset, arch, level = where["dataset"], where["arch"], float(where["noise"])
         made_by = results.read_json(results.provenance_path(path))
         table = results.read_scores(path)
-        key = (dataset, arch, noise)
+        key = (dataset, arch, level)
         means.setdefault(key, {})[made_by["score"]] = table["mean"].to_numpy()
         per_seed = table[[c for c in table.columns if c.startswith("seed")]]
         if per_seed.shape[1] > 1:
@@ -48,7 +49,7 @@ def collect_scores(score_paths):
             {
                 "dataset": dataset,
                 "arch": arch,
-                "noise": noise,
+                "noise": level,
                 "score": names.label(made_by["score"]),
                 "file": str(path),
                 "runs": " ".join(made_by["runs"]),
@@ -97,9 +98,9 @@ def job_benchmarks(bench_dir):
     )
 
 
-def spearman_matrix(scores):
-    rho = spearmanr(scores.to_numpy()).statistic
-    return pd.DataFrame(rho, index=scores.columns, columns=scores.columns)
+def spearman_matrix(table):
+    rho = spearmanr(table.to_numpy()).statistic
+    return pd.DataFrame(rho, index=table.columns, columns=table.columns)
 
 
 def accuracy_table(runs):
@@ -170,16 +171,16 @@ def read_results(study, inputs):
         "lmc": pd.concat([pd.read_csv(p) for p in inputs["lmc"]]),
         "clean_scores": means[(*main, clean)],
         "score_runs": score_runs,
-        "noisy_scores": {noise: m for (d, a, noise), m in means.items() if (d, a) == main and noise != clean},
-        "corrupted": {noise: c for (d, noise), c in corrupted.items() if d == main_dataset},
-        "agreement": figures.seed_agreement(per_seed.get((*main, clean), {})),
+        "noisy_scores": {level: m for (d, a, level), m in means.items() if (d, a) == main and level != clean},
+        "corrupted": {level: c for (d, level), c in corrupted.items() if d == main_dataset},
+        "agreement": scores.seed_agreement(per_seed.get((*main, clean), {})),
         "compute": job_benchmarks(inputs["benchmarks"]),
         "clean": clean,
     }
     found["ranking"] = pd.concat(
         [
-            figures.corrupted_in_top(scores, found["corrupted"][noise]).assign(noise=noise)
-            for noise, scores in found["noisy_scores"].items()
+            noise.corrupted_in_top(noisy, found["corrupted"][level]).assign(noise=level)
+            for level, noisy in found["noisy_scores"].items()
         ]
     )
     found["correlations"] = spearman_matrix(found["clean_scores"])
@@ -190,15 +191,15 @@ def read_results(study, inputs):
 def draw(found, out_dir):
     """Every figure; {name: path}."""
     paths = {name: out_dir / f"{name}.png" for name in FIGURES}
-    figures.pruning_curve(found["curve"], paths["pruning_curve"])
-    figures.how_early(found["how_early"], paths["how_early"])
-    figures.sliding_window(found["windows"], paths["sliding_window"])
-    figures.noise_ranking(found["ranking"], paths["noise_ranking"])
-    figures.transfer(found["transfer"], paths["transfer"])
-    figures.spearman_heatmap(found["correlations"], paths["spearman"])
-    figures.seeds(found["agreement"], paths["seeds"])
-    figures.ntk_velocity(found["ntk"], paths["ntk_velocity"])
-    figures.lmc_barrier(found["lmc"], paths["lmc_barrier"])
+    pruning.pruning_curve(found["curve"], paths["pruning_curve"])
+    pruning.how_early(found["how_early"], paths["how_early"])
+    window.sliding_window(found["windows"], paths["sliding_window"])
+    noise.noise_ranking(found["ranking"], paths["noise_ranking"])
+    transfer.accuracy_bars(found["transfer"], paths["transfer"])
+    scores.spearman_heatmap(found["correlations"], paths["spearman"])
+    scores.seeds(found["agreement"], paths["seeds"])
+    ntk.ntk_velocity(found["ntk"], paths["ntk_velocity"])
+    lmc.lmc_barrier(found["lmc"], paths["lmc_barrier"])
     return paths
 
 

@@ -20,3 +20,59 @@ def targets(study):
         ]
         paths += full_data(study, dataset, arch, study.clean)
     return paths
+
+
+def accuracy_bars(runs, path):
+    """Accuracy of each architecture trained on subsets chosen by its own scores, by the other
+    architecture's scores and at random (full data dashed)."""
+    import numpy as np
+
+    from ...figures import plt, save, sns
+
+    data = runs[runs.method != "full"].assign(
+        accuracy=lambda d: 100 * d.test_accuracy,
+        subset=lambda d: np.where(
+            d.method == "random",
+            "random",
+            "scores from " + d.method.str.partition("-from-")[2].replace("", np.nan).fillna(d.arch),
+        ),
+    )
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    sns.barplot(data=data, x="arch", y="accuracy", hue="subset", errorbar=("pi", 100), ax=ax)
+    for i, arch in enumerate(sorted(data.arch.unique(), key=list(data.arch.unique()).index)):
+        full = runs[(runs.arch == arch) & (runs.method == "full")].test_accuracy.mean()
+        ax.hlines(100 * full, i - 0.4, i + 0.4, color="black", linestyle="--")
+    ax.set(
+        xlabel="architecture trained",
+        ylabel="final test accuracy (%)",
+        title=f"{data.keep.iloc[0]:.0%} kept; dashed: full data",
+    )
+    save(fig, path)
+
+
+def scores_transfer(runs, score, small):
+    """Scores from one architecture select subsets as good for the other as its own scores."""
+    import numpy as np
+
+    from ...claims import difference, row
+
+    parts, worst = [], np.inf
+    spreads = []
+    for arch in runs.arch.unique():
+        mine = runs[runs.arch == arch]
+        for method in mine.method.unique():
+            if "-from-" in method:
+                diff, spread = difference(mine, method, score)
+                parts.append(f"{arch} trained on {method.partition('-from-')[2]} scores: {diff:+.2f}")
+                worst, spreads = min(worst, diff), spreads + [spread]
+    spread = max(spreads)
+    return row(
+        "scores transfer across architectures",
+        "paper",
+        "; ".join(parts) + f" points vs own scores (spread {spread:.2f})",
+        "similar pruning curves",
+        worst > -spread,
+        True,
+        small,
+        "holds when no transfer loses more than the spread to own scores",
+    )
