@@ -135,7 +135,7 @@ rule aggregate_scores:
     output:
         path(layout.MEAN_SCORES),
     wildcard_constraints:
-        score=r"forgetting|aum|(grand|el2n)_e\d+",
+        score=names.SEEDED,
     resources:
         **cluster_resources("light"),
     conda:

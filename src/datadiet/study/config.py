@@ -153,14 +153,6 @@ class Study:
         spec = {k: v for k, v in self.datasets[dataset].items() if k not in STUDY_KEYS}
         return {"name": dataset, **spec}
 
-    def tracking_uri(self):
-        """Where jobs log: MLFLOW_TRACKING_URI, else the config's tracking.uri, else SQLite in the study."""
-        return (
-            os.environ.get("MLFLOW_TRACKING_URI")
-            or self.config["tracking"]["uri"]
-            or f"sqlite:///{os.path.abspath(self.out)}/mlflow.db"
-        )
-
     def check(self):
         """What the schema cannot say: names that must refer to each other, epochs inside training."""
         self._check_methods()

@@ -13,8 +13,9 @@ ARCH = r"resnet18|resnet50"
 AT_EPOCH = ("grand", "el2n")  # scores of a checkpoint: written <kind>_e<epoch>
 WHOLE_RUN = ("forgetting", "aum")  # scores tracked over a whole training run
 SCORE = rf"forgetting|aum|input_norm|(?:{'|'.join(AT_EPOCH)})_e\d+"
+# Scores computed once per scoring seed, then averaged (input_norm needs no training).
+SEEDED = rf"{'|'.join(WHOLE_RUN)}|(?:{'|'.join(AT_EPOCH)})_e\d+"
 METHOD = rf"full|random|(?:ccs-)?(?:{SCORE})(?:-from-(?:{ARCH}))?"
-DIRECTIONS = ("keep_max", "keep_min")  # keep the highest scores (the paper's) or the lowest
 SHOWN = {"el2n": "EL2N", "grand": "GraNd", "input_norm": "input norm", "aum": "AUM", "forgetting": "forgetting"}
 
 

@@ -2,7 +2,6 @@
 per-seed scores. None imports MLflow, except the step that creates the store."""
 
 import json
-import os
 from pathlib import Path
 
 import torch
@@ -16,7 +15,7 @@ def init_tracking(args):
     from ... import tracking  # here only: the other steps never import MLflow
 
     store = Path(args.store_dir)
-    uri = os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{store}/mlflow.db"
+    uri = tracking.resolve_uri(f"sqlite:///{store}/mlflow.db")
     experiment_id = tracking.init_store(uri, args.experiment, store / "mlflow" / "artifacts")
     results.write_json({"uri": uri, "experiment": args.experiment, "experiment_id": experiment_id}, args.out)
 
