@@ -15,7 +15,7 @@ from datadiet import results, tracking
 
 SPEC = {
     "dataset": "synthetic",
-    "model": {"arch": "resnet18", "width": 2},
+    "model": {"arch": "resnet18", "width": 2, "init": "flax"},
     "never_learned": "inf",
     "noise": 0.0,
     "run": 0,

@@ -137,6 +137,7 @@ def test_a_training_job_requeued_by_slurm_resumes_and_ends_as_an_uninterrupted_o
         "study": "requeue",
         "noise": {"levels": [0.0], "methods": []},
         "scores": {"seeds": 1},
+        "experiments": {"lmc": {"parents": 1}},  # the parents are scoring runs
         "train": {"epochs": 20},
     }
     local = write_overrides(

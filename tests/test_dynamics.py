@@ -1,9 +1,12 @@
 """Each training-dynamics measure against a slow, obvious reference implementation."""
 
+import copy
+
 import pytest
 import torch
 
 from datadiet.dynamics import (
+    child_data_seed,
     cosine_distance,
     error_barrier,
     error_rate,
@@ -11,9 +14,11 @@ from datadiet.dynamics import (
     interpolate,
     ntk_gram,
     ntk_velocity,
+    reestimate_bn,
 )
 from datadiet.models import build
 from datadiet.reference import error_barrier_loop, error_loop, gram_loop, interpolated_by_hand, ntk_velocity_loop
+from datadiet.train import run_seeds
 from nets import batch as _batch, snapshot, tiny_resnet as _tiny_resnet
 
 
@@ -176,6 +181,114 @@ def test_error_barrier_of_a_model_with_itself_is_zero():
     assert result["barrier"] == pytest.approx(0, abs=1e-12)
     assert result["error_a"] == result["error_b"] == error_loop(model, images, labels)
     assert all(error == result["error_a"] for error in result["errors"].values())
+
+
+def bn_statistics_by_hand(model, images, batches):
+    """Each BatchNorm layer's per-channel input mean and unbiased variance in train-mode forward passes
+    over `batches` equal batches, averaged over the batches."""
+    model = copy.deepcopy(model).train()
+    norms = {n: m for n, m in model.named_modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)}
+    seen = {n: [] for n in norms}
+    for name, norm in norms.items():
+        norm.register_forward_pre_hook(lambda module, inputs, name=name: seen[name].append(inputs[0]))
+    with torch.no_grad():
+        for x in images.chunk(batches):
+            model(x)
+    stats = {}
+    for name, inputs in seen.items():
+        dims = [0] + list(range(2, inputs[0].dim()))
+        stats[name] = (
+            sum(x.mean(dims) for x in inputs) / batches,
+            sum(x.var(dims, unbiased=True) for x in inputs) / batches,
+        )
+    return stats
+
+
+def set_bn_statistics(model, stats):
+    with torch.no_grad():
+        for name, (mean, var) in stats.items():
+            model.get_submodule(name).running_mean.copy_(mean)
+            model.get_submodule(name).running_var.copy_(var)
+
+
+def test_reestimate_bn_matches_batch_statistics_by_hand():
+    model = tiny_resnet()
+    model.eval()
+    images, _ = batch(40)
+    before = snapshot(model)
+    momenta = [m.momentum for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    reestimate_bn(model, images, batch_size=10)
+    expected = bn_statistics_by_hand(model, images, batches=4)
+    assert len(expected) > 10
+    for name, (mean, var) in expected.items():
+        norm = model.get_submodule(name)
+        torch.testing.assert_close(norm.running_mean, mean, rtol=1e-9, atol=1e-12)
+        torch.testing.assert_close(norm.running_var, var, rtol=1e-9, atol=1e-12)
+        assert not torch.allclose(norm.running_mean, before[f"{name}.running_mean"])
+    # Parameters, mode and momenta are left as they were.
+    assert not model.training
+    assert all(torch.equal(p, before[n]) for n, p in model.named_parameters())
+    assert momenta == [m.momentum for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    with pytest.raises(ValueError):
+        reestimate_bn(model, images[:1])
+
+
+def scaled_pair(images, scale=10.0):
+    """Two BatchNorm nets computing one function: b is a with its first layer (and so its running
+    statistics) scaled by `scale`; both with the exact statistics of `images`. At alpha, the first layer
+    and the std of its output are c = alpha + (1 - alpha) scale times a's, but the interpolated running
+    variance is alpha + (1 - alpha) scale**2 > c**2 times a's: eval mode shrinks the normalized output."""
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(
+        torch.nn.Flatten(), torch.nn.Linear(12, 4), torch.nn.BatchNorm1d(4), torch.nn.Linear(4, 3)
+    ).double()
+    with torch.no_grad():
+        net[2].bias.copy_(torch.tensor([1.0, -1.0, 0.5, -0.5]))  # beta: shrunken activations cross it
+    set_bn_statistics(net, bn_statistics_by_hand(net, images, batches=1))
+    a = snapshot(net)
+    b = {
+        k: v * {"1.weight": scale, "1.bias": scale, "2.running_mean": scale, "2.running_var": scale**2}.get(k, 1)
+        for k, v in a.items()
+    }
+    return net, a, b
+
+
+def test_reestimated_bn_removes_the_barrier_of_mismatched_running_statistics():
+    torch.manual_seed(2)
+    images = torch.randn(300, 3, 2, 2, dtype=torch.float64)
+    net, a, b = scaled_pair(images)
+    labels = net.eval()(images).argmax(1)
+    alphas = (0.25, 0.5, 0.75)
+    interpolated = error_barrier(net, a, b, images, labels, alphas)
+    reestimated = error_barrier(net, a, b, images, labels, alphas, bn_images=images, bn_batch_size=300)
+    assert interpolated["error_a"] == interpolated["error_b"] == 0
+    assert interpolated["barrier"] > 0.05
+    assert reestimated["barrier"] == 0 and all(e == 0 for e in reestimated["errors"].values())
+
+
+def test_reestimated_bn_equals_interpolated_when_the_running_statistics_match_the_data():
+    # Two nets that differ only after the last BatchNorm, both with the exact statistics of the
+    # images: the interpolated running statistics are the interpolated net's.
+    images, _ = batch(30)
+    model_a = tiny_resnet()
+    set_bn_statistics(model_a, bn_statistics_by_hand(model_a, images, batches=1))
+    model_b = copy.deepcopy(model_a)
+    torch.nn.init.normal_(model_b.fc.weight, std=3.0)
+    labels = tiny_resnet(seed=6).eval()(images).argmax(1).detach()
+    alphas = (0.25, 0.5, 0.75)
+    states = snapshot(model_a), snapshot(model_b)
+    interpolated = error_barrier(tiny_resnet(seed=7), *states, images, labels, alphas)
+    reestimated = error_barrier(tiny_resnet(seed=7), *states, images, labels, alphas, images, bn_batch_size=30)
+    assert interpolated["errors"] == reestimated["errors"]
+    assert (interpolated["error_a"], interpolated["error_b"]) == (reestimated["error_a"], reestimated["error_b"])
+    assert interpolated["barrier"] == reestimated["barrier"]
+    assert len(set(interpolated["errors"].values())) > 1  # the nets and their interpolations do differ
+
+
+def test_child_data_seeds_differ_across_parents_and_children():
+    parents = [run_seeds(p)["data"] for p in range(10)]
+    children = [child_data_seed(seed, c) for seed in parents for c in (0, 1)]
+    assert len(set(children)) == len(children) and not set(children) & set(parents)
 
 
 def test_example_sets():

@@ -19,7 +19,7 @@ import torch
 from mlflow.tracking import MlflowClient
 from PIL import Image
 
-from datadiet import cli, data, scores, selection
+from datadiet import cli, data, prune, scores, selection
 from datadiet.train import load_checkpoint
 
 COLORS = {"apple": (200, 40, 40), "leaf": (40, 180, 60), "sky": (50, 80, 210)}
@@ -114,6 +114,39 @@ def test_keep_txt_lists_the_highest_ranked(pruned):
     assert sorted(table.path[table.kept == 1]) == sorted(kept)
 
 
+def test_prune_json_records_the_class_histogram_and_the_tie_at_the_cut(pruned):
+    table, info = pruned["table"], pd.read_json(pruned["out"] / "prune.json", typ="series")
+    assert info["class_histogram"] == {name: int((table[table.label == name].kept == 1).sum()) for name in COLORS}
+    assert info["tie_at_cut"] == {"size": 0, "score": None, "share": 0.0}  # EL2N: no two scores equal
+    assert info["args"]["selection_seed"] == 0 and info["args"]["init"] == "flax"
+
+
+def test_ranks_break_ties_as_keep_max_with_the_same_seed():
+    scores = torch.tensor([1.0, 3.0, 3.0, 3.0, 3.0, 0.0, 2.0, 3.0])
+    paths, labels = [f"img{i}.png" for i in range(8)], torch.tensor([0, 0, 0, 0, 1, 1, 1, 1])
+    ranks = set()
+    for seed in range(6):
+        table = prune.score_table(paths, labels, ["a", "b"], {"x_seed0": scores}, seed)
+        hardest = sorted(table.sort_values("rank").index[:3])
+        assert hardest == selection.keep_max(scores, 3 / 8, seed).tolist()
+        ranks.add(tuple(hardest))
+    assert len(ranks) > 1  # the tie at 3.0 is broken by the seed
+
+
+def test_a_cut_inside_a_large_tie_is_a_warning(store, tmp_path, monkeypatch, capsys):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    root, out = make_folder(tmp_path / "images", per_class=8), tmp_path / "out"
+    args = ["prune", "--data", str(root), "--out", str(out), "--score", "forgetting", "--seeds", "1"]
+    cli.main([*args, "--keep", "0.25", "--selection-seed", "3", "--tracking-uri", store, *TINY])
+    info = pd.read_json(out / "prune.json", typ="series")
+    tie = info["tie_at_cut"]
+    assert tie["size"] > 1 and tie["share"] == tie["size"] / 24  # 2 epochs of 2 steps: few distinct scores
+    assert f"warning: the cut falls inside a tie of {tie['size']} examples with score {tie['score']}" in (
+        capsys.readouterr().err
+    )
+    assert sum(info["class_histogram"].values()) == 6 and info["args"]["selection_seed"] == 3
+
+
 def test_symlink_tree_points_at_the_kept_images(pruned):
     link, root = pruned["link"], pruned["root"]
     kept = (pruned["out"] / "keep.txt").read_text().splitlines()
@@ -206,7 +239,7 @@ def test_progress_bars_on_a_terminal(store, tmp_path):
             "aum",
             "--method",
             "window",
-            "--window-position",
+            "--window-left-out",
             0.5,
             "--fit",
             "center-crop",
@@ -289,7 +322,7 @@ def bad_folders(tmp_path):
         ("good", ["--keep", "1.5"], "--keep: kept fraction must be in (0, 1], got 1.5"),
         ("good", ["--score", "loss"], "unknown score 'loss'"),
         ("good", ["--method", "hardest"], "unknown method 'hardest'"),
-        ("good", ["--method", "window"], "--method window needs --window-position"),
+        ("good", ["--method", "window"], "--method window needs --window-left-out"),
         ("good", ["--score", "aum", "--score-epoch", "1"], "--score-epoch applies to el2n and grand, not to aum"),
         ("good", ["--batch-size", "128"], "6 training examples are fewer than one batch of 128"),
         ("good", ["--out", "{tmp}/a_file"], "--out {tmp}/a_file is a file, not a folder"),

@@ -8,6 +8,7 @@ import pytest
 import yaml
 
 from datadiet.study import config as study_config, layout, names
+from datadiet.study.experiments import window
 from paths import ROOT
 
 SCHEMA = yaml.safe_load((ROOT / "workflow" / "schemas" / "config.schema.yaml").read_text())
@@ -78,6 +79,15 @@ def test_a_path_is_built_and_parsed_by_one_template():
         layout.parse(layout.NTK, path)
 
 
+def test_window_runs_leave_out_each_share_that_fits_the_kept_fraction():
+    study = study_config.load(ROOT / "config" / "paper.yaml")
+    runs = [layout.parse(layout.WINDOW + "/result.json", p) for p in window.targets(study)]
+    left_out = study.config["experiments"]["window"]["left_out"]
+    for keep, fits in (("0.4", left_out), ("0.5", [v for v in left_out if v <= 0.5])):  # 0.6 is past 1 - 0.5
+        assert sorted({float(r["left_out"]) for r in runs if r["keep"] == keep}) == fits
+    assert len(runs) == len(study.noise) * (11 + 10) * 4
+
+
 def write(tmp_path, **config):
     path = tmp_path / f"override-{len(list(tmp_path.iterdir()))}.yaml"
     path.write_text(yaml.safe_dump(config))
@@ -93,7 +103,12 @@ def write(tmp_path, **config):
         ({"datasets": {"cifar10": {"path": "/nonexistent/cifar.tar.gz"}}}, "/nonexistent/cifar.tar.gz"),
         ({"pruning": {"methods": ["el2n_e7"]}}, "'el2n_e7' needs a score"),
         ({"experiments": {"window": {"dataset": "imagenet"}}}, "'imagenet' is not in datasets"),
+        ({"experiments": {"window": {"positions": [0, 1]}}}, "'positions' was unexpected"),
+        ({"experiments": {"window": {"left_out": [0, 0.02, 0.61]}}}, "[0.61] leave out more than 1 - min(kept) = 0.6"),
+        ({"experiments": {"window": {"left_out": [0, 0.5]}}}, "must hold 0 (the hardest window) and contrast_left_out"),
+        ({"experiments": {"window": {"left_out": [0.02, 0.5]}}}, "[0] missing"),
         ({"experiments": {"lmc": {"spawn_epochs": [0, 9]}}}, "epoch 9"),
+        ({"experiments": {"lmc": {"parents": 4}}}, "4 parents, but the parents are the scoring runs"),
         ({"pruning": {"methods": ["keep-el2n_e1"]}}, "'keep-el2n_e1' does not match"),
     ],
 )
@@ -115,6 +130,18 @@ def test_a_preset_holds_only_what_differs_from_config_yaml_and_the_schema_defaul
     base = study_config.load().config
     assert list(restated(yaml.safe_load(preset.read_text()), base)) == []
     assert study_config.load(preset).config["study"] == preset.stem
+
+
+def test_ccs_beta_is_one_number_or_a_map_from_kept_fraction(tmp_path, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    paper = study_config.Study(study_config.load(ROOT / "config" / "paper.yaml").config)
+    assert [paper.selection("ccs-el2n_e20", keep)["beta"] for keep in (0.1, 0.2, 0.5, 0.9)] == [0.3, 0.1, 0.1, 0.1]
+    laptop = study_config.Study(study_config.load().config)
+    assert laptop.selection("ccs-el2n_e2", 0.3) == {"kind": "ccs", "beta": 0.1, "strata": 50}
+    assert laptop.selection("el2n_e2", 0.3) == {"kind": "keep_max"}
+    bad = write(tmp_path, pruning={"ccs": {"beta": [{"kept": 0.1}]}})
+    with pytest.raises(study_config.ConfigError, match="beta"):
+        study_config.load(ROOT / "config" / "tiny.yaml", bad)
 
 
 def test_where_a_job_runs_is_not_what_it_is():

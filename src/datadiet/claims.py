@@ -1,84 +1,203 @@
-"""The claims table: each qualitative claim of the paper and of the reproduction, our measured
-number beside theirs, and a verdict computed from the results.
+"""The claims table: each qualitative claim of the paper and of the reproduction, our estimate with its
+interval beside their number, and a verdict computed from the results, one row per (dataset,
+architecture).
 
-Verdicts: "reproduced" when our number shows the claimed effect beyond the spread of repeats;
-"not reproduced" when it shows the opposite at a scale comparable to the paper's; "inconclusive"
-when the difference is within the spread, or when the opposite shows at a small scale (scarce
-data, Sorscher et al. 2022), with the reason. The claims themselves live with their experiment
-(study/experiments/*.py): each takes result tables and returns one row; this module holds the verdict
-toolkit they share and `table`, which gathers them.
+Methods are compared by differences paired on the repeat (runs of the same repeat share the init
+seed), with t-based bounds: each end of [ci_low, ci_high] is a one-sided 95% confidence bound, so a
+directional claim is decided at 5% (the two ends together are the 90% interval that the two one-sided
+tests of an equivalence use). Verdicts:
+- "reproduced": the bound on the claimed side excludes 0 (an absence claim: the interval lies inside
+  the stated margin);
+- "not reproduced": the other bound excludes 0 the other way (absence: the interval lies outside the
+  margin);
+- "inconclusive": the interval holds 0 (absence: it straddles the margin);
+- "underpowered": fewer than 3 repeats; nothing is called;
+- "not measured": the study did not run it.
+A study below the paper's scale says so in the verdict whatever the outcome: the regime it is in is
+measured by the experiments, never assumed here. The claims themselves live with their experiment
+(study/experiments/*.py); this module holds the toolkit they share and `table`, which gathers them.
 """
+
+from collections import namedtuple
 
 import numpy as np
 import pandas as pd
 
-from .study import names
+from . import published
 from .study.experiments import lmc, noise, ntk, pruning, scores, transfer, window
 
-# A study is "at the paper's scale" when its full-data accuracy is close to the paper's (95% on
-# CIFAR-10): below this, pruning behaves as in the scarce-data regime.
-PAPER_SCALE_ACCURACY = 0.90
+CONFIDENCE = 0.95  # of each one-sided bound
+MIN_REPEATS = 3
+# Below the paper's full-data accuracy by more than this many points, a study is below paper scale.
+PAPER_SCALE_POINTS = 2.0
+# The margin of an absence claim ("no better", "no loss", "transfers"), in accuracy points.
+MARGIN = 0.5
+BELOW_SCALE = " (below paper scale)"
+
+Estimate = namedtuple("Estimate", "estimate ci_low ci_high n")
+NOTHING = Estimate(np.nan, np.nan, np.nan, 0)
 
 
-def row(
-    claim,
-    source,
-    ours,
-    theirs,
-    holds,
-    spread_ok=True,
-    small_scale=None,
-    why="",
-    unsure="difference within the spread of repeats",
-):
-    """A claims-table row. `holds`: does our number show the effect; `spread_ok`: is the effect
-    larger than the spread of repeats (`unsure` says why not); `small_scale`: a reason string
-    when the study is small."""
-    if holds is None:
-        verdict, reason = "inconclusive", why or "not measured in this study"
-    elif holds and spread_ok:
-        verdict, reason = "reproduced", why
-    elif not spread_ok:
-        verdict, reason = "inconclusive", f"{unsure}; {why}".rstrip("; ")
-    elif small_scale:
-        verdict, reason = "inconclusive at this scale", f"{small_scale}; {why}".rstrip("; ")
-    else:
-        verdict, reason = "not reproduced", why
-    return {"claim": claim, "source": source, "ours": ours, "theirs": theirs, "verdict": verdict, "reason": reason}
+def bounds(values):
+    """Mean of `values` with its one-sided `CONFIDENCE` t bounds (nan when n < 2)."""
+    from scipy import stats
+
+    values = np.asarray(values, dtype=float)
+    n = len(values)
+    if n == 0:
+        return NOTHING
+    mean = float(values.mean())
+    if n < 2:
+        return Estimate(mean, np.nan, np.nan, n)
+    half = stats.t.ppf(CONFIDENCE, n - 1) * values.std(ddof=1) / np.sqrt(n)
+    return Estimate(mean, mean - half, mean + half, n)
 
 
-def scale_note(runs, clean):
-    """Why this study is small, or None at the paper's scale."""
-    full = runs[(runs.method == "full") & (runs.noise == clean)]
-    accuracy, size = full.test_accuracy.mean(), full.num_examples.max()
-    if accuracy >= PAPER_SCALE_ACCURACY:
-        return None
-    return (
-        f"full-data accuracy {100 * accuracy:.1f}% on {size} examples (paper: ~95% on 50,000): "
-        "the scarce-data regime, where keeping hard examples can lose to random"
-    )
-
-
-def measured(diff, spread):
-    return f"{diff:+.2f} points (spread {spread:.2f})"
-
-
-def accuracy_stats(runs, **where):
-    """Mean and std (over repeats) of the final accuracy, in points, of the runs matching `where`."""
+def select(runs, **where):
     mask = np.ones(len(runs), dtype=bool)
     for key, value in where.items():
         mask &= (runs[key] == value).to_numpy()
-    values = 100 * runs[mask].test_accuracy
-    return values.mean(), values.std(ddof=1) if len(values) > 1 else 0.0, len(values)
+    return runs[mask]
 
 
-def difference(runs, a, b, **where):
-    """Accuracy of method a minus method b (points) and the spread it must exceed (std of the difference)."""
-    mean_a, std_a, n_a = accuracy_stats(runs, method=a, **where)
-    mean_b, std_b, n_b = accuracy_stats(runs, method=b, **where)
-    if not (n_a and n_b):
-        return None, None
-    return mean_a - mean_b, float(np.hypot(std_a, std_b))
+def paired(runs, a, b, **where):
+    """Accuracy of method a minus method b, in points, per repeat that both ran (the same init seed)."""
+    rows = select(runs, **where)
+    return between(rows[rows.method == a], rows[rows.method == b])
+
+
+def between(runs_a, runs_b):
+    """Accuracy of runs_a minus runs_b, in points, per repeat (`run`) that both have."""
+    by_run = [r.groupby("run").test_accuracy.mean() for r in (runs_a, runs_b)]
+    return (100 * (by_run[0] - by_run[1])).dropna()
+
+
+def row(claim, source, theirs, verdict, reason="", estimate=NOTHING, **extra):
+    """A claims-table row; `extra`: dataset, arch and `ours` (the measured number in words)."""
+    return {
+        "claim": claim,
+        "source": source,
+        "dataset": extra.get("dataset", ""),
+        "arch": extra.get("arch", ""),
+        "estimate": estimate.estimate,
+        "ci_low": estimate.ci_low,
+        "ci_high": estimate.ci_high,
+        "n": estimate.n,
+        "ours": extra.get("ours", ""),
+        "theirs": theirs,
+        "verdict": verdict,
+        "reason": reason,
+    }
+
+
+def described(est, unit, describe):
+    text = f"{est.estimate:+.2f} {unit} [{est.ci_low:+.2f}, {est.ci_high:+.2f}], n={est.n}"
+    if est.n < 2:
+        text = f"{est.estimate:+.2f} {unit}, n={est.n}"
+    return f"{text}; {describe}" if describe else text
+
+
+def decided(verdict, reasons, scale):
+    """The verdict with the scale said for every outcome, and the reasons joined."""
+    reasons = [r for r in (*reasons, scale) if r]
+    return (verdict + BELOW_SCALE if scale else verdict), "; ".join(reasons)
+
+
+def judged(claim, source, theirs, diffs, decide, *, dataset, arch, scale=None, unit="points", describe=None, why=""):
+    """A row for a claim on paired differences: `decide(estimate)` gives (verdict, reason) once
+    there are enough repeats."""
+    est = bounds(diffs)
+    if est.n < MIN_REPEATS:
+        verdict, reason = "underpowered", f"{est.n} repeats (a verdict needs {MIN_REPEATS})"
+    else:
+        verdict, reason = decide(est)
+    verdict, reason = decided(verdict, [reason, why], scale)
+    return row(
+        claim, source, theirs, verdict, reason, est, dataset=dataset, arch=arch, ours=described(est, unit, describe)
+    )
+
+
+def superiority(claim, source, theirs, diffs, *, direction=1, **how):
+    """A directional claim: the paired differences `diffs` are positive (direction=1) or negative."""
+
+    def decide(est):
+        low, high = (est.ci_low, est.ci_high) if direction > 0 else (-est.ci_high, -est.ci_low)
+        if low > 0:
+            return "reproduced", ""
+        if high < 0:
+            return "not reproduced", "the interval excludes 0 in the opposite direction"
+        return "inconclusive", "the interval holds 0"
+
+    return judged(claim, source, theirs, diffs, decide, **how)
+
+
+def equivalence(claim, source, theirs, diffs, margin, **how):
+    """An absence claim: the paired differences lie within +-`margin` (two one-sided tests at 5%)."""
+    unit = how.get("unit", "points")
+
+    def decide(est):
+        if -margin < est.ci_low and est.ci_high < margin:
+            return "reproduced", f"equivalent within +-{margin:g} {unit}"
+        if est.ci_low > margin or est.ci_high < -margin:
+            return "not reproduced", f"different by more than {margin:g} {unit}"
+        return "inconclusive", f"underpowered: the interval straddles the margin +-{margin:g} {unit}"
+
+    return judged(claim, source, theirs, diffs, decide, **how)
+
+
+def noninferiority(claim, source, theirs, diffs, margin, **how):
+    """A "no loss" claim: the paired differences lie above -`margin` (one-sided test at 5%)."""
+    unit = how.get("unit", "points")
+
+    def decide(est):
+        if est.ci_low > -margin:
+            return "reproduced", f"no loss beyond {margin:g} {unit}"
+        if est.ci_high < -margin:
+            return "not reproduced", f"a loss of more than {margin:g} {unit}"
+        return "inconclusive", f"the interval holds the margin -{margin:g} {unit}"
+
+    return judged(claim, source, theirs, diffs, decide, **how)
+
+
+def threshold(claim, source, theirs, est, level, *, dataset, arch, scale=None, describe=None, why=""):
+    """A claim that a statistic (a rank correlation, with bounds) reaches `level`."""
+    if est.ci_low >= level:
+        verdict, reason = "reproduced", f"holds at >= {level:g}"
+    elif est.ci_high < level:
+        verdict, reason = "not reproduced", f"below {level:g}"
+    else:
+        verdict, reason = "inconclusive", f"the interval holds {level:g}"
+    verdict, reason = decided(verdict, [reason, why], scale)
+    ours = f"{est.estimate:.3f} [{est.ci_low:.3f}, {est.ci_high:.3f}], n={est.n}" + (
+        f"; {describe}" if describe else ""
+    )
+    return row(claim, source, theirs, verdict, reason, est, dataset=dataset, arch=arch, ours=ours)
+
+
+def not_measured(claim, source, theirs, why, *, dataset="", arch="", scale=None):
+    """A claim the study has no runs for (`scale` is accepted, and moot)."""
+    return row(claim, source, theirs, "not measured", why, dataset=dataset, arch=arch, ours="not run")
+
+
+def spearman(a, b):
+    """Spearman's rho with Fisher-z bounds (standard error 1.03/sqrt(n-3), Fieller et al. 1957)."""
+    from scipy import stats
+
+    rho, n = float(np.clip(stats.spearmanr(a, b).statistic, -0.999999, 0.999999)), len(a)  # finite z
+    half = stats.norm.ppf(CONFIDENCE) * 1.03 / np.sqrt(max(n - 3, 1))
+    return Estimate(float(rho), float(np.tanh(np.arctanh(rho) - half)), float(np.tanh(np.arctanh(rho) + half)), n)
+
+
+def scale_note(runs, dataset, arch, clean):
+    """Why this (dataset, arch) is below the paper's scale, or None when it is at it."""
+    full = select(runs, dataset=dataset, arch=arch, method="full", noise=clean)
+    theirs = published.FULL_DATA_ACCURACY.get(dataset)
+    if full.empty:
+        return "no full-data run to judge the scale by"
+    ours = 100 * full.test_accuracy.mean()
+    if theirs is None or ours >= theirs - PAPER_SCALE_POINTS:  # no record: nothing to say it is below
+        return None
+    return f"full data {ours:.1f}% on {full.num_examples.max()} examples vs the paper's ~{theirs:g}%"
 
 
 def closest(values, target):
@@ -86,33 +205,41 @@ def closest(values, target):
     return min(values, key=lambda v: abs(v - target))
 
 
-def table(curve, windows, transfer_runs, clean_scores, noisy_scores, corrupted, velocities, barriers, clean, score):
-    """Every claim the study measured. `score`: the early EL2N score of the pruning curve;
-    `clean_scores`: clean mean scores, a column each; `noisy_scores`: the same per noise level;
-    `corrupted`: {noise: bool array of corrupted labels}; `velocities`, `barriers`: the NTK and LMC tables."""
-    small = scale_note(curve, clean)
-    noisy = sorted(n for n in curve.noise.unique() if n != clean)
-    rows = [
-        pruning.el2n_beats_random(curve, clean, small, score),
-        pruning.grand_init_vs_input_norm(curve, clean, small),
-    ]
-    rows += [noise.grand_init_under_noise(curve, n, small) for n in noisy[:1]]
-    floor = pruning.run_to_run_spread(curve, clean)
-    rows += [window.window_optimum(windows, clean, small, floor)]
-    rows += [window.window_noise(windows, clean, n, small, floor) for n in sorted(set(windows.noise) - {clean})[:1]]
-    rows += [transfer.scores_transfer(transfer_runs, score, small)]
-    epochs = {
-        kind: {s.epoch for s in map(names.Score.parse, clean_scores) if s.kind == kind} for kind in names.AT_EPOCH
-    }
-    common = sorted(epochs["grand"] & epochs["el2n"])
-    rows += [scores.rank_alike(clean_scores, max(common), small)] if common else []
-    rows += [scores.grand_init_tracks_input_norm(clean_scores, small)] if "grand_e0" in clean_scores else []
-    rows += [
-        noise.noisy_ranked_hardest(noisy_scores[n], corrupted[n], score, n)
-        for n in noisy[:1]
-        if score in noisy_scores.get(n, {})
-    ]
-    rows += [ntk.ntk_rises(velocities, clean), lmc.lmc_later(barriers)]
-    if (curve.method == f"ccs-{score}").any():
-        rows += [pruning.ccs_at_high_pruning(curve, clean, small, score)]
+def table(found, score):
+    """Every claim the study measured. `found`: the report's result tables (report.read_results);
+    `score`: the early EL2N score of the pruning curve."""
+    clean = found["clean"]
+    rows = curve_claims(found["curve"], found["how_early"], clean, score)
+    rows += window.claims(
+        found["windows"], clean, scale_of(found["curve"], found["windows"], clean), found["window_settings"]
+    )
+    rows += transfer.claims(found["transfer"], score, scale_of(found["curve"], found["transfer"], clean))
+    main, main_scale = found["main"], scale_note(found["curve"], *found["main"], clean)
+    rows += scores.claims(found["clean_scores"], main, main_scale)
+    rows += noise.ranking_claims(found["noisy_scores"], found["corrupted"], score, main, main_scale)
+    rows += [ntk.ntk_rises(found["ntk"], clean, main, main_scale)]
+    settings, lmc_scale = found["lmc_settings"], scale_of(found["curve"], found["lmc"], clean)
+    rows += [lmc.lmc_later(found["lmc"], settings["epsilon"], settings["fit_error"], lmc_scale)]
     return pd.DataFrame(rows)
+
+
+def curve_claims(curve, how_early, clean, score):
+    """The pruning-curve claims, a row each per (dataset, architecture), each judged at its own scale."""
+    rows = []
+    for (dataset, arch), runs in curve.groupby(["dataset", "arch"], sort=False):
+        scale = scale_note(curve, dataset, arch, clean)
+        early = select(how_early, dataset=dataset, arch=arch)
+        # The how-early runs add kept fractions the curve may lack (CIFAR-100's 75%); shared runs once.
+        every = pd.concat([runs, early]).drop_duplicates("run_id")
+        rows += pruning.claims(every, clean, scale, score, dataset, arch)
+        rows += noise.pruning_claims(runs, clean, scale, dataset, arch)
+        rows += pruning.how_early_claims(early, scale, dataset, arch)
+    return rows
+
+
+def scale_of(curve, table, clean):
+    """The scale note of the (first) dataset and architecture an experiment's table ran on."""
+    if table.empty:
+        return None
+    first = table.iloc[0]
+    return scale_note(curve, first.dataset, first.arch, clean)

@@ -87,10 +87,16 @@ def add_prune_tools(sub):
     p.add_argument("--ccs-beta", type=float, default=0.1, help="ccs: hardest fraction dropped first (default 0.1)")
     p.add_argument("--ccs-strata", type=int, default=50, help="ccs: score strata (default 50)")
     p.add_argument(
-        "--window-position",
+        "--window-left-out",
         type=float,
-        help="window: where the kept window of the ranking "
-        "starts, 0 = the easiest window, 1 = the hardest (required with --method window)",
+        help="window: the share of the set left out above the window (harder than it), 0 = the "
+        "hardest window, 1 - keep = the easiest (required with --method window)",
+    )
+    p.add_argument(
+        "--selection-seed",
+        type=int,
+        default=0,
+        help="seed of the selection: random and ccs draw with it, the others order equal scores by it (default 0)",
     )
     p.add_argument(
         "--never-learned",
@@ -124,6 +130,13 @@ def add_prune_training(p):
         type=int,
         default=64,
         help="ResNet width (default 64, the standard network; 16 or 8 for a quick CPU run)",
+    )
+    p.add_argument(
+        "--init",
+        choices=models.INITS,
+        default="flax",
+        help="weight initialisation: flax (default, the official code's: lecun normal, zero dense bias) "
+        "or torch (torchvision's: kaiming normal fan_out convs)",
     )
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--image-size", type=int, default=32, help="images are brought to size x size (default 32)")

@@ -92,8 +92,8 @@ def ntk_velocity(
 def interpolate(state_a, state_b, alpha) -> dict:
     """alpha * a + (1 - alpha) * b for every floating-point entry of two state_dicts.
 
-    BatchNorm running statistics are interpolated like the parameters (not re-estimated on data);
-    integer entries (num_batches_tracked) are copied from state_a.
+    BatchNorm running statistics are interpolated like the parameters (error_barrier can re-estimate
+    them on data instead); integer entries (num_batches_tracked) are copied from state_a.
     """
     if state_a.keys() != state_b.keys():
         raise ValueError("state_dicts have different keys")
@@ -105,6 +105,35 @@ def interpolate(state_a, state_b, alpha) -> dict:
         # This form, not lerp, so that alpha = 1 and alpha = 0 give the end points exactly.
         out[key] = alpha * a + (1 - alpha) * b.to(a.device) if a.is_floating_point() else a.clone()
     return out
+
+
+def reestimate_bn(model, images, batch_size: int = 128):
+    """Reset every BatchNorm layer's running statistics and recompute them on `images`.
+
+    Train-mode forward passes without gradients, in near-equal batches of at most `batch_size`, each
+    batch weighted equally (momentum None: a cumulative average). Interpolated running statistics are
+    not the interpolated net's activation statistics (its activations shrink), which adds a spurious
+    barrier (Jordan et al. 2023, REPAIR). The model's mode and the layers' momentum are left as they were.
+    """
+    if len(images) < 2:
+        raise ValueError("BatchNorm statistics need at least 2 images")
+    norms = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    momenta = [m.momentum for m in norms]
+    param = next(model.parameters())
+    memory_format = getattr(model, "memory_format", torch.contiguous_format)
+    was_training = model.training
+    try:
+        for norm in norms:
+            norm.reset_running_stats()
+            norm.momentum = None
+        model.train()
+        with torch.no_grad():
+            for x in torch.tensor_split(images, -(-len(images) // batch_size)):
+                model(x.to(param.device, param.dtype).contiguous(memory_format=memory_format))
+    finally:
+        for norm, momentum in zip(norms, momenta):
+            norm.momentum = momentum
+        model.train(was_training)
 
 
 def error_rate(model, images, labels, batch_size: int = 1000) -> float:
@@ -122,24 +151,31 @@ def error_rate(model, images, labels, batch_size: int = 1000) -> float:
     return wrong / len(images)
 
 
-def error_barrier(model, state_a, state_b, images, labels, alphas=(0.5,)) -> dict:
+def error_barrier(
+    model, state_a, state_b, images, labels, alphas=(0.5,), bn_images=None, bn_batch_size: int = 128
+) -> dict:
     """Error barrier on an example set (linear mode connectivity, Frankle et al. 2020):
 
     max over alpha of err(alpha w_a + (1 - alpha) w_b) - [alpha err(w_a) + (1 - alpha) err(w_b)].
+
+    bn_images None: BatchNorm running statistics interpolated with the weights. Otherwise they are
+    re-estimated on `bn_images` (reestimate_bn, batches of `bn_batch_size`) for every model evaluated,
+    the end points included, so that the barrier compares like with like and is 0 at alpha 0 and 1.
 
     `model` is a model of the right architecture; each state is loaded into it in turn, and it is
     left holding the last interpolation (the caller owns it), so the states must not be views of its
     own tensors (model.state_dict() is: clone it). Returns {"barrier", "errors":
     {alpha: error}, "error_a", "error_b"}.
     """
-    model.load_state_dict(state_a)
-    error_a = error_rate(model, images, labels)
-    model.load_state_dict(state_b)
-    error_b = error_rate(model, images, labels)
-    errors = {}
-    for alpha in alphas:
-        model.load_state_dict(interpolate(state_a, state_b, alpha))
-        errors[alpha] = error_rate(model, images, labels)
+
+    def error_of(state):
+        model.load_state_dict(state)
+        if bn_images is not None:
+            reestimate_bn(model, bn_images, bn_batch_size)
+        return error_rate(model, images, labels)
+
+    error_a, error_b = error_of(state_a), error_of(state_b)
+    errors = {alpha: error_of(interpolate(state_a, state_b, alpha)) for alpha in alphas}
     barrier = max(errors[alpha] - (alpha * error_a + (1 - alpha) * error_b) for alpha in alphas)
     return {"barrier": barrier, "errors": errors, "error_a": error_a, "error_b": error_b}
 
@@ -176,6 +212,7 @@ def measured_blocks(num_examples, block_size, blocks=None):
 
 
 def child_data_seed(parent_data_seed, child):
-    """The data order of a mode-connectivity child: children of one parent differ only in it, and
-    neither reuses the parent's own order."""
+    """The data order of a mode-connectivity child: children of one parent differ only in it, and no
+    child shares an order with a parent or another parent's child (the parents' data seeds are
+    424242 apart, and the prime 1_000_003 divides no small multiple of that)."""
     return parent_data_seed + 1_000_003 * (child + 1)

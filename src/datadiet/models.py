@@ -3,6 +3,11 @@
 The blocks are the standard ones (He et al. 2016, as in torchvision); they are written out here
 because importing torchvision costs every job about 2 s (it loads torch._dynamo), and because
 torchvision's ResNet fixes the stage widths at 64..512.
+
+Two weight initialisations (`init`): "flax", the official code's (Flax defaults: lecun_normal, a
+truncated normal of variance 1/fan_in, for every conv and dense kernel, zero dense bias), and
+"torch", torchvision's (kaiming normal fan_out for convs, PyTorch's default Linear). Both start BN at
+scale 1, shift 0, and each bottleneck's last BN at scale 0. GraNd at init depends on which.
 """
 
 import torch
@@ -51,6 +56,31 @@ class Bottleneck(nn.Module):
 ARCHS = {"resnet18": (BasicBlock, [2, 2, 2, 2]), "resnet50": (Bottleneck, [3, 4, 6, 3])}
 
 
+INITS = ("flax", "torch")
+# Std of a standard normal truncated to [-2, 2]: dividing by it gives the truncated normal the
+# variance asked for (as jax.nn.initializers.variance_scaling does).
+TRUNCATED_STD = 0.87962566103423978
+
+
+def lecun_normal_(weight):
+    """Flax's lecun_normal: truncated normal at 2 std, variance 1/fan_in (fan_in: inputs x kernel)."""
+    std = weight[0].numel() ** -0.5 / TRUNCATED_STD
+    return nn.init.trunc_normal_(weight, std=std, a=-2 * std, b=2 * std)
+
+
+def init_weights(model, init):
+    for m in model.modules():
+        if init == "flax" and isinstance(m, (nn.Conv2d, nn.Linear)):
+            lecun_normal_(m.weight)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif init == "torch" and isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+        # The paper's ResNet50 starts each bottleneck as the identity (last BN scale = 0).
+        if isinstance(m, Bottleneck):
+            nn.init.zeros_(m.bn3.weight)
+
+
 class ResNet(nn.Module):
     def __init__(self, block, layers, num_classes, width=64):
         super().__init__()
@@ -73,24 +103,22 @@ class ResNet(nn.Module):
         # (double free in backward, torch 2.14.1) when a layer has fewer than 8 channels. Inputs
         # should be in this format too (data.normalize takes it): mixed formats hit the same kernels.
         self.memory_format = torch.channels_last if width >= 8 else torch.contiguous_format
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-            # The paper's ResNet50 starts each bottleneck as the identity (last BN scale = 0).
-            if isinstance(m, Bottleneck):
-                nn.init.zeros_(m.bn3.weight)
 
     def forward(self, x):
         x = self.stages(self.stem(x))
         return self.fc(self.pool(x).flatten(1))
 
 
-def build(arch, num_classes, width=64):
-    """A low-res ResNet; width=64 is the standard network, smaller widths scale every stage."""
+def build(arch, num_classes, width=64, init="flax"):
+    """A low-res ResNet; width=64 is the standard network, smaller widths scale every stage; `init`:
+    one of INITS, drawn from torch's global generator."""
     if arch not in ARCHS:
         raise ValueError(f"unknown architecture {arch!r}; choose one of {sorted(ARCHS)}")
     if width < 1:
         raise ValueError(f"width must be a positive integer, got {width}")
+    if init not in INITS:
+        raise ValueError(f"unknown init {init!r}; choose one of {list(INITS)}")
     block, layers = ARCHS[arch]
     model = ResNet(block, layers, num_classes, width)
+    init_weights(model, init)
     return model.to(memory_format=model.memory_format)

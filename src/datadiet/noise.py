@@ -4,11 +4,13 @@ import torch
 
 
 def permute_labels(labels, fraction, seed):
-    """Returns (new labels, sorted indices of the corrupted examples).
+    """Returns (new labels, sorted indices of the corrupted examples: those whose label changed).
 
-    The chosen labels are shuffled among themselves, so the class histogram is unchanged and about
-    1 in C of the chosen examples keeps its true label (as in the official code). Unlike it, we keep
-    the corrupted indices, so figures can say where the noisy examples land in each ranking.
+    The labels of round(fraction * N) examples chosen at random are shuffled among themselves, as in
+    the official code, so the class histogram is unchanged and about 1 in C of the chosen examples
+    keeps its true label. Those are not corrupted: a ranking that puts them low is right, so counting
+    them would understate how well a score finds the noise. Unlike the official code, we keep the
+    corrupted indices, so figures can say where the noisy examples land in each ranking.
     """
     if not 0 <= fraction <= 1:
         raise ValueError(f"noise fraction must be in [0, 1], got {fraction}")
@@ -18,4 +20,4 @@ def permute_labels(labels, fraction, seed):
     chosen = chosen.sort().values
     new_labels = labels.clone()
     new_labels[chosen] = labels[chosen][torch.randperm(len(chosen), generator=generator)]
-    return new_labels, chosen
+    return new_labels, (new_labels != labels).nonzero().flatten()

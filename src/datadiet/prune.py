@@ -25,7 +25,7 @@ METHODS = ("keep_max", "keep_min", "random", "ccs", "window")
 FIXED_COLUMNS = ("path", "label", "label_index", "mean", "rank", "kept")
 
 
-def check_options(score, method, keep, epochs, score_epoch, seeds, window_position, out, link):
+def check_options(score, method, keep, epochs, score_epoch, seeds, window_left_out, out, link):
     """The score epoch to use (None for scores that have none); ValueError naming the option for
     anything out of range, before any work.
 
@@ -39,8 +39,8 @@ def check_options(score, method, keep, epochs, score_epoch, seeds, window_positi
         selection.kept_count(1, keep)  # the range check of every selection
     except ValueError as e:
         raise ValueError(f"--keep: {e}") from None
-    if method == "window" and window_position is None:
-        raise ValueError("--method window needs --window-position (0: the easiest window, 1: the hardest)")
+    if method == "window" and window_left_out is None:
+        raise ValueError("--method window needs --window-left-out (0: the hardest window, 1 - keep: the easiest)")
     if epochs < 1 or seeds < 1:
         raise ValueError(f"--epochs and --seeds must be at least 1, got {epochs} and {seeds}")
     if score not in AT_EPOCH:
@@ -88,7 +88,7 @@ def run_steps(score, cfg, num_examples, score_epoch):
     return score_epoch * (num_examples // cfg.batch_size), full
 
 
-def train_seed(train_set, num_classes, cfg, arch, width, seed, score, score_epoch, device, callbacks=()):
+def train_seed(train_set, num_classes, cfg, arch, width, init, seed, score, score_epoch, device, callbacks=()):
     """(model, trackers) of scoring run `seed` (the official seeds, train.run_seeds).
 
     EL2N and GraNd stop at the score epoch: the rest of the run cannot change a score taken there. The
@@ -96,7 +96,7 @@ def train_seed(train_set, num_classes, cfg, arch, width, seed, score, score_epoc
     from checkpoints of full-length runs. Forgetting and AUM are tracked over the whole run.
     """
     seeds = run_seeds(seed)
-    model = init_model(arch, num_classes, width, seeds["model"]).to(device)
+    model = init_model(arch, num_classes, width, seeds["model"], init).to(device)
     steps, full = run_steps(score, cfg, len(train_set.labels), score_epoch)
     trackers = {score: TRACKED[score](len(train_set.labels))} if score in TRACKED else {}
     if steps:
@@ -131,9 +131,10 @@ def input_norm(train_set):
     return scores.input_norm(data.normalize(train_set.images, train_set.mean, train_set.std))
 
 
-def score_table(paths, labels, classes, columns):
+def score_table(paths, labels, classes, columns, seed):
     """One row per image in ImageFolder order: path, label (class name), label_index, a column per
-    seed's score, their mean, and rank (1 = hardest, ties ranked as selection.keep_max keeps them)."""
+    seed's score, their mean, and rank (1 = hardest; ties ranked as selection.keep_max keeps them
+    with the same `seed`)."""
     table = pd.DataFrame(
         {"path": [str(p) for p in paths], "label": [classes[i] for i in labels.tolist()], "label_index": labels.numpy()}
     )
@@ -142,7 +143,7 @@ def score_table(paths, labels, classes, columns):
     mean = torch.stack([v.float() for v in columns.values()]).mean(0)
     table["mean"] = mean.numpy()
     rank = torch.empty(len(mean), dtype=torch.int64)
-    rank[selection.ascending_order(mean)] = torch.arange(len(mean), 0, -1)
+    rank[selection.ascending_order(mean, seed)] = torch.arange(len(mean), 0, -1)
     table["rank"] = rank.numpy()
     return table
 

@@ -19,14 +19,11 @@ def collect_runs(result_paths):
     rows = []
     for path in result_paths:
         result = results.read_json(path)
-        position = result.get("selection", {}).get("position")
-        if position is not None:
-            # Where the window sits: its first position in the ranking and the examples above it.
-            size = result["train_size"]
-            offset = selection.window_offset(result["num_examples"], result["keep"], position)
-            result.update(
-                start=offset / result["num_examples"], excluded_hardest=result["num_examples"] - offset - size
-            )
+        left_out = result.get("selection", {}).get("left_out")
+        if left_out is not None:
+            # Where the window sits: the share of the set and the examples above it (harder than it).
+            offset = selection.window_offset(result["num_examples"], result["keep"], left_out)
+            result.update(left_out=left_out, excluded_hardest=result["num_examples"] - offset - result["train_size"])
         rows.append(result)
     return pd.DataFrame(rows)
 
@@ -119,10 +116,17 @@ def accuracy_pivot(table):
     table = figures.full_data_per_method(table)
     cells = table.assign(
         method=table.method.map(names.label),
-        cell=table["mean"].map("{:.2f}".format) + " ± " + table["std"].fillna(0).map("{:.2f}".format),
+        cell=table["mean"].map("{:.2f}".format)
+        + " ± "
+        + table["std"].fillna(0).map("{:.2f}".format)
+        + table["count"].map(" (n={})".format),
     )
     pivot = cells.pivot_table(index=["dataset", "noise", "method"], columns="keep", values="cell", aggfunc="first")
     return pivot[sorted(pivot.columns, reverse=True)]
+
+
+def claims_html(table):
+    return table.to_html(index=False, classes="prose", float_format="{:.3g}".format, na_rep="")
 
 
 def published_table(source):
@@ -166,6 +170,8 @@ def read_results(study, inputs):
         "curve": collect_runs(inputs["curve"]),
         "how_early": collect_runs(inputs["how_early"]),
         "windows": collect_runs(inputs["window"]),
+        "window_settings": study.window,
+        "lmc_settings": study.lmc,
         "transfer": collect_runs(inputs["transfer"]),
         "ntk": pd.concat([pd.read_csv(p) for p in inputs["ntk"]]),
         "lmc": pd.concat([pd.read_csv(p) for p in inputs["lmc"]]),
@@ -176,6 +182,7 @@ def read_results(study, inputs):
         "agreement": scores.seed_agreement(per_seed.get((*main, clean), {})),
         "compute": job_benchmarks(inputs["benchmarks"]),
         "clean": clean,
+        "main": main,
     }
     found["ranking"] = pd.concat(
         [
@@ -193,13 +200,14 @@ def draw(found, out_dir):
     paths = {name: out_dir / f"{name}.png" for name in FIGURES}
     pruning.pruning_curve(found["curve"], paths["pruning_curve"])
     pruning.how_early(found["how_early"], paths["how_early"])
-    window.sliding_window(found["windows"], paths["sliding_window"])
+    window.sliding_window(found["windows"], paths["sliding_window"], found["window_settings"])
     noise.noise_ranking(found["ranking"], paths["noise_ranking"])
     transfer.accuracy_bars(found["transfer"], paths["transfer"])
     scores.spearman_heatmap(found["correlations"], paths["spearman"])
     scores.seeds(found["agreement"], paths["seeds"])
     ntk.ntk_velocity(found["ntk"], paths["ntk_velocity"])
-    lmc.lmc_barrier(found["lmc"], paths["lmc_barrier"])
+    settings = found["lmc_settings"]
+    lmc.lmc_barrier(found["lmc"], paths["lmc_barrier"], settings["epsilon"], settings["fit_error"])
     return paths
 
 
@@ -209,18 +217,7 @@ def build(study, store, captions, inputs, out_dir, html_path):
     out_dir.mkdir(parents=True, exist_ok=True)
     found = read_results(study, inputs)
     score = study.transfer["score"]
-    found["claims"] = claims.table(
-        found["curve"],
-        found["windows"],
-        found["transfer"],
-        found["clean_scores"],
-        found["noisy_scores"],
-        found["corrupted"],
-        found["ntk"],
-        found["lmc"],
-        found["clean"],
-        score,
-    )
+    found["claims"] = claims.table(found, score)
     paths = draw(found, out_dir)
     results.write_text(found["table"].to_csv(index=False), out_dir / "accuracy.csv")
     results.write_text(found["claims"].to_csv(index=False), out_dir / "claims.csv")
@@ -264,12 +261,12 @@ table{{border-collapse:collapse;font-size:88%}}td,th{{border:1px solid #ccc;padd
 table.prose td,table.prose th{{text-align:left}}h2{{border-bottom:1px solid #ddd}}</style></head><body>
 <h1>Deep Learning on a Data Diet: study <code>{html.escape(study.name)}</code></h1>
 <p>Datasets {html.escape(datasets)}; {len(found["clean_scores"])} training examples in {study.first}; width
-{config["model"]["width"]}, {config["train"]["epochs"]} epochs-equivalent of steps ({config["train"]["budget"]}
-budget); scores averaged over {config["scores"]["seeds"]} seeds, {config["pruning"]["repeats"]} retraining
-repeats per point, selection <code>{config["pruning"]["strategy"]}</code>, label noise levels
-{config["noise"]["levels"]}. MLflow store: <code>{html.escape(store["uri"])}</code>, experiment
+{config["model"]["width"]} ({config["model"]["init"]} init), {config["train"]["epochs"]} epochs-equivalent of steps
+({config["train"]["budget"]} budget); scores averaged over {config["scores"]["seeds"]} seeds,
+{config["pruning"]["repeats"]} retraining repeats per point, selection <code>{config["pruning"]["strategy"]}</code>,
+label noise levels {config["noise"]["levels"]}. MLflow store: <code>{html.escape(store["uri"])}</code>, experiment
 <code>{html.escape(store["experiment"])}</code>.</p>
-{section("Claims", captions, "claims", found["claims"].to_html(index=False, classes="prose"))}
+{section("Claims", captions, "claims", claims_html(found["claims"]))}
 {figure_section("Pruning curve", "pruning_curve")}
 <h3>Final test accuracy (%): ours</h3>
 {accuracy_pivot(found["table"]).to_html()}

@@ -1,8 +1,13 @@
 """Which examples to keep, given one score per example (higher = harder).
 
-Every function returns sorted int64 indices into the scored set. Ties in the score are broken by
-the example index, so a selection never depends on the sort algorithm.
+Every function returns sorted int64 indices into the scored set. Equal scores are ordered by a
+random permutation seeded by `seed`, never by the example index: data sorted by class (ImageFolder
+order) with a large tie group at the cut (forgetting scores are small integers, never-learned examples
+all +inf) would otherwise keep the last classes and drop the first. The seed fixes the order, so a
+selection never depends on the sort algorithm.
 """
+
+import math
 
 import torch
 
@@ -13,40 +18,48 @@ def kept_count(num_examples, fraction):
     return max(1, round(fraction * num_examples))
 
 
-def ascending_order(scores):
-    """Example indices from easiest to hardest; stable, so equal scores keep index order."""
-    return torch.sort(torch.as_tensor(scores), stable=True).indices
+def ascending_order(scores, seed=0):
+    """Example indices from easiest to hardest, equal scores in a random order seeded by `seed` (a
+    stable sort of the scores permuted by it; scores without ties sort the same for every seed).
+    The selections pass the run's seed; the default serves orderings that are not a selection."""
+    scores = torch.as_tensor(scores)
+    shuffled = torch.randperm(len(scores), generator=torch.Generator().manual_seed(seed))
+    return shuffled[torch.sort(scores[shuffled], stable=True).indices]
 
 
-def keep_max(scores, fraction):
+def keep_max(scores, fraction, seed):
     """Keep the hardest `fraction` (the paper's pruning: drop the easiest)."""
-    order = ascending_order(scores)
+    order = ascending_order(scores, seed)
     return order[len(order) - kept_count(len(order), fraction) :].sort().values
 
 
-def keep_min(scores, fraction):
+def keep_min(scores, fraction, seed):
     """Keep the easiest `fraction` (better when data is scarce, Sorscher et al. 2022)."""
-    order = ascending_order(scores)
+    order = ascending_order(scores, seed)
     return order[: kept_count(len(order), fraction)].sort().values
 
 
-def window(scores, fraction, offset):
+def window(scores, fraction, offset, seed):
     """Keep ascending-sorted positions [offset, offset + size): the paper's sliding window."""
-    order = ascending_order(scores)
+    order = ascending_order(scores, seed)
     size = kept_count(len(order), fraction)
     if not 0 <= offset <= len(order) - size:
         raise ValueError(f"window offset must be in [0, {len(order) - size}], got {offset}")
     return order[offset : offset + size].sort().values
 
 
-def window_offset(num_examples, fraction, position):
-    """The window offset at `position` in [0, 1] of the possible ones: 0 = the easiest window,
-    1 = the hardest (the same as keep_max); lets a sweep be written independently of the data size."""
+def window_offset(num_examples, fraction, left_out):
+    """The offset of the window that leaves out the hardest `left_out` share of the set above it:
+    0 = the hardest window (the same as keep_max), 1 - fraction = the easiest. A share, so a sweep is
+    written independently of the data size and can be fine near the hard end (the paper's optimum
+    leaves out ~1%)."""
     if num_examples < 1:
         raise ValueError(f"need at least one example, got {num_examples}")
-    if not 0 <= position <= 1:
-        raise ValueError(f"window position must be in [0, 1], got {position}")
-    return round(position * (num_examples - kept_count(num_examples, fraction)))
+    size = kept_count(num_examples, fraction)
+    if not 0 <= left_out <= 1 - fraction + 1e-9:  # 1 - 0.9 is 0.0999...: allow the easiest window
+        raise ValueError(f"window left_out must be in [0, 1 - kept] = [0, {1 - fraction:g}], got {left_out}")
+    # At the easiest end the two roundings can overshoot by one example.
+    return max(0, num_examples - size - round(left_out * num_examples))
 
 
 def random(num_examples, fraction, seed):
@@ -70,19 +83,19 @@ def _strata(scores, strata):
 def ccs(scores, fraction, seed, beta=0.1, strata=50):
     """Coverage-centric coreset selection (Zheng et al., ICLR 2023), keeping `fraction` of ALL examples.
 
-    Drops the hardest `beta` fraction (likely mislabelled or ambiguous), splits the score range of the
-    rest into `strata` equal-width bins, then spreads the budget evenly: from the smallest non-empty
-    stratum up (ties by stratum index), each takes min(its size, remaining budget // remaining strata),
-    so what small strata cannot use goes to the larger ones. Inside a stratum the examples are drawn
-    uniformly at random with a generator seeded by `seed`. Keeps easy AND hard regions covered, which
-    is what score-only pruning loses at high pruning rates.
+    Drops the hardest `beta` fraction (likely mislabelled or ambiguous; ties broken as keep_max breaks
+    them), splits the score range of the rest into `strata` equal-width bins, then spreads the budget
+    evenly: from the smallest non-empty stratum up (ties by stratum index), each takes min(its size,
+    remaining budget // remaining strata), so what small strata cannot use goes to the larger ones.
+    Inside a stratum the examples are drawn uniformly at random with a generator seeded by `seed`.
+    Keeps easy AND hard regions covered, which is what score-only pruning loses at high pruning rates.
     """
     scores = torch.as_tensor(scores)
     if not 0 <= beta < 1:
         raise ValueError(f"ccs beta must be in [0, 1), got {beta}")
     if strata < 1:
         raise ValueError(f"ccs needs at least one stratum, got {strata}")
-    order = ascending_order(scores)
+    order = ascending_order(scores, seed)
     budget = kept_count(len(order), fraction)
     left = order[: len(order) - round(beta * len(order))]
     if budget > len(left):
@@ -116,16 +129,66 @@ def ccs(scores, fraction, seed, beta=0.1, strata=50):
 
 
 STRATEGIES = {"keep_max": keep_max, "keep_min": keep_min}
+# The kinds that cut a score ranking: where a cut splits a tie group, the tie-break chose.
+ORDERED = ("keep_max", "keep_min", "window")
 
 
 def select(how, num_examples, fraction, seed, scores=None):
     """The subset a retraining run trains on, by its selection spec `how` ({"kind": ...} and the
-    kind's options); `seed` is the run's subset seed (random and ccs draw with it)."""
+    kind's options); `seed` is the run's subset seed (random and ccs draw with it, the others break
+    ties with it)."""
     if how["kind"] == "random":
         return random(num_examples, fraction, seed)
     scores = torch.as_tensor(scores)
     if how["kind"] == "ccs":
         return ccs(scores, fraction, seed, beta=how["beta"], strata=how["strata"])
     if how["kind"] == "window":
-        return window(scores, fraction, window_offset(num_examples, fraction, how["position"]))
-    return STRATEGIES[how["kind"]](scores, fraction)
+        return window(scores, fraction, window_offset(num_examples, fraction, how["left_out"]), seed)
+    return STRATEGIES[how["kind"]](scores, fraction, seed)
+
+
+# A cut inside a tie group larger than this share of the set is reported: the tie-break, not the
+# score, chose a noticeable part of the subset.
+TIE_SHARE = 0.01
+
+
+def tie_at_cut(scores, kept):
+    """(size, score) of the largest group of equal scores that the subset `kept` splits, some kept and
+    some not: where the tie-break chose, not the score. (0, None) when no group is split."""
+    scores = torch.as_tensor(scores)
+    mask = torch.zeros(len(scores), dtype=torch.bool)
+    mask[kept] = True
+    split = set(scores[mask].tolist()) & set(scores[~mask].tolist())
+    if not split:
+        return 0, None
+    values, counts = torch.unique(scores, return_counts=True)
+    size, value = max((c, v) for v, c in zip(values.tolist(), counts.tolist()) if v in split)
+    return size, value
+
+
+def tie_warning(size, value, num_examples):
+    """One line for a tie group at the cut larger than TIE_SHARE of the set, else None."""
+    if size <= TIE_SHARE * num_examples:
+        return None
+    return (
+        f"warning: the cut falls inside a tie of {size} examples with score {value:g} "
+        f"({size / num_examples:.1%} of the set); the seeded tie-break chose which of them are kept"
+    )
+
+
+def class_histogram(labels, kept, classes):
+    """{class name: examples of it in the subset `kept`}, every class listed."""
+    counts = torch.bincount(torch.as_tensor(labels)[kept], minlength=len(classes))
+    return dict(zip(classes, counts.tolist()))
+
+
+def describe(kind, scores, kept, labels, classes):
+    """(what to record of the subset `kept` chosen by selection `kind`, a warning line or None): its
+    class histogram and, for a cut of the score ranking, the tie group the cut splits."""
+    record = {"class_histogram": class_histogram(labels, kept, classes)}
+    if kind not in ORDERED:
+        return record, None
+    size, value = tie_at_cut(scores, kept)
+    score = value if value is None or math.isfinite(value) else str(value)  # JSON has no inf
+    record["tie_at_cut"] = {"size": size, "score": score, "share": size / len(scores)}
+    return record, tie_warning(size, value, len(scores))

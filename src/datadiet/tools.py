@@ -2,6 +2,7 @@
 scores` (look at what it scored), `datadiet estimate` and `datadiet mlflow-server`."""
 
 import os
+import sys
 import time
 from pathlib import Path
 
@@ -25,7 +26,7 @@ def run_prune(args):
         args.epochs,
         args.score_epoch,
         args.seeds,
-        args.window_position,
+        args.window_left_out,
         out,
         args.link,
     )
@@ -41,11 +42,9 @@ def run_prune(args):
     for seed in range(seeds):
         columns[f"{args.score}_seed{seed}"], run_id = images.score_seed(seed, uri, params)
         scoring_runs.append(run_id)
-    table = prune.score_table(images.paths, images.labels, images.classes, columns)
-    how = {"kind": args.method, "beta": args.ccs_beta, "strata": args.ccs_strata, "position": args.window_position}
-    kept = selection.select(
-        how, len(images.paths), args.keep, run_seeds(0)["subset"], torch.tensor(table["mean"].to_numpy())
-    )
+    subset_seed = run_seeds(args.selection_seed)["subset"]
+    table = prune.score_table(images.paths, images.labels, images.classes, columns, subset_seed)
+    kept, described = select(args, images, torch.tensor(table["mean"].to_numpy()), subset_seed)
     with tracking.job_run(
         uri,
         args.experiment,
@@ -62,14 +61,34 @@ def run_prune(args):
             "runs": {"scoring": scoring_runs, "selection": run.info.run_id},
             "git_commit": tracking.git_commit(),
             **images.summary(len(kept)),
+            **described,
             "seconds": round(time.time() - start, 2),
         }
         write_prune(out, table, kept, args, summary)
     linked = f", symlinks in {args.link}" if args.link else ""
     print(
-        f"kept {len(kept)} of {len(images.paths)} images ({args.method} by {images.label}): {out / 'keep.txt'}, "
+        f"{kept_line(args, images, described['class_histogram'])}: {out / 'keep.txt'}, "
         f"scores in {out / 'scores.csv'}{linked}; MLflow: {tracking.resolve_uri(uri)}",
         flush=True,
+    )
+
+
+def select(args, images, mean, seed):
+    """The kept indices and what prune.json records of them; a large tie at the cut is a warning."""
+    how = {"kind": args.method, "beta": args.ccs_beta, "strata": args.ccs_strata, "left_out": args.window_left_out}
+    kept = selection.select(how, len(images.paths), args.keep, seed, mean)
+    described, warning = selection.describe(args.method, mean, kept, images.labels, images.classes)
+    if warning:
+        print(warning, file=sys.stderr, flush=True)
+    return kept, described
+
+
+def kept_line(args, images, counts):
+    """How many were kept, how, and the fewest and most kept of a class (`counts`: the histogram)."""
+    fewest, most = min(counts, key=counts.get), max(counts, key=counts.get)
+    return (
+        f"kept {sum(counts.values())} of {len(images.paths)} images ({args.method} by {images.label}; per class "
+        f"{counts[fewest]} ({fewest}) to {counts[most]} ({most}))"
     )
 
 
@@ -185,6 +204,7 @@ class PruneImages:
                 cfg,
                 args.arch,
                 args.width,
+                args.init,
                 seed,
                 args.score,
                 self.score_epoch,

@@ -30,6 +30,7 @@ class TrainConfig:
     lr_gamma: float = 0.2
     budget: str = "steps"  # "steps": subsets train as many steps as full data; "epochs": as many epochs
     crop_per_batch: bool = False  # True: one crop offset per batch, as the official TF code
+    test_curve: bool = False  # evaluate the test set at every report too, not only at the end
 
 
 def run_seeds(run):
@@ -37,9 +38,9 @@ def run_seeds(run):
     return {"model": 42 + run * 424242, "data": 4242 + run * 424242, "subset": 4426 + run * 424242}
 
 
-def init_model(arch, num_classes, width, seed):
+def init_model(arch, num_classes, width, seed, init="flax"):
     torch.manual_seed(seed)
-    return models.build(arch, num_classes, width)
+    return models.build(arch, num_classes, width, init)
 
 
 def total_steps(cfg, full_size, train_size):

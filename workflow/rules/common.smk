@@ -35,7 +35,7 @@ wildcard_constraints:
     rep=r"\d+",
     keep=r"[0-9.]+",
     epoch=r"\d+",
-    position=r"[0-9.]+",
+    left_out=r"[0-9.]+",
     child=r"[01]",
     kind="|".join(names.AT_EPOCH),
     score=names.SCORE,

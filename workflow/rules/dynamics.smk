@@ -1,7 +1,5 @@
 # Training dynamics: NTK velocity of EL2N-sorted blocks (Fig. 3) and linear mode connectivity of
-# children spawned from one parent run (Fig. 4). Both read the checkpoints of scoring runs.
-
-PARENT = path(layout.SCORING, seed=0)
+# children spawned from parent runs (Fig. 4). Both read the checkpoints of scoring runs.
 
 
 rule ntk_velocity:
@@ -48,6 +46,7 @@ rule ntk_velocity:
 
 
 CHILD = path(layout.CHILD)
+LMC_CHILDREN = {"seed": S.parents, "epoch": S.spawn_epochs, "child": lmc.CHILDREN}  # parent x spawn x child
 
 
 rule lmc_child:
@@ -55,14 +54,14 @@ rule lmc_child:
         dataset=DATASET,
         labels=LABELS,
         tracked=TRACKED,
-        spawn=path(layout.STATE, seed=0),
-        parent=f"{PARENT}/result.json",
+        spawn=path(layout.STATE),
+        parent=f"{SCORING}/result.json",
     output:
         result=f"{CHILD}/result.json",
         model=f"{CHILD}/final.pt",
     params:
         rule="lmc_child",
-        spec=spec(lambda w: training_spec(w, 0, spawn_epoch=int(w.epoch), child=int(w.child))),
+        spec=spec(lambda w: training_spec(w, w.seed, spawn_epoch=int(w.epoch), child=int(w.child))),
         wildcards=wildcards_json,
         out_dir=lambda w, output: os.path.dirname(output.result),
     threads: config["threads"]
@@ -71,9 +70,9 @@ rule lmc_child:
     conda:
         "../../environment.yml"
     log:
-        f"{OUT}/logs/{{dataset}}/{{arch}}/lmc_child/noise{{noise}}/spawn{{epoch}}/child{{child}}.log",
+        f"{OUT}/logs/{{dataset}}/{{arch}}/lmc_child/noise{{noise}}/parent{{seed}}/spawn{{epoch}}/child{{child}}.log",
     benchmark:
-        f"{OUT}/benchmarks/{{dataset}}/{{arch}}/lmc_child/noise{{noise}}/spawn{{epoch}}/child{{child}}.tsv"
+        f"{OUT}/benchmarks/{{dataset}}/{{arch}}/lmc_child/noise{{noise}}/parent{{seed}}/spawn{{epoch}}/child{{child}}.tsv"
     shell:
         job(
             "lmc-child",
@@ -90,8 +89,8 @@ rule lmc_barrier:
         dataset=DATASET,
         labels=LABELS,
         tracked=TRACKED,
-        children=expand(f"{CHILD}/final.pt", epoch=S.spawn_epochs, child=lmc.CHILDREN, allow_missing=True),
-        results=expand(f"{CHILD}/result.json", epoch=S.spawn_epochs, child=lmc.CHILDREN, allow_missing=True),
+        children=expand(f"{CHILD}/final.pt", **LMC_CHILDREN, allow_missing=True),
+        results=expand(f"{CHILD}/result.json", **LMC_CHILDREN, allow_missing=True),
         scores=path(layout.MEAN_SCORES, score=S.lmc["score"]),
     output:
         path(layout.BARRIER),
@@ -103,7 +102,9 @@ rule lmc_barrier:
                 "arch": w.arch,
                 "noise": float(w.noise),
                 "spawn_epochs": S.spawn_epochs,
-                **{k: S.lmc[k] for k in ("score", "set_size", "alphas")},
+                # BatchNorm statistics re-estimated in batches of the size the children trained with.
+                "bn_batch_size": S.train_config(w.dataset)["batch_size"],
+                **{k: S.lmc[k] for k in ("score", "set_size", "alphas", "bn", "bn_images")},
             }
         ),
         wildcards=wildcards_json,

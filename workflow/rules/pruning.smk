@@ -2,7 +2,8 @@
 # for the same number of steps as full data. Retraining run r uses the seeds of scoring run r.
 # One rule serves the pruning curve, the how-early sweep, label noise and architecture transfer
 # (method '<score>-from-<arch>': the subset chosen by another architecture's scores); the sliding
-# window has its own rule because its subsets are positions in the ranking, not a kept fraction.
+# window has its own rule because its subsets are windows of the ranking, placed by the share of the
+# set left out above them (harder than the window), not a kept fraction.
 
 RETRAIN = path(layout.RETRAIN)
 WINDOWED = path(layout.WINDOW)
@@ -25,7 +26,7 @@ rule retrain:
                 w.rep,
                 method=w.method,
                 keep=float(w.keep),
-                selection=S.method(w.method).selection(config["pruning"]["ccs"]),
+                selection=S.selection(w.method, float(w.keep)),
             )
         ),
         wildcards=wildcards_json,
@@ -61,7 +62,7 @@ rule retrain_window:
                 w.rep,
                 method=names.window_method(w.score),
                 keep=float(w.keep),
-                selection={"kind": "window", "position": float(w.position)},
+                selection={"kind": "window", "left_out": float(w.left_out)},
             )
         ),
         wildcards=wildcards_json,
@@ -72,8 +73,8 @@ rule retrain_window:
     conda:
         "../../environment.yml"
     log:
-        f"{OUT}/logs/{{dataset}}/{{arch}}/window/noise{{noise}}/{{score}}/keep{{keep}}/pos{{position}}/rep{{rep}}.log",
+        f"{OUT}/logs/{{dataset}}/{{arch}}/window/noise{{noise}}/{{score}}/keep{{keep}}/left_out{{left_out}}/rep{{rep}}.log",
     benchmark:
-        f"{OUT}/benchmarks/{{dataset}}/{{arch}}/retrain_window/noise{{noise}}/{{score}}/keep{{keep}}/pos{{position}}/rep{{rep}}.tsv"
+        f"{OUT}/benchmarks/{{dataset}}/{{arch}}/retrain_window/noise{{noise}}/{{score}}/keep{{keep}}/left_out{{left_out}}/rep{{rep}}.tsv"
     shell:
         job("retrain", dataset="input.dataset", labels="input.labels", scores="input.scores", out_dir="params.out_dir")

@@ -39,8 +39,9 @@ rule train_scoring:
         )
 
 
-# The parent of the linear-mode-connectivity experiment is scoring run 0 on clean data: the same
-# job, which also keeps its full training state (optimizer included) at every spawn epoch.
+# The parents of the linear-mode-connectivity experiment are the scoring runs of seeds
+# 0..experiments.lmc.parents-1 on clean data: the same jobs, which also keep their full training
+# state (optimizer included) at every spawn epoch.
 use rule train_scoring as lmc_parent with:
     output:
         result=f"{SCORING}/result.json",
@@ -52,7 +53,7 @@ use rule train_scoring as lmc_parent with:
         dataset=re.escape(S.lmc["dataset"]),
         arch=S.arch_of(S.lmc["dataset"]),
         noise=re.escape(S.clean),
-        seed="0",
+        seed="|".join(map(str, S.parents)),
     params:
         rule="lmc_parent",
         spec=spec(lambda w: S.scoring_spec(w.dataset, w.arch, w.noise, w.seed, spawn=True)),

@@ -67,6 +67,14 @@ def differing_keys(a, b, prefix=""):
     return [key for k in sorted(set(a) | set(b)) for key in differing_keys(a.get(k), b.get(k), f"{prefix}{k}.")]
 
 
+def has_key(config, dotted):
+    for key in dotted.split("."):
+        if not isinstance(config, dict) or key not in config:
+            return False
+        config = config[key]
+    return True
+
+
 def numbers(values):
     return [layout.number(v) for v in values]
 
@@ -105,12 +113,21 @@ class Study:
             set(self.grand_epochs) | set(self.el2n_epochs) | {e + d for e in self.ntk["epochs"] for d in (0, 1)}
         )
         self.spawn_epochs = sorted(self.lmc["spawn_epochs"])
+        self.parents = list(range(self.lmc["parents"]))  # LMC parents: these scoring seeds
 
     def arch_of(self, dataset):
         return self.datasets[dataset]["arch"]
 
     def method(self, name):
         return names.Method.parse(name, self.config["pruning"]["strategy"])
+
+    def selection(self, name, keep):
+        """The selection spec of method `name` at kept fraction `keep` (CCS: beta for that fraction)."""
+        ccs = self.config["pruning"]["ccs"]
+        beta = ccs["beta"]
+        if isinstance(beta, list):
+            beta = min(beta, key=lambda entry: abs(entry["kept"] - keep))["beta"]
+        return self.method(name).selection({**ccs, "beta": beta})
 
     def train_config(self, dataset):
         batch = self.datasets[dataset]["batch_size"]
@@ -121,7 +138,7 @@ class Study:
         return {
             "study": self.name,
             "dataset": dataset,
-            "model": {"arch": arch, "width": self.config["model"]["width"]},
+            "model": {"arch": arch, **self.config["model"]},
             "train": self.train_config(dataset),
             "run": int(run),
             "noise": float(noise),
@@ -156,6 +173,7 @@ class Study:
     def check(self):
         """What the schema cannot say: names that must refer to each other, epochs inside training."""
         self._check_methods()
+        self._check_window()
         for name in ("window", "transfer", "ntk", "lmc"):
             section = getattr(self, name)
             if section["dataset"] not in self.datasets:
@@ -164,6 +182,11 @@ class Study:
                 raise ConfigError(
                     f"config experiments.{name}.score: {section['score']!r} is not a computed score {self.all_scores}"
                 )
+        if self.lmc["parents"] > len(self.seeds):
+            raise ConfigError(
+                f"config experiments.lmc.parents: {self.lmc['parents']} parents, but the parents are the scoring "
+                f"runs and there are scores.seeds = {len(self.seeds)} of them (raise scores.seeds or lower parents)"
+            )
         last = max(self.checkpoint_epochs + self.spawn_epochs, default=0)
         if last > self.config["train"]["epochs"]:
             raise ConfigError(
@@ -174,6 +197,23 @@ class Study:
             if spec["source"] != "torchvision" and not os.path.exists(spec.get("path", "")):
                 raise ConfigError(f"config datasets.{name}.path: {spec.get('path')!r} does not exist")
         return self
+
+    def _check_window(self):
+        from .experiments import window
+
+        key, smallest = "config experiments.window", min(self.window["kept"])
+        too_far = [v for v in self.window["left_out"] if not window.fits(smallest, v)]
+        if too_far:
+            raise ConfigError(
+                f"{key}.left_out: {too_far} leave out more than 1 - min(kept) = {1 - smallest:g}, the share above "
+                f"the easiest window of {smallest:g} kept"
+            )
+        missing = [v for v in (0, self.window["contrast_left_out"]) if v not in self.window["left_out"]]
+        if missing:
+            raise ConfigError(
+                f"{key}.left_out must hold 0 (the hardest window) and contrast_left_out "
+                f"({self.window['contrast_left_out']:g}); {missing} missing"
+            )
 
     def _check_methods(self):
         for key, methods in (("pruning.methods", self.methods), ("noise.methods", self.noisy_methods)):
@@ -192,11 +232,16 @@ class Study:
         recorded = Path(self.path(layout.STUDY_CONFIG))
         if not recorded.exists():
             return
-        differs = differing_keys(identity(json.loads(recorded.read_text())), identity(self.config))
+        old = identity(json.loads(recorded.read_text()))
+        differs = differing_keys(old, identity(self.config))
         if differs:
+            # A key the record lacks is a setting added since that study was made: its default may differ.
+            new = [key for key in differs if not has_key(old, key)]
+            added = f"; {', '.join(new)}: not in its record, a setting added since whose default changes results"
             raise ConfigError(
-                f"{self.out} holds study {self.name!r} made with another config (it differs in {', '.join(differs)}); "
-                f"give this config another `study:` name, or delete {self.out} to start it over"
+                f"{self.out} holds study {self.name!r} made with another config (it differs in {', '.join(differs)}"
+                f"{added if new else ''}); give this config another `study:` name, or delete {self.out} to start "
+                "it over"
             )
 
     def record(self):

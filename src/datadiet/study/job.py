@@ -95,7 +95,7 @@ class Training:
         if data_seed is not None:
             self.seeds["data"] = data_seed
         self.steps = total_steps(self.cfg, len(dataset["train_labels"]), len(subset))
-        self.arch, self.width = spec["model"]["arch"], spec["model"]["width"]
+        self.arch, self.width, self.init = spec["model"]["arch"], spec["model"]["width"], spec["model"]["init"]
         self.num_classes = len(dataset["classes"])
         self.test = (dataset["test_images"], dataset["test_labels"])
 
@@ -106,7 +106,7 @@ class Training:
         """The trained model; checkpoints and the resumable state go to `work`."""
         cfg, n = self.cfg, len(self.dataset["train_labels"])
         full_epoch = n // cfg.batch_size  # report as often as a full-data run
-        model = init_model(self.arch, self.num_classes, self.width, self.seeds["model"]).to(self.device)
+        model = init_model(self.arch, self.num_classes, self.width, self.seeds["model"], self.init).to(self.device)
         train_set = TrainSet(
             self.dataset["train_images"][self.subset],
             self.labels[self.subset],
@@ -125,7 +125,7 @@ class Training:
             cfg,
             self.seeds["data"],
             self.steps,
-            test=self.test,
+            test=self.test if cfg.test_curve else None,
             save_epochs=save_epochs,
             state_epochs=state_epochs,
             state_path=work / "state.pt",

@@ -21,20 +21,20 @@ SCORES = RUNS + "/scores/noise{noise}/{score}"
 SEED_SCORES = SCORES + "/seed{seed}.csv"
 MEAN_SCORES = SCORES + "/mean.csv"
 RETRAIN = RUNS + "/retrain/noise{noise}/{method}/keep{keep}/rep{rep}"
-WINDOW = RUNS + "/window/noise{noise}/{score}/keep{keep}/pos{position}/rep{rep}"
+WINDOW = RUNS + "/window/noise{noise}/{score}/keep{keep}/left_out{left_out}/rep{rep}"
 NTK = RUNS + "/ntk/noise{noise}/velocity_e{epoch}.csv"
-CHILD = RUNS + "/lmc/noise{noise}/spawn{epoch}/child{child}"
+CHILD = RUNS + "/lmc/noise{noise}/parent{seed}/spawn{epoch}/child{child}"  # parent: a scoring run
 BARRIER = RUNS + "/lmc/noise{noise}/barrier.csv"
 FIGURES = "figures"
 LOGS = "logs"
 BENCHMARKS = "benchmarks"  # Snakemake's benchmark: files, benchmarks/<dataset>/<arch>/<rule>/...
 REPORT = "report.html"
 
-NUMBERS = ("noise", "keep", "position")  # written as floats: 0.0, 0.5
+NUMBERS = ("noise", "keep", "left_out")  # written as floats: 0.0, 0.5
 
 
 def number(value):
-    """A noise level, kept fraction or window position as paths write it (0.5, 1.0)."""
+    """A noise level, kept fraction or share left out above a window as paths write it (0.5, 1.0)."""
     return str(float(value))
 
 

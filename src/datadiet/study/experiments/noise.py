@@ -31,37 +31,63 @@ def noise_ranking(table, path):
     save(grid.figure, path)
 
 
-def grand_init_under_noise(runs, noisy, small):
-    from ...claims import closest, difference, measured, row
+def pruning_claims(runs, clean, scale, dataset, arch):
+    """GraNd at init under the first noise level: worse than random."""
+    from ...claims import closest, not_measured, paired, superiority
 
-    claim = f"GraNd at init is worse than random under {noisy:.0%} label noise"
-    tried = runs[(runs.method == "grand_e0") & (runs.noise == noisy)]
-    if tried.empty:
-        return row(
-            claim, "paper", "not run", "worse than random", None, why="add grand_e0 to noise.methods to measure it"
-        )
-    keep = closest(tried.keep, 0.5)
-    diff, spread = difference(runs, "grand_e0", "random", noise=noisy, keep=keep)
-    claim = f"{claim} ({keep:.0%} kept)"
-    return row(claim, "paper", measured(diff, spread), "worse than random", diff < 0, abs(diff) > spread, small)
+    noisy = sorted(set(runs.noise) - {clean})[:1]
+    rows = []
+    for level in noisy:
+        claim = f"GraNd at init is worse than random under {level:.0%} label noise"
+        tried = runs[(runs.method == "grand_e0") & (runs.noise == level)]
+        where = {"dataset": dataset, "arch": arch}
+        if tried.empty:
+            rows.append(not_measured(claim, "paper", "worse than random", "add grand_e0 to noise.methods", **where))
+            continue
+        keep = closest(tried.keep, 0.5)
+        diffs = paired(runs, "grand_e0", "random", noise=level, keep=keep)
+        claim = f"{claim} ({keep:.0%} kept)"
+        rows.append(superiority(claim, "paper", "worse than random", diffs, direction=-1, scale=scale, **where))
+    return rows
 
 
-def noisy_ranked_hardest(scores, corrupted, score, noisy):
-    """The corrupted examples gather at the top of the score ranking."""
+def ranking_claims(noisy_scores, corrupted, score, main, scale=None):
+    """At the first noise level: most corrupted labels rank in the top k of the score, k = their number."""
+    from ...claims import not_measured
+
+    dataset, arch = main
+    rows = []
+    for level in sorted(noisy_scores)[:1]:
+        claim = f"corrupted labels rank hardest by {names.label(score)} ({level:.0%} noise)"
+        if score not in noisy_scores[level]:
+            why = f"{score} was not computed under noise"
+            rows.append(not_measured(claim, "paper", "most at the top", why, dataset=dataset, arch=arch))
+            continue
+        values = noisy_scores[level][score].to_numpy()
+        rows.append(ranked_hardest(claim, values, corrupted[level], {"dataset": dataset, "arch": arch, "scale": scale}))
+    return rows
+
+
+def ranked_hardest(claim, values, corrupted, where):
+    """Precision (= recall) at k, k the number of corrupted labels, with exact binomial bounds, judged
+    against "most" (0.5); AUROC (Mann-Whitney, Hanley-McNeil bounds) beside it."""
     import numpy as np
+    from scipy import stats
 
-    from ...claims import row
+    from ...claims import CONFIDENCE, Estimate, threshold
 
-    order = np.argsort(-scores[score].to_numpy(), kind="stable")
-    top = order[: max(1, round(noisy * len(order)))]
-    share = corrupted[top].mean()
-    return row(
-        f"corrupted labels rank hardest by {names.label(score)} ({noisy:.0%} noise)",
-        "paper",
-        f"{share:.0%} of the top {noisy:.0%} are corrupted",
-        f"far above the noise rate {noisy:.0%}",
-        share > 2 * noisy,
-        True,
-        None,
-        "holds when the share exceeds twice the noise rate",
+    k = int(corrupted.sum())
+    top = np.argsort(-values, kind="stable")[:k]
+    hits = int(corrupted[top].sum())
+    interval = stats.binomtest(hits, k).proportion_ci(2 * CONFIDENCE - 1, method="exact")
+    precision = Estimate(hits / k, interval.low, interval.high, k)
+    auroc = stats.mannwhitneyu(values[corrupted], values[~corrupted]).statistic / (k * (~corrupted).sum())
+    q1, q2 = auroc / (2 - auroc), 2 * auroc**2 / (1 + auroc)
+    n_pos, n_neg = k, int((~corrupted).sum())
+    se = np.sqrt(
+        (auroc * (1 - auroc) + (n_pos - 1) * (q1 - auroc**2) + (n_neg - 1) * (q2 - auroc**2)) / (n_pos * n_neg)
     )
+    half = stats.norm.ppf(CONFIDENCE) * se
+    describe = f"precision = recall at k={k}; AUROC {auroc:.3f} [{auroc - half:.3f}, {auroc + half:.3f}]"
+    theirs = "most corrupted examples at the top of the ranking"
+    return threshold(claim, "paper", theirs, precision, 0.5, describe=describe, **where)

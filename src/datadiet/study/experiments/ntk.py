@@ -24,20 +24,14 @@ def ntk_velocity(table, path):
     save(grid.figure, path)
 
 
-def ntk_rises(ntk, clean):
-    from scipy.stats import spearmanr
+def ntk_rises(ntk, clean, main, scale=None):
+    """Velocity rises with the score rank of the block (one run: the blocks are the sample)."""
+    from ...claims import not_measured, spearman, threshold
 
-    from ...claims import row
-
-    data = ntk[ntk.noise == clean]
-    result = spearmanr(data.first_rank, data.velocity)
-    return row(
-        "NTK velocity rises with EL2N",
-        "paper",
-        f"Spearman(rank, velocity) {result.statistic:.2f} (p={result.pvalue:.2g}, {len(data)} blocks)",
-        "higher score, higher velocity (Fig. 3)",
-        result.statistic > 0,
-        result.pvalue < 0.05,
-        None,
-        unsure="rank correlation not significant (p >= 0.05)",
-    )
+    data, where = ntk[ntk.noise == clean], {"dataset": main[0], "arch": main[1]}
+    claim, theirs = "NTK velocity rises with EL2N", "higher score, higher velocity (Fig. 3)"
+    if len(data) < 4:
+        return not_measured(claim, "paper", theirs, f"{len(data)} blocks measured (needs 4)", **where)
+    rho = spearman(data.first_rank, data.velocity)
+    describe = f"Spearman(rank, velocity) over {len(data)} blocks of one run"
+    return threshold(claim, "paper", theirs, rho, 0.0, describe=describe, scale=scale, **where)

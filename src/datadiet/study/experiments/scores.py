@@ -23,23 +23,32 @@ def labels(study):
 
 
 def seed_agreement(per_seed):
-    """Spearman between the mean of the first k seeds and the mean of all seeds, per score.
-    `per_seed`: {score: DataFrame with one column per seed}."""
+    """How well m seeds pin a score down, per score: the Spearman correlation between the means of two
+    DISJOINT groups of m seeds (every split of the first 2m seeds in half, averaged), for m up to half
+    the seeds. `per_seed`: {score: DataFrame with one column per seed}."""
+    from itertools import combinations
+
     import pandas as pd
     from scipy.stats import spearmanr
 
     rows = []
     for name, table in per_seed.items():
-        full = table.mean(axis=1)
-        for k in range(1, table.shape[1] + 1):
-            rows.append(
-                {
-                    "score": names.label(name),
-                    "seeds": k,
-                    "spearman": spearmanr(table.iloc[:, :k].mean(axis=1), full).statistic,
-                }
-            )
-    return pd.DataFrame(rows)
+        for m in range(1, table.shape[1] // 2 + 1):
+            seeds = range(2 * m)
+            halves = [h for h in combinations(seeds, m) if 0 in h]  # each split once
+            rhos = [
+                spearmanr(
+                    table.iloc[:, list(h)].mean(axis=1), table.iloc[:, [s for s in seeds if s not in h]].mean(axis=1)
+                ).statistic
+                for h in halves
+            ]
+            rows.append({"score": names.label(name), "seeds": m, "spearman": sum(rhos) / len(rhos)})
+    return pd.DataFrame(rows, columns=["score", "seeds", "spearman"])
+
+
+def spearman_brown(rho, m):
+    """Agreement of two m-seed means predicted from the one-seed agreement `rho` (Spearman-Brown)."""
+    return m * rho / (1 + (m - 1) * rho)
 
 
 def spearman_heatmap(correlations, path):
@@ -64,51 +73,42 @@ def spearman_heatmap(correlations, path):
     save(fig, path)
 
 
-def seeds(agreement, path):
-    """How many seeds are enough: rank agreement of a k-seed mean with the all-seed mean."""
+def seeds(agreement, path, up_to=10):
+    """How many seeds are enough: agreement of two disjoint m-seed means (measured), and its
+    Spearman-Brown extrapolation from one seed to `up_to` seeds."""
+    import numpy as np
+
     from ...figures import plt, save, sns
 
     fig, ax = plt.subplots(figsize=(6, 4))
-    sns.lineplot(data=agreement, x="seeds", y="spearman", hue="score", marker="o", ax=ax)
-    ax.axhline(0.75, color="gray", linestyle=":", label="paper: 1 run vs 10-run mean")
-    ax.set(xlabel="seeds averaged", ylabel="Spearman with the all-seed mean")
+    labels = list(agreement.score.unique())
+    colors = dict(zip(labels, sns.color_palette(n_colors=len(labels))))
+    sns.lineplot(data=agreement, x="seeds", y="spearman", hue="score", palette=colors, marker="o", ax=ax)
+    m = np.arange(1, up_to + 1)
+    for label, rows in agreement[agreement.seeds == 1].groupby("score"):
+        ax.plot(m, spearman_brown(rows.spearman.iloc[0], m), linestyle=":", color=colors[label])
+    ax.set(xlabel="seeds averaged in each of two disjoint groups", ylabel="Spearman between the two group means")
+    ax.set_title("measured (solid) and Spearman-Brown from one seed (dotted)", fontsize=9)
     ax.xaxis.get_major_locator().set_params(integer=True)
-    ax.legend()
     save(fig, path)
 
 
-def rank_alike(scores, epoch, small):
-    from scipy.stats import spearmanr
+def claims(scores, main, scale=None):
+    """Rank correlations of the clean mean scores of the main (dataset, architecture)."""
+    from ...claims import spearman, threshold
 
-    from ...claims import row
-
-    rho = spearmanr(scores[f"grand_e{epoch}"], scores[f"el2n_e{epoch}"]).statistic
-    return row(
-        f"GraNd@{epoch} and EL2N@{epoch} rank alike",
-        "reproduction",
-        f"Spearman {rho:.3f}",
-        "0.985 at epoch 20; 0.94 at epoch 1 (proxy)",
-        rho >= 0.8,
-        True,
-        small,
-        "holds at Spearman >= 0.8",
-    )
-
-
-def grand_init_tracks_input_norm(scores, small):
-    from scipy.stats import spearmanr
-
-    from ...claims import row
-
-    rho = spearmanr(scores["grand_e0"], scores["input_norm"]).statistic
-    # The reproduction found this architecture-dependent, so a narrow net may not show it.
-    return row(
-        "GraNd at init tracks input norm",
-        "reproduction",
-        f"Spearman {rho:.3f}",
-        "0.963 (ResNet18); 0.39 (proxy net): architecture-dependent",
-        rho >= 0.8,
-        True,
-        small,
-        "holds at Spearman >= 0.8",
-    )
+    where = {"dataset": main[0], "arch": main[1], "scale": scale}
+    epochs = {kind: {s.epoch for s in map(names.Score.parse, scores) if s.kind == kind} for kind in names.AT_EPOCH}
+    common = sorted(epochs["grand"] & epochs["el2n"])
+    rows = []
+    if common:
+        t = max(common)
+        rho = spearman(scores[f"grand_e{t}"], scores[f"el2n_e{t}"])
+        theirs = "0.985 at epoch 20; 0.94 at epoch 1 (proxy)"
+        rows.append(threshold(f"GraNd@{t} and EL2N@{t} rank alike", "reproduction", theirs, rho, 0.8, **where))
+    if {"grand_e0", "input_norm"} <= set(scores):
+        # The reproduction found this architecture-dependent, so a narrow net may not show it.
+        rho = spearman(scores["grand_e0"], scores["input_norm"])
+        theirs = "0.963 (ResNet18); 0.39 (proxy net): architecture-dependent"
+        rows.append(threshold("GraNd at init tracks input norm", "reproduction", theirs, rho, 0.8, **where))
+    return rows

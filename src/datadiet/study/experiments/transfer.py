@@ -50,29 +50,21 @@ def accuracy_bars(runs, path):
     save(fig, path)
 
 
-def scores_transfer(runs, score, small):
-    """Scores from one architecture select subsets as good for the other as its own scores."""
-    import numpy as np
+def claims(runs, score, scale):
+    """Scores from one architecture select subsets as good for another as its own scores: a row per
+    (trained architecture, scoring architecture), equivalent within the margin."""
+    from ...claims import MARGIN, equivalence, not_measured, paired
 
-    from ...claims import difference, row
-
-    parts, worst = [], np.inf
-    spreads = []
+    claim, theirs = "scores transfer across architectures", "similar pruning curves"
+    if runs.empty:
+        return [not_measured(claim, "paper", theirs, "experiments.transfer has no runs")]
+    rows = []
     for arch in runs.arch.unique():
         mine = runs[runs.arch == arch]
-        for method in mine.method.unique():
-            if "-from-" in method:
-                diff, spread = difference(mine, method, score)
-                parts.append(f"{arch} trained on {method.partition('-from-')[2]} scores: {diff:+.2f}")
-                worst, spreads = min(worst, diff), spreads + [spread]
-    spread = max(spreads)
-    return row(
-        "scores transfer across architectures",
-        "paper",
-        "; ".join(parts) + f" points vs own scores (spread {spread:.2f})",
-        "similar pruning curves",
-        worst > -spread,
-        True,
-        small,
-        "holds when no transfer loses more than the spread to own scores",
-    )
+        for method in sorted(m for m in mine.method.unique() if "-from-" in m):
+            source = method.partition("-from-")[2]
+            diffs = paired(mine, method, score)
+            where = {"dataset": mine.dataset.iloc[0], "arch": arch, "scale": scale}
+            claim_here = f"{claim} ({source} scores train {arch} as well as its own)"
+            rows.append(equivalence(claim_here, "paper", theirs, diffs, MARGIN, **where))
+    return rows

@@ -51,15 +51,15 @@ def ntk_velocity(args):
 
 
 def lmc_child(args):
-    """A child of linear mode connectivity: the parent's state at the spawn epoch, trained to the end on
-    its own data order."""
+    """A child of linear mode connectivity: a parent's state at the spawn epoch, trained to the end on
+    its own data order. The spec's run is the parent's scoring seed."""
     spec = args.spec
     dataset, labels = job.load_data(args)
     state = torch.load(args.spawn, map_location="cpu", weights_only=False)
     parent = results.read_json(args.parent)["run_id"]
     data_seed = dynamics.child_data_seed(run_seeds(spec["run"])["data"], spec["child"])
     name = (
-        f"lmc-child spawn=e{spec['spawn_epoch']} child={spec['child']} "
+        f"lmc-child parent={spec['run']} spawn=e{spec['spawn_epoch']} child={spec['child']} "
         f"noise={spec['noise']} {spec['dataset']} {spec['model']['arch']}"
     )
     training = job.Training(args, spec, dataset, labels, torch.arange(len(labels)), data_seed=data_seed)
@@ -73,35 +73,44 @@ def lmc_child(args):
 
 
 def lmc_barrier(args):
-    """Error barrier between the two children of every spawn epoch, on high-, low-score and random sets."""
+    """Error barrier between the two children of every parent and spawn epoch, on high-, low-score and
+    random sets; BatchNorm statistics re-estimated on training images or interpolated (spec["bn"])."""
     spec = args.spec
     device = job.device(args.threads, args.device)
     dataset, labels = job.load_data(args)
     mean = results.read_scores(args.scores, len(labels))["mean"].to_numpy()
     sets = dynamics.example_sets(torch.tensor(mean), spec["set_size"], seed=0)
-    # The example sets, preprocessed once for every spawn epoch (all children share one architecture).
+    # Preprocessed once for every pair (all children share one architecture).
     memory_format = load_checkpoint(args.children[0], spec["arch"]).memory_format
-    inputs = {
-        name: (
-            data.normalize(dataset["train_images"][index], dataset["mean"], dataset["std"], memory_format),
-            labels[index],
-        )
-        for name, index in sets.items()
-    }
+    train = dataset["train_images"]
+
+    def normalized(index):
+        return data.normalize(train[index], dataset["mean"], dataset["std"], memory_format)
+
+    inputs = {name: (normalized(index), labels[index]) for name, index in sets.items()}
+    bn_index = torch.randperm(len(train), generator=torch.Generator().manual_seed(1))[: spec["bn_images"]]
+    bn_images = normalized(bn_index.sort().values) if spec["bn"] == "reestimate" else None
     children = {}
     for path, result_path in zip(args.children, args.results):
         child = results.read_json(result_path)
-        children.setdefault(child["spawn_epoch"], {})[child["child"]] = (path, child["run_id"])
+        children.setdefault((child["run"], child["spawn_epoch"]), {})[child["child"]] = (path, child["run_id"])
     consumed = [run_id for pair in children.values() for _, run_id in pair.values()]
     name = f"lmc-barrier noise={spec['noise']} {spec['dataset']} {spec['arch']}"
     with job.run(args, name, spec, args.out, consumed, device):
-        rows = [row for spawn in sorted(children) for row in barriers(spec, children[spawn], spawn, inputs, device)]
-        results.write_text(pd.DataFrame(rows).assign(noise=spec["noise"]).to_csv(index=False), args.out)
+        rows = [
+            row
+            for parent, spawn in sorted(children)
+            for row in barriers(spec, parent, spawn, children[parent, spawn], inputs, bn_images, device)
+        ]
+        table = pd.DataFrame(rows).assign(
+            noise=spec["noise"], dataset=spec["dataset"], arch=spec["arch"], bn=spec["bn"]
+        )
+        results.write_text(table.to_csv(index=False), args.out)
         tracking.log_artifact(args.out)
 
 
-def barriers(spec, pair, spawn, inputs, device):
-    """One row per example set: the barrier between the two children spawned at `spawn`."""
+def barriers(spec, parent, spawn, pair, inputs, bn_images, device):
+    """One row per example set: the barrier between the two children of `parent` spawned at `spawn`."""
     (path_a, _), (path_b, _) = pair[0], pair[1]
     model = load_checkpoint(path_a, spec["arch"]).to(device)
     # A copy: error_barrier loads interpolations into `model`, which would overwrite a view.
@@ -109,9 +118,12 @@ def barriers(spec, pair, spawn, inputs, device):
     state_b = load_checkpoint(path_b, spec["arch"]).state_dict()
     rows = []
     for set_name, (images, set_labels) in inputs.items():
-        out = dynamics.error_barrier(model, state_a, state_b, images, set_labels, spec["alphas"])
+        out = dynamics.error_barrier(
+            model, state_a, state_b, images, set_labels, spec["alphas"], bn_images, spec["bn_batch_size"]
+        )
         rows.append(
             {
+                "parent": parent,
                 "spawn_epoch": spawn,
                 "set": set_name,
                 "barrier": out["barrier"],
@@ -120,6 +132,6 @@ def barriers(spec, pair, spawn, inputs, device):
                 **{f"error_alpha{a}": e for a, e in out["errors"].items()},
             }
         )
-        print(f"spawn e{spawn} {set_name}: barrier {out['barrier']:.4f}")
-        tracking.log_metrics({f"barrier_{set_name}": out["barrier"]}, step=spawn)
+        print(f"parent {parent} spawn e{spawn} {set_name}: barrier {out['barrier']:.4f}")
+        tracking.log_metrics({f"barrier_{set_name}_parent{parent}": out["barrier"]}, step=spawn)
     return rows

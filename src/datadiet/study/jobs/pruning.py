@@ -1,6 +1,7 @@
 """The retraining step of every pruning experiment: select a subset (by a score or at random) and train
 on it for the same step budget as full data."""
 
+import sys
 from pathlib import Path
 
 import torch
@@ -21,10 +22,14 @@ def retrain(args):
     subset = selection.select(how, n, keep, run_seeds(spec["run"])["subset"], values)
     subset_file = Path(args.out_dir) / "subset.json"
     chosen = {"method": method, "keep": keep, "run": spec["run"], "selection": how}
-    results.write_json({**chosen, "indices": subset.tolist(), "score_runs": consumed}, subset_file)
-    position = f" pos={how['position']}" if "position" in how else ""
+    described, warning = selection.describe(how["kind"], values, subset, labels, dataset["classes"])
+    if warning:
+        print(warning, file=sys.stderr, flush=True)
+    written = {**chosen, **described, "indices": subset.tolist(), "score_runs": consumed}
+    results.write_json(written, subset_file)
+    left_out = f" left_out={how['left_out']}" if "left_out" in how else ""
     name = (
-        f"retrain {names.run_label(method)} keep={keep}{position} rep={spec['run']} "
+        f"retrain {names.run_label(method)} keep={keep}{left_out} rep={spec['run']} "
         f"noise={spec['noise']} {spec['dataset']} {spec['model']['arch']}"
     )
     training = job.Training(args, spec, dataset, labels, subset)

@@ -59,8 +59,8 @@ def corrupt_labels(args):
     dataset = results.load_tensors(args.dataset)
     labels, corrupted = noise.permute_labels(dataset["train_labels"], fraction, int(args.seed))
     results.save_tensors({"labels": labels, "corrupted": corrupted}, args.out)
-    changed = (labels != dataset["train_labels"]).sum().item()
-    print(f"noise {fraction}: {len(corrupted)} labels permuted, {changed} changed -> {args.out}")
+    permuted = round(fraction * len(labels))
+    print(f"noise {fraction}: {permuted} labels permuted, {len(corrupted)} changed (corrupted) -> {args.out}")
 
 
 def aggregate(args):
