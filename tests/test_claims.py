@@ -212,7 +212,7 @@ def test_lmc_counts_only_sets_both_children_fit():
     assert none["verdict"] == "not measured" and "children fit only 40% of the high set" in none["reason"]
 
 
-WINDOW = {"contrast_left_out": 0.01, "near_hard": 0.05, "margin": 0.5}
+WINDOW = {"contrast_left_out": 0.01, "near_hard": 0.05}
 LEFT_OUT = (0, 0.01, 0.02, 0.04, 0.15, 0.6)  # K = 6 windows, fine near the hard end
 
 

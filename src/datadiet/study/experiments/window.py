@@ -115,7 +115,7 @@ def optimum(runs, clean, settings, **where):
 
 
 def half_kept(runs, clean, settings, **where):
-    """The same contrast with 50% kept lies within +-margin: the hardest window's penalty is gone."""
+    """The same contrast with 50% kept lies within +-claims.MARGIN: the hardest window's penalty is gone."""
     from ... import claims
 
     left_out = settings["contrast_left_out"]
@@ -126,7 +126,7 @@ def half_kept(runs, clean, settings, **where):
         "paper",
         "no penalty for the hardest examples at 50% kept",
         contrast(runs, clean, 0.5, left_out),
-        settings["margin"],
+        claims.MARGIN,
         describe=f"the best window leaves out {where_best}",
         **where,
     )
