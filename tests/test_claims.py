@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from datadiet import claims
-from datadiet.study.experiments import lmc, noise, ntk, pruning, transfer, window
+from datadiet.study.experiments import lmc, noise, ntk, pruning, scores, transfer, window
 
 METHODS = ("full", "random", "el2n_e20", "grand_e0", "input_norm")
 
@@ -290,3 +290,13 @@ def test_window_claims_test_the_half_kept_and_noise_contrasts_paired_by_repeat()
     )
     assert penalty[1]["verdict"] == "not reproduced"
     assert len(window.claims(runs[runs.noise == 0.0], 0.0, None, WINDOW)) == 2
+
+
+def test_seed_agreement_never_compares_a_seed_with_a_mean_that_contains_it():
+    """Independent seeds of pure noise agree at about 0, where the first-k-vs-all-seeds mean of old
+    gave about sqrt(k/n) (0.5 for 1 of 4 seeds)."""
+    rng = np.random.default_rng(11)
+    noise_only = {"el2n_e2": pd.DataFrame(rng.normal(size=(5000, 4)), columns=[f"seed{i}" for i in range(4)])}
+    agreement = scores.seed_agreement(noise_only)
+    assert list(agreement.seeds) == [1, 2] and (agreement.spearman.abs() < 0.05).all()
+    assert scores.spearman_brown(0.5, 2) == pytest.approx(2 / 3) and scores.spearman_brown(-0.2, 5) == 0

@@ -47,7 +47,9 @@ def seed_agreement(per_seed):
 
 
 def spearman_brown(rho, m):
-    """Agreement of two m-seed means predicted from the one-seed agreement `rho` (Spearman-Brown)."""
+    """Agreement of two m-seed means predicted from the one-seed agreement `rho` (Spearman-Brown; for
+    rho <= 0 the seeds share no signal, and averaging more of them finds none: 0)."""
+    rho = max(rho, 0.0)
     return m * rho / (1 + (m - 1) * rho)
 
 
