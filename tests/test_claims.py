@@ -38,10 +38,10 @@ def test_under_no_effect_reproduced_is_rare_and_a_two_sd_effect_is_found():
     and 4 repeats it comes out "reproduced" at least 80% of the time."""
     rng = np.random.default_rng(0)
     null = [el2n_verdict(simulated(rng, {}, 4))["verdict"] for _ in range(2000)]
-    assert np.mean([v == "reproduced" for v in null]) <= 0.05
+    assert np.mean([v.startswith("reproduced") for v in null]) <= 0.05
     effect = 2 * np.sqrt(2)  # the paired difference of two runs has sd sqrt(2) * sd
     found = [el2n_verdict(simulated(rng, {"el2n_e20": effect}, 4))["verdict"] for _ in range(2000)]
-    assert np.mean([v == "reproduced" for v in found]) >= 0.80
+    assert np.mean([v.startswith("reproduced") for v in found]) >= 0.80
 
 
 def test_two_repeats_are_underpowered_whatever_the_difference():
@@ -250,7 +250,7 @@ def test_window_optimum_under_no_effect_is_rarely_reproduced():
     old rule, the best window minus the hardest, passed 44-71% of them)."""
     rng = np.random.default_rng(0)
     null = [window_optimum(window_runs(rng, {}))["verdict"] for _ in range(2000)]
-    assert np.mean([v == "reproduced" for v in null]) <= 0.05
+    assert np.mean([v.startswith("reproduced") for v in null]) <= 0.05
 
 
 def test_window_optimum_near_the_hard_end_is_reproduced():
