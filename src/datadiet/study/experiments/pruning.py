@@ -178,7 +178,8 @@ def how_early_claims(runs, scale, dataset, arch):
     from ...claims import not_measured, paired, superiority
 
     claim, theirs = "EL2N from early training beats GraNd at init", "EL2N useful from epochs 1-10; GraNd at init not"
-    early = sorted(int(m.split("_e")[1]) for m in runs.method.unique() if m.startswith("el2n_e") and m != "el2n_e0")
+    scores = [names.Method.parse(m).score for m in runs.method.unique()]
+    early = sorted(s.epoch for s in scores if s and s.kind == "el2n" and s.epoch >= 1)
     if not early or not (runs.method == "grand_e0").any():
         return [
             not_measured(
