@@ -15,6 +15,7 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/setup.smk"
 include: "workflow/rules/scores.smk"
 include: "workflow/rules/pruning.smk"
+include: "workflow/rules/size_sweep.smk"
 include: "workflow/rules/dynamics.smk"
 include: "workflow/rules/report.smk"
 

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from datadiet import claims
-from datadiet.study.experiments import lmc, noise, ntk, pruning, scores, transfer, window
+from datadiet.study.experiments import lmc, noise, ntk, pruning, scores, size_sweep, transfer, window
 
 METHODS = ("full", "random", "el2n_e20", "grand_e0", "input_norm")
 
@@ -267,7 +267,7 @@ def test_window_optimum_at_the_easy_end_is_not_reproduced_and_says_where_it_is()
     assert verdict["verdict"] == "not reproduced" and verdict["ci_low"] > 0
     assert "the best window leaves out 60.0% of the set (6000 examples)" in verdict["ours"]
     assert "beyond the hard end (at most 5%)" in verdict["reason"]
-    small = window_optimum(runs, scale="full data 40.0% on 1000 examples")
+    small = window_optimum(runs, scale=claims.Scale("below paper scale", "full data 40.0% on 1000 examples"))
     assert small["verdict"] == "not reproduced (below paper scale)" and "1000 examples" in small["reason"]
 
 
@@ -300,3 +300,67 @@ def test_seed_agreement_never_compares_a_seed_with_a_mean_that_contains_it():
     agreement = scores.seed_agreement(noise_only)
     assert list(agreement.seeds) == [1, 2] and (agreement.spearman.abs() < 0.05).all()
     assert scores.spearman_brown(0.5, 2) == pytest.approx(2 / 3) and scores.spearman_brown(-0.2, 5) == 0
+
+
+def simulated_sweep(rng, slope, n_star=2000, sizes=(500, 1000, 2000, 4000, 8000), repeats=4, sd=0.3):
+    """Size-sweep runs whose keep_max - random is `slope` points per doubling of N, zero at `n_star`
+    (keep_min - random the opposite), with a per-repeat init effect that pairing cancels."""
+    tables = []
+    for n in sizes:
+        init = rng.normal(0, 2, repeats)
+        level = 40 + 5 * np.log2(n / 500)
+        gain = slope * np.log2(n / n_star)
+        for method, effect, keep in (("full", 3.0, 1.0), ("random", 0.0, 0.5), ("el2n_e10", gain, 0.5),
+                                     ("easy-el2n_e10", -gain, 0.5)):  # fmt: skip
+            accuracy = level + init + effect + rng.normal(0, sd, repeats)
+            table = {"dataset": f"cifar10_n{n}", "arch": "resnet18", "method": method, "keep": keep, "noise": 0.0}
+            table.update(num_examples=n, run=np.arange(repeats), test_accuracy=accuracy / 100)
+            table.update(final_train_accuracy=0.99, run_id=[f"{n}-{method}-{r}" for r in range(repeats)])
+            tables.append(pd.DataFrame(table))
+    return pd.concat(tables, ignore_index=True)
+
+
+def test_a_synthetic_sweep_with_a_known_crossover_is_found():
+    runs = simulated_sweep(np.random.default_rng(10), slope=2.0)
+    table = size_sweep.gains(runs, "el2n_e10")
+    assert list(table.columns) == size_sweep.COLUMNS and len(table) == 5 * 3
+    cost = table[table.method == "full"]
+    assert np.allclose(cost.gain, 3.0, atol=0.6) and (cost.ci_low > 0).all() and (cost.repeats == 4).all()
+    at_smallest = table[(table.n == 500) & (table.method == "el2n_e10")].iloc[0]
+    assert at_smallest.ci_low < -4 < at_smallest.ci_high and at_smallest.ci_high < 0  # 2 doublings below N*
+    crossing = size_sweep.crossovers(table, "el2n_e10").iloc[0]
+    assert 1000 <= crossing.between_low < crossing.between_high <= 4000 and 1600 < crossing.n_star < 2500
+    rows = {row["claim"].split(" (")[0]: row for row in size_sweep.claims(runs, "el2n_e10", "cifar10", "resnet18")}
+    rises, scarce = rows["keep_max - random rises with N"], rows["keep_min beats random where data is scarce"]
+    assert rises["verdict"] == "reproduced" and 1.7 < rises["estimate"] < 2.3 and rises["n"] == 20
+    assert scarce["verdict"] == "reproduced" and "N=500" in scarce["claim"]
+
+
+def test_no_rise_is_rarely_called_a_rise_and_a_falling_gain_is_not_reproduced():
+    rng = np.random.default_rng(11)
+    flat = [size_sweep.claims(simulated_sweep(rng, slope=0.0), "el2n_e10", "c", "r")[0]["verdict"] for _ in range(300)]
+    assert np.mean([v == "reproduced" for v in flat]) <= 0.07
+    falling = size_sweep.claims(simulated_sweep(rng, slope=-2.0), "el2n_e10", "c", "r")
+    assert falling[0]["verdict"] == "not reproduced" and falling[1]["verdict"] == "not reproduced"
+    assert (
+        size_sweep.crossovers(size_sweep.gains(simulated_sweep(rng, 2.0, n_star=100), "el2n_e10"), "el2n_e10")
+        .n_star.isna()
+        .all()
+    )
+
+
+def test_the_sweep_labels_the_regime_of_the_studys_own_size_and_its_verdicts_say_it():
+    rng = np.random.default_rng(12)
+    table = size_sweep.gains(simulated_sweep(rng, slope=2.0), "el2n_e10")
+    regimes = size_sweep.regimes(table, {("cifar10", "resnet18"): 500, ("cifar100", "resnet18"): 8000}, "el2n_e10")
+    assert regimes[("cifar10", "resnet18")].label == "keep-easy regime"
+    assert regimes[("cifar100", "resnet18")].label == "keep-hard regime"
+    assert "N=8000" in regimes[("cifar100", "resnet18")].reason
+    runs = simulated(rng, {"el2n_e20": 5.0}, 4, sd=0.2, datasets=(("cifar10", 40.0),))
+    how = {"dataset": "cifar10", "arch": "resnet18"}
+    how["scale"] = claims.scale_note(runs, "cifar10", "resnet18", 0.0, regimes)
+    verdict = pruning.el2n_beats_random(runs, "el2n_e20", how)
+    assert verdict["verdict"] == "reproduced (keep-easy regime)" and "measured by the size sweep" in verdict["reason"]
+    thin = size_sweep.gains(simulated_sweep(rng, slope=2.0, repeats=2), "el2n_e10")
+    assert size_sweep.regimes(thin, {("c", "r"): 500}, "el2n_e10")[("c", "r")].label == "regime underpowered"
+    assert size_sweep.claims(simulated_sweep(rng, 2.0, repeats=2), "el2n_e10", "c", "r")[0]["verdict"] == "underpowered"

@@ -501,3 +501,21 @@ def test_real_cifar10_subset_from_cache(cifar10, monkeypatch):
     mean, std = data.channel_stats(images)
     x = data.normalize(data.augment(images, torch.Generator().manual_seed(0)), mean, std)
     assert x.shape == (300, 3, 32, 32) and torch.isfinite(x).all()
+
+
+def test_nested_subsets_hold_every_smaller_one_and_stay_class_balanced():
+    """The size sweep's training sets: one seed's subsets are nested, balanced to within one example a
+    class, and at per_class x classes exactly the per-class subset of the same seed."""
+    sizes = [40, 35, 50, 45, 38]
+    labels = torch.cat([torch.full((n,), c) for c, n in enumerate(sizes)])[torch.randperm(sum(sizes))]
+    subsets = {n: data.nested_subset(labels, n, seed=3) for n in (7, 25, 60, 101, 175)}
+    for small, large in zip(list(subsets)[:-1], list(subsets)[1:]):
+        assert set(subsets[small].tolist()) < set(subsets[large].tolist())
+    for n, index in subsets.items():
+        counts = torch.bincount(labels[index], minlength=5)
+        assert len(index) == len(index.unique()) == n and counts.max() - counts.min() <= 1, (n, counts)
+        assert torch.equal(index, index.sort().values)
+    assert torch.equal(data.nested_subset(labels, 150, seed=3), data.subset_per_class(labels, 30, seed=3))
+    assert not torch.equal(data.nested_subset(labels, 150, seed=4), data.subset_per_class(labels, 30, seed=3))
+    with pytest.raises(data.DataError, match=r"\{0: 40"):
+        data.nested_subset(labels, 205, seed=3)

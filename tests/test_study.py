@@ -22,6 +22,7 @@ forgetting forgetting forgetting
 aum AUM aum
 input_norm input_norm input_norm
 ccs-el2n_e2 CCS(EL2N@2) ccs-el2n@2
+easy-el2n_e10 EL2N@10_easiest easy-el2n@10
 el2n_e20-from-resnet50 EL2N@20_from_resnet50 el2n@20-from-resnet50
 random random random
 full full full
@@ -41,11 +42,17 @@ def test_a_method_knows_its_score_ccs_transfer_and_selection():
     assert (method.score, method.ccs, method.source_arch) == (names.Score("grand", 3), True, "resnet18")
     assert method.selection({"beta": 0.1, "strata": 50}) == {"kind": "ccs", "beta": 0.1, "strata": 50}
     assert names.Method.parse("el2n_e1", "keep_min").selection({}) == {"kind": "keep_min"}
+    # easy-: the easiest kept, whatever the config's strategy says a plain score keeps.
+    assert names.Method.parse("easy-el2n_e1", "keep_max").selection({}) == {"kind": "keep_min"}
+    assert names.Method.parse("easy-el2n_e1", "keep_max").score == names.Score("el2n", 1)
     assert names.Method.parse("random").selection({}) == {"kind": "random"}
     assert names.run_label("ccs-el2n_e2") == "ccs-el2n@2"
 
 
-@pytest.mark.parametrize("bad", ["el2n", "grand_e", "keep-el2n_e1", "ccs-random", "el2n_e1-from-vgg", "EL2N_e1"])
+@pytest.mark.parametrize(
+    "bad",
+    ["el2n", "grand_e", "keep-el2n_e1", "ccs-random", "el2n_e1-from-vgg", "EL2N_e1", "easy-random", "ccs-easy-aum"],
+)
 def test_a_misspelt_method_is_one_error_naming_it(bad):
     with pytest.raises(ValueError, match=re.escape(repr(bad))):
         names.Method.parse(bad)
@@ -54,7 +61,17 @@ def test_a_misspelt_method_is_one_error_naming_it(bad):
 def test_the_schema_accepts_exactly_the_config_methods_names_parses():
     # The config names methods without transfer (the transfer experiment makes those) and without full.
     pattern = SCHEMA["$defs"]["method"]["pattern"]
-    for name in ["random", "el2n_e1", "ccs-el2n_e20", "grand_e0", "forgetting", "aum", "input_norm", "ccs-aum"]:
+    for name in [
+        "random",
+        "el2n_e1",
+        "ccs-el2n_e20",
+        "grand_e0",
+        "forgetting",
+        "aum",
+        "input_norm",
+        "ccs-aum",
+        "easy-el2n_e2",
+    ]:
         assert re.fullmatch(pattern, name) and names.Method.parse(name)
     for name in ["full", "el2n_e1-from-resnet50", "el2n", "keep-el2n_e1"]:
         assert not re.fullmatch(pattern, name)
@@ -110,6 +127,12 @@ def write(tmp_path, **config):
         ({"experiments": {"lmc": {"spawn_epochs": [0, 9]}}}, "epoch 9"),
         ({"experiments": {"lmc": {"parents": 4}}}, "4 parents, but the parents are the scoring runs"),
         ({"pruning": {"methods": ["keep-el2n_e1"]}}, "'keep-el2n_e1' does not match"),
+        (
+            {"experiments": {"size_sweep": {"sizes": [120, 60000]}}},
+            "[60000] are larger than cifar10's 50000 training examples",
+        ),
+        ({"experiments": {"size_sweep": {"sizes": [40, 300]}}}, "0.5 of 40 examples) is smaller than one batch of 32"),
+        ({"experiments": {"size_sweep": {"score": "aum"}}}, "'aum' is not a score of a checkpoint"),
     ],
 )
 def test_bad_config_is_one_clear_error_naming_it(tmp_path, monkeypatch, override, message):

@@ -325,3 +325,26 @@ def test_bf16_autocast_trains_float32_weights_and_changes_the_arithmetic():
         assert seen[-1] < seen[0]  # it learns the bright-channel signal
         models[autocast] = model
     assert not torch.equal(models[False].fc.weight, models[True].fc.weight)
+
+
+class Checkpoints(Callback):
+    def __init__(self):
+        self.saved = {}
+
+    def on_checkpoint(self, epoch, model):
+        self.saved[epoch] = copy.deepcopy(model.state_dict())
+
+
+def test_a_run_stopped_at_an_epoch_has_the_whole_runs_checkpoint_there():
+    """A size-sweep scoring run stops at its score's epoch: the schedule is still the whole run's,
+    so its checkpoint is the one the whole run passes through (and it trains no further)."""
+    torch.set_num_threads(1)
+    made = {}
+    for stop in (None, 1):
+        data, saved, record = synthetic_set(), Checkpoints(), Record()
+        model = init_model("resnet18", 3, 2, SEEDS["model"])
+        steps = total_steps(CFG, 96, 96)
+        train(model, data, CFG, SEEDS["data"], steps, callbacks=[saved, record], save_epochs=[1], stop_epoch=stop)
+        made[stop] = (saved.saved[1], record.epochs, record.steps)
+    assert_same_state(made[None][0], made[1][0])
+    assert made[1][1:] == ([1], [3]) and made[None][1:] == ([1, 2, 3], [3, 6, 9])

@@ -13,14 +13,16 @@ from mlflow.tracking import MlflowClient
 from datadiet.report import FIGURES
 from datadiet.study import config as study_config
 from datadiet.study.estimate import planned_jobs, summarize
+from datadiet.study.experiments import size_sweep
 from studies import CIFAR, ROOT, UNTRACKED, job_key, max_overlap, run_snakemake, study_overrides, write_overrides
 
 # The rules whose jobs train, score or measure, one at least of each in every study.
 EXPERIMENT_RULES = {"train_scoring", "lmc_parent", "score", "retrain", "retrain_window", "ntk_velocity", "lmc_child",
-                    "lmc_barrier"}  # fmt: skip
-PAPER_PLAN = "26dbf26c086adef7b3b590e1decd01fc87519dae3c2605868592fe8d59bd44cd"
+                    "lmc_barrier", "sweep_scoring"}  # fmt: skip
+PAPER_PLAN = "5c133a68ced0928104c266c2ffb7d8b7ce3400dc90438661f94352ba56057ef8"
 OUTCOMES = {"reproduced", "not reproduced", "inconclusive", "underpowered", "not measured"}
-VERDICTS = OUTCOMES | {f"{v} (below paper scale)" for v in OUTCOMES}
+REGIMES = ("below paper scale", "scale unknown", *size_sweep.REGIMES)
+VERDICTS = OUTCOMES | {f"{v} ({regime})" for v in OUTCOMES for regime in REGIMES}
 
 
 def test_report_has_every_figure_the_tables_the_claims_and_every_run_id(study):
@@ -32,6 +34,7 @@ def test_report_has_every_figure_the_tables_the_claims_and_every_run_id(study):
     for heading in (
         "Claims",
         "Pruning curve",
+        "the size sweep",
         "How early",
         "Sliding window",
         "Label noise",
@@ -60,7 +63,7 @@ def test_report_has_every_figure_the_tables_the_claims_and_every_run_id(study):
     }
     assert set(accuracy[accuracy.noise == 0.2].method) == {"full", "random", "el2n_e1"}
     assert (accuracy["count"] == 2).all() and accuracy["mean"].between(0, 100).all()
-    for result in out.glob("cifar10/*/retrain/*/*/*/*/result.json"):
+    for result in out.glob("cifar10*/*/retrain/*/*/*/*/result.json"):
         assert yaml.safe_load(result.read_text())["run_id"] in page
     # Where the compute went: one row per benchmarked rule, a job per benchmark file.
     compute = pd.read_csv(out / "figures" / "job_benchmarks.csv").set_index("rule")
@@ -124,6 +127,99 @@ def test_every_experiment_wrote_its_results(study):
         assert subset["score_runs"] == made_by["runs"]
 
 
+def test_size_sweep_measures_gains_intervals_and_the_crossover_on_nested_subsets(study):
+    out, _ = study
+    table = pd.read_csv(out / "figures" / "size_sweep.csv")
+    assert list(table.columns) == size_sweep.COLUMNS
+    assert {"n", "keep", "method", "gain", "ci_low", "ci_high", "full_accuracy"} <= set(table.columns)
+    assert set(table.n) == {120, 300} and set(table.keep) == {0.5}
+    assert set(table.method) == {"el2n_e1", "easy-el2n_e1", "full"} and (table.repeats == 2).all()
+    assert ((table.ci_low <= table.gain) & (table.gain <= table.ci_high)).all()
+    assert table.full_accuracy.between(0, 100).all() and table.full_train_accuracy.between(0, 100).all()
+    # The gains are the runs': keep_max - random at n=120, paired by repeat, in points.
+    runs = {
+        (method, rep): json.loads(
+            (
+                out
+                / "cifar10_n120"
+                / "resnet18"
+                / "retrain"
+                / "noise0.0"
+                / method
+                / "keep0.5"
+                / f"rep{rep}"
+                / "result.json"
+            ).read_text()
+        )["test_accuracy"]
+        for method in ("el2n_e1", "random")
+        for rep in (0, 1)
+    }
+    gain = table[(table.n == 120) & (table.method == "el2n_e1")].gain.iloc[0]
+    assert gain == pytest.approx(50 * sum(runs["el2n_e1", r] - runs["random", r] for r in (0, 1)))
+    page = (out / "report.html").read_text()
+    assert "Crossover N*" in page and (out / "figures" / "size_sweep.png").stat().st_size > 5_000
+    claims = pd.read_csv(out / "figures" / "claims.csv")
+    for claim in ("keep_max - random rises with N", "keep_min beats random where data is scarce (EL2N@1, N=120"):
+        row = claims[claims.claim.str.startswith(claim)]
+        assert len(row) == 1 and row.verdict.iloc[0] == "underpowered", claim  # 2 repeats
+    # The sizes are nested, class-balanced subsets; the study's own size is the study's dataset.
+    from datadiet import results
+
+    small, whole = (results.load_tensors(out / d / "data" / "dataset.pt") for d in ("cifar10_n120", "cifar10"))
+    assert set(small["train_source_index"].tolist()) < set(whole["train_source_index"].tolist())
+    assert small["train_labels"].bincount().tolist() == [12] * 10 and len(whole["train_labels"]) == 300
+    assert not (out / "cifar10_n300").exists()
+    # Its scoring runs stop at the score's checkpoint; every training run says how well it fit.
+    scoring = json.loads(
+        (out / "cifar10_n120" / "resnet18" / "scoring" / "noise0.0" / "seed1" / "result.json").read_text()
+    )
+    assert sorted(p.name for p in (out / "cifar10_n120" / "resnet18" / "scoring" / "noise0.0" / "seed1").iterdir()) == [
+        "ckpt_e1.pt",
+        "result.json",
+    ]
+    assert 0 <= scoring["final_train_accuracy"] <= 1
+    for result in out.glob("cifar10*/*/retrain/*/*/*/*/result.json"):
+        assert 0 <= json.loads(result.read_text())["final_train_accuracy"] <= 1
+
+
+def test_a_study_that_leaves_experiments_out_reports_them_not_run(study, tmp_path):
+    """The laptop study leaves out how early, the window, transfer, NTK, LMC and label noise: the report
+    of such a study (here the tiny study's own results, re-reported with them switched off) says so in
+    each figure and in a "not measured" claim row each, and judges what it ran."""
+    from datadiet import report, results
+    from datadiet.study.experiments import pruning, scores
+
+    out, _ = study
+    config = study_config.load(ROOT / "config" / "tiny.yaml").config
+    config.update(results_dir=str(out.parent), noise={**config["noise"], "levels": [0.0]})
+    for name in ("how_early", "window", "transfer", "lmc", "ntk", "size_sweep"):
+        config["experiments"][name]["activate"] = False
+    left_out = study_config.Study(config)
+    inputs = dict.fromkeys(("how_early", "window", "transfer", "ntk", "lmc", "sweep"), [])
+    inputs.update(curve=pruning.curve_targets(left_out), scores=scores.targets(left_out))
+    inputs.update(labels=scores.labels(left_out), benchmarks=str(out / "benchmarks"))
+    store = results.read_json(out / "mlflow" / "store.json")
+    report.build(left_out, store, ROOT / "workflow" / "report", inputs, tmp_path, tmp_path / "report.html")
+    page = (tmp_path / "report.html").read_text()
+    assert page.count("data:image/png;base64,") == len(FIGURES)
+    claims = pd.read_csv(tmp_path / "claims.csv").set_index("claim")
+    not_run = claims[claims.verdict == "not measured"].reason.to_dict()
+    assert not_run == {
+        "GraNd at init is worse than random under label noise": "noise.levels has no level above 0",
+        "EL2N from early training beats GraNd at init": "experiments.how_early is not run",
+        "sliding-window optimum excludes the hardest": "experiments.window is not run",
+        "scores transfer across architectures": "experiments.transfer has no runs",
+        "corrupted labels rank hardest": "noise.levels has no level above 0",
+        "NTK velocity rises with EL2N": "experiments.ntk is not run",
+        "high-EL2N sets become linearly connected later": "experiments.lmc is not run",
+        "keep_max - random rises with N": "experiments.size_sweep is not run",
+        "keep_min beats random where data is scarce": "experiments.size_sweep is not run",
+    }
+    judged = claims.loc["EL2N@1 beats random at moderate pruning (50% kept)"]
+    assert judged.verdict == "underpowered (below paper scale)" and judged.n == 2  # no sweep: the threshold
+    assert pd.read_csv(tmp_path / "size_sweep.csv").empty
+
+
 def test_score_files_cover_every_example_per_seed_and_as_mean(study):
     out, _ = study
     scores = out / "cifar10" / "resnet18" / "scores" / "noise0.0"
@@ -167,7 +263,7 @@ def test_every_job_is_one_finished_mlflow_run_with_params_and_provenance(study):
         assert r.data.tags["git_commit"]
         if r.data.tags["rule"] in ("train_scoring", "retrain", "lmc_child"):
             assert r.data.params["train.lr"] == "0.1" and r.data.params["model.width"] == "4"
-            assert "final_test_accuracy" in r.data.metrics
+            assert {"final_test_accuracy", "final_train_accuracy"} <= set(r.data.metrics)
         consumed = [c for c in r.data.tags["consumed_runs"].split(",") if c]
         assert set(consumed) <= ids
         if r.data.tags["rule"] == "retrain" and r.data.tags["wildcard.method"] not in ("full", "random"):
@@ -211,10 +307,14 @@ def test_paper_preset_dry_run_plans_every_experiment_and_estimate_prices_it():
     jobs = planned_jobs(ROOT / "config" / "paper.yaml")
     rules = {job.rule for job in jobs}
     assert EXPERIMENT_RULES | {"report"} <= rules
+    # The three datasets, and the size sweep's subsets of CIFAR-10 (all 50,000: CIFAR-10 itself).
     assert {job.wildcards["dataset"] for job in jobs if "dataset" in job.wildcards} == {
         "cifar10",
         "cifar100",
         "cinic10",
+        "cifar10_n5000",
+        "cifar10_n10000",
+        "cifar10_n25000",
     }
     retrains = [job.wildcards for job in jobs if job.rule == "retrain"]
     assert {w["arch"] for w in retrains} == {"resnet18", "resnet50"}
@@ -224,13 +324,13 @@ def test_paper_preset_dry_run_plans_every_experiment_and_estimate_prices_it():
     assert {w["method"] for w in retrains if w["noise"] == "0.2" and w["dataset"] == "cifar100"} >= methods
     assert {int(job.wildcards["seed"]) for job in jobs if job.rule == "train_scoring"} == set(range(10))
     assert {int(w["rep"]) for w in retrains} == {0, 1, 2, 3}
-    # Exactly the jobs recorded (after issue 17: windows by share left out, LMC from 3 parents): a digest.
+    # Exactly the jobs recorded (after issue 18: the size sweep, keep_min at the main size): a digest.
     listed = sorted(
         f"{job.rule} " + ", ".join(f"{k}={v}" for k, v in sorted(job.wildcards.items()))
         for job in jobs
         if job.wildcards
     )
-    assert len(listed) == 4625 and hashlib.sha256("\n".join(listed).encode()).hexdigest() == PAPER_PLAN
+    assert len(listed) == 4712 and hashlib.sha256("\n".join(listed).encode()).hexdigest() == PAPER_PLAN
     table = summarize(jobs, config)
     assert set(table) >= {
         "scores",
@@ -240,6 +340,7 @@ def test_paper_preset_dry_run_plans_every_experiment_and_estimate_prices_it():
         "sliding window",
         "architecture transfer",
         "NTK velocity",
+        "size sweep",
         "linear mode connectivity",
     }
     assert all(hours > 0 for name, (_, hours) in table.items() if name != "set-up and report")
@@ -285,8 +386,9 @@ def test_a_moved_checkout_or_a_tracking_server_reruns_no_job(tmp_path):
 @pytest.mark.skipif(not CIFAR.exists(), reason="the recorded results are of real CIFAR-10 images (../shared/data)")
 def test_the_tiny_study_computes_exactly_the_recorded_results(study):
     """Refactoring changes no result: the tables and every mean score file of the tiny study, byte for byte,
-    as tests/tiny_study.sha256 records them (sha256sum's format; remade when issue 17 changed results on
-    purpose: flax init, seeded ties, 3 seeds, the new verdicts)."""
+    as tests/tiny_study.sha256 records them (sha256sum's format; remade when issue 18 changed results on
+    purpose: the size sweep, the regime labels of the verdicts, the train-accuracy column; the score files
+    of issue 17 unchanged)."""
     out, _ = study
     for line in (ROOT / "tests" / "tiny_study.sha256").read_text().splitlines():
         digest, name = line.split(maxsplit=1)

@@ -13,8 +13,10 @@ tests of an equivalence use). Verdicts:
 - "inconclusive": the interval holds 0 (absence: it straddles the margin);
 - "underpowered": fewer than 3 repeats; nothing is called;
 - "not measured": the study did not run it.
-A study below the paper's scale says so in the verdict whatever the outcome: the regime it is in is
-measured by the experiments, never assumed here. The claims themselves live with their experiment
+Every verdict says the regime it was measured in, whatever the outcome: where the size sweep ran at
+the study's own size, the regime it measured there (keep-hard: keeping the hardest beats random;
+keep-easy: it loses to random); elsewhere, "below paper scale" when full data falls short of the
+paper's accuracy. Nothing here assumes a regime. The claims themselves live with their experiment
 (study/experiments/*.py); this module holds the toolkit they share and `table`, which gathers them.
 """
 
@@ -24,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from . import published
-from .study.experiments import lmc, noise, ntk, pruning, scores, transfer, window
+from .study.experiments import lmc, noise, ntk, pruning, scores, size_sweep, transfer, window
 
 CONFIDENCE = 0.95  # of each one-sided bound
 MIN_REPEATS = 3
@@ -32,9 +34,11 @@ MIN_REPEATS = 3
 PAPER_SCALE_POINTS = 2.0
 # The margin of an absence claim ("no better", "no loss", "transfers"), in accuracy points.
 MARGIN = 0.5
-BELOW_SCALE = " (below paper scale)"
 
 Estimate = namedtuple("Estimate", "estimate ci_low ci_high n")
+# The regime a verdict was measured in: `label` follows the verdict ("reproduced (keep-easy regime)"),
+# `reason` joins its reasons.
+Scale = namedtuple("Scale", "label reason")
 NOTHING = Estimate(np.nan, np.nan, np.nan, 0)
 
 
@@ -98,9 +102,10 @@ def described(est, unit, describe):
 
 
 def decided(verdict, reasons, scale):
-    """The verdict with the scale said for every outcome, and the reasons joined."""
-    reasons = [r for r in (*reasons, scale) if r]
-    return (verdict + BELOW_SCALE if scale else verdict), "; ".join(reasons)
+    """The verdict with its regime (a Scale, or None) said for every outcome, and the reasons joined."""
+    if scale is None:
+        return verdict, "; ".join(r for r in reasons if r)
+    return f"{verdict} ({scale.label})", "; ".join(r for r in (*reasons, scale.reason) if r)
 
 
 def judged(claim, source, theirs, diffs, decide, *, dataset, arch, scale=None, unit="points", describe=None, why=""):
@@ -119,6 +124,11 @@ def judged(claim, source, theirs, diffs, decide, *, dataset, arch, scale=None, u
 
 def superiority(claim, source, theirs, diffs, *, direction=1, **how):
     """A directional claim: the paired differences `diffs` are positive (direction=1) or negative."""
+    return judged(claim, source, theirs, diffs, superior(direction), **how)
+
+
+def superior(direction=1):
+    """The decision of a directional claim on an estimate with its bounds: (verdict, reason)."""
 
     def decide(est):
         low, high = (est.ci_low, est.ci_high) if direction > 0 else (-est.ci_high, -est.ci_low)
@@ -128,7 +138,7 @@ def superiority(claim, source, theirs, diffs, *, direction=1, **how):
             return "not reproduced", "the interval excludes 0 in the opposite direction"
         return "inconclusive", "the interval holds 0"
 
-    return judged(claim, source, theirs, diffs, decide, **how)
+    return decide
 
 
 def equivalence(claim, source, theirs, diffs, margin, **how):
@@ -188,16 +198,21 @@ def spearman(a, b):
     return Estimate(float(rho), float(np.tanh(np.arctanh(rho) - half)), float(np.tanh(np.arctanh(rho) + half)), n)
 
 
-def scale_note(runs, dataset, arch, clean):
-    """Why this (dataset, arch) is below the paper's scale, or None when it is at it."""
+def scale_note(runs, dataset, arch, clean, regimes=None):
+    """The regime of this (dataset, arch): the one the size sweep measured (`regimes`, see
+    size_sweep.regimes), else a Scale saying it is below the paper's scale, or None when it is at it."""
+    if regimes and (dataset, arch) in regimes:
+        return regimes[(dataset, arch)]
     full = select(runs, dataset=dataset, arch=arch, method="full", noise=clean)
     theirs = published.FULL_DATA_ACCURACY.get(dataset)
     if full.empty:
-        return "no full-data run to judge the scale by"
+        return Scale("scale unknown", "no full-data run to judge the scale by")
     ours = 100 * full.test_accuracy.mean()
     if theirs is None or ours >= theirs - PAPER_SCALE_POINTS:  # no record: nothing to say it is below
         return None
-    return f"full data {ours:.1f}% on {full.num_examples.max()} examples vs the paper's ~{theirs:g}%"
+    return Scale(
+        "below paper scale", f"full data {ours:.1f}% on {full.num_examples.max()} examples vs the paper's ~{theirs:g}%"
+    )
 
 
 def closest(values, target):
@@ -208,38 +223,34 @@ def closest(values, target):
 def table(found, score):
     """Every claim the study measured. `found`: the report's result tables (report.read_results);
     `score`: the early EL2N score of the pruning curve."""
-    clean = found["clean"]
-    rows = curve_claims(found["curve"], found["how_early"], clean, score)
-    rows += window.claims(
-        found["windows"], clean, scale_of(found["curve"], found["windows"], clean), found["window_settings"]
-    )
-    rows += transfer.claims(found["transfer"], score, scale_of(found["curve"], found["transfer"], clean))
-    main, main_scale = found["main"], scale_note(found["curve"], *found["main"], clean)
+    clean, curve, regimes = found["clean"], found["curve"], found["regimes"]
+
+    def scale_of(table):
+        """The regime of the (first) dataset and architecture an experiment's table ran on."""
+        return None if table.empty else scale_note(curve, table.iloc[0].dataset, table.iloc[0].arch, clean, regimes)
+
+    rows = curve_claims(curve, found["how_early"], clean, score, regimes)
+    rows += window.claims(found["windows"], clean, scale_of(found["windows"]), found["window_settings"])
+    rows += transfer.claims(found["transfer"], score, scale_of(found["transfer"]))
+    main, main_scale = found["main"], scale_note(curve, *found["main"], clean, regimes)
     rows += scores.claims(found["clean_scores"], main, main_scale)
     rows += noise.ranking_claims(found["noisy_scores"], found["corrupted"], score, main, main_scale)
     rows += [ntk.ntk_rises(found["ntk"], clean, main, main_scale)]
-    settings, lmc_scale = found["lmc_settings"], scale_of(found["curve"], found["lmc"], clean)
-    rows += [lmc.lmc_later(found["lmc"], settings["epsilon"], settings["fit_error"], lmc_scale)]
+    settings = found["lmc_settings"]
+    rows += [lmc.lmc_later(found["lmc"], settings["epsilon"], settings["fit_error"], scale_of(found["lmc"]))]
+    rows += size_sweep.claims(found["sweep"], found["sweep_settings"]["score"], *found["sweep_main"])
     return pd.DataFrame(rows)
 
 
-def curve_claims(curve, how_early, clean, score):
-    """The pruning-curve claims, a row each per (dataset, architecture), each judged at its own scale."""
+def curve_claims(curve, how_early, clean, score, regimes=None):
+    """The pruning-curve claims, a row each per (dataset, architecture), each judged in its own regime."""
     rows = []
     for (dataset, arch), runs in curve.groupby(["dataset", "arch"], sort=False):
-        scale = scale_note(curve, dataset, arch, clean)
-        early = select(how_early, dataset=dataset, arch=arch)
+        scale = scale_note(curve, dataset, arch, clean, regimes)
+        early = select(how_early, dataset=dataset, arch=arch) if not how_early.empty else how_early
         # The how-early runs add kept fractions the curve may lack (CIFAR-100's 75%); shared runs once.
         every = pd.concat([runs, early]).drop_duplicates("run_id")
         rows += pruning.claims(every, clean, scale, score, dataset, arch)
         rows += noise.pruning_claims(runs, clean, scale, dataset, arch)
         rows += pruning.how_early_claims(early, scale, dataset, arch)
     return rows
-
-
-def scale_of(curve, table, clean):
-    """The scale note of the (first) dataset and architecture an experiment's table ran on."""
-    if table.empty:
-        return None
-    first = table.iloc[0]
-    return scale_note(curve, first.dataset, first.arch, clean)

@@ -328,15 +328,28 @@ def _load_cache(cache: Path) -> dict[str, Split]:
 
 def subset_per_class(labels: torch.Tensor, per_class: int, seed: int) -> torch.Tensor:
     """Sorted int64 indices of a seeded, class-balanced subset: per_class examples of every class."""
-    counts = torch.bincount(labels)
-    if (counts < per_class).any():
-        small = {c: int(n) for c, n in enumerate(counts) if n < per_class}
-        raise DataError(f"cannot take {per_class} examples per class: classes {small} (class: count) have fewer")
+    return _chosen_per_class(labels, [per_class] * len(torch.bincount(labels)), seed)
+
+
+def nested_subset(labels: torch.Tensor, size: int, seed: int) -> torch.Tensor:
+    """Sorted int64 indices of a seeded, class-balanced subset of `size` examples: size // classes of
+    every class, one more of each of the first size % classes. Every class is drawn in one seeded
+    order and cut at its count, so the subsets of one seed are nested (a larger size holds every smaller
+    one), and size = per_class x classes is subset_per_class(labels, per_class, seed)."""
+    classes = len(torch.bincount(labels))
+    return _chosen_per_class(labels, [size // classes + (c < size % classes) for c in range(classes)], seed)
+
+
+def _chosen_per_class(labels, counts, seed):
+    available = torch.bincount(labels)
+    short = {c: int(n) for c, (n, want) in enumerate(zip(available, counts)) if n < want}
+    if short:
+        raise DataError(f"cannot take {max(counts)} examples of a class: classes {short} (class: count) have fewer")
     generator = torch.Generator().manual_seed(seed)
     chosen = []
-    for c in range(len(counts)):
+    for c, count in enumerate(counts):
         members = (labels == c).nonzero().flatten()
-        chosen.append(members[torch.randperm(len(members), generator=generator)[:per_class]])
+        chosen.append(members[torch.randperm(len(members), generator=generator)[:count]])
     return torch.cat(chosen).sort().values
 
 

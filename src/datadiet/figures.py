@@ -23,6 +23,14 @@ def full_data_per_method(table):
     return pd.concat([pruned] + [full.assign(method=m) for m in pruned.method.unique()])
 
 
+def not_run(path, why):
+    """The figure of an experiment the study did not run: a panel saying so, and why."""
+    fig, ax = plt.subplots(figsize=(6, 1.2))
+    ax.axis("off")
+    ax.text(0.5, 0.5, f"not run in this study: {why}", ha="center", va="center")
+    save(fig, path)
+
+
 def save(figure, path):
     results.atomic(path, lambda tmp: figure.savefig(tmp, dpi=110, bbox_inches="tight", format=Path(path).suffix[1:]))
     plt.close(figure)

@@ -10,12 +10,17 @@ from scipy.stats import spearmanr
 
 from . import claims, figures, published, results, selection
 from .study import layout, names
-from .study.experiments import lmc, noise, ntk, pruning, scores, transfer, window
+from .study.experiments import lmc, noise, ntk, pruning, scores, size_sweep, transfer, window
+
+RUN_COLUMNS = ["dataset", "arch", "noise", "method", "keep", "run", "test_accuracy", "final_train_accuracy",
+               "num_examples", "train_size", "run_id"]  # fmt: skip
 
 
 def collect_runs(result_paths):
     """One row per training run: dataset, architecture, noise, method, kept fraction, repeat,
-    final accuracy and its MLflow run."""
+    final test and train accuracy and its MLflow run (no rows, these columns, for an experiment not run)."""
+    if not result_paths:
+        return pd.DataFrame(columns=RUN_COLUMNS)
     rows = []
     for path in result_paths:
         result = results.read_json(path)
@@ -101,11 +106,12 @@ def spearman_matrix(table):
 
 
 def accuracy_table(runs):
-    """Mean, std and count of final test accuracy (%) by dataset, architecture, noise, method and kept fraction."""
+    """Mean, std and count of final test accuracy (%), and the mean final train accuracy (%, on the run's
+    own subset, un-augmented), by dataset, architecture, noise, method and kept fraction."""
     return (
-        runs.assign(accuracy=100 * runs.test_accuracy)
+        runs.assign(accuracy=100 * runs.test_accuracy, train=100 * runs.final_train_accuracy)
         .groupby(["dataset", "arch", "noise", "method", "keep"])
-        .accuracy.agg(["mean", "std", "count"])
+        .agg(mean=("accuracy", "mean"), std=("accuracy", "std"), count=("accuracy", "size"), train=("train", "mean"))
         .round(2)
         .reset_index()
     )
@@ -149,6 +155,7 @@ def section(title, caption_dir, name, body):
 
 FIGURES = (
     "pruning_curve",
+    "size_sweep",
     "how_early",
     "sliding_window",
     "noise_ranking",
@@ -162,7 +169,7 @@ FIGURES = (
 
 def read_results(study, inputs):
     """Every result file the report reads, as tables (see collect_*), keyed by what they are."""
-    main_dataset = study.first
+    main_dataset, swept = study.first, study.sweep["dataset"]
     main, clean = (main_dataset, study.arch_of(main_dataset)), float(study.clean)
     means, per_seed, score_runs = collect_scores(inputs["scores"])
     corrupted = collect_corrupted(inputs["labels"])
@@ -173,8 +180,11 @@ def read_results(study, inputs):
         "window_settings": study.window,
         "lmc_settings": study.lmc,
         "transfer": collect_runs(inputs["transfer"]),
-        "ntk": pd.concat([pd.read_csv(p) for p in inputs["ntk"]]),
-        "lmc": pd.concat([pd.read_csv(p) for p in inputs["lmc"]]),
+        "ntk": read_tables(inputs["ntk"]),
+        "lmc": read_tables(inputs["lmc"]),
+        "sweep": collect_runs(inputs["sweep"]),
+        "sweep_settings": study.sweep,
+        "sweep_main": (swept, study.arch_of(swept)),
         "clean_scores": means[(*main, clean)],
         "score_runs": score_runs,
         "noisy_scores": {level: m for (d, a, level), m in means.items() if (d, a) == main and level != clean},
@@ -185,30 +195,70 @@ def read_results(study, inputs):
         "main": main,
     }
     found["ranking"] = pd.concat(
-        [
+        [pd.DataFrame()]
+        + [
             noise.corrupted_in_top(noisy, found["corrupted"][level]).assign(noise=level)
             for level, noisy in found["noisy_scores"].items()
         ]
     )
     found["correlations"] = spearman_matrix(found["clean_scores"])
     found["table"] = accuracy_table(found["curve"])
+    score = study.sweep["score"]
+    found["sweep_table"] = size_sweep.gains(found["sweep"], score)
+    found["crossovers"] = size_sweep.crossovers(found["sweep_table"], score)
+    own_size = {found["sweep_main"]: study.train_size(swept)}
+    found["regimes"] = size_sweep.regimes(found["sweep_table"], own_size, score)
     return found
 
 
-def draw(found, out_dir):
-    """Every figure; {name: path}."""
+def read_tables(paths):
+    """The CSV files of an experiment as one table (empty for an experiment not run)."""
+    return pd.concat([pd.read_csv(p) for p in paths]) if paths else pd.DataFrame()
+
+
+def draw(found, out_dir, study):
+    """Every figure, or for an experiment the study did not run, a figure saying so; {name: path}."""
     paths = {name: out_dir / f"{name}.png" for name in FIGURES}
-    pruning.pruning_curve(found["curve"], paths["pruning_curve"])
-    pruning.how_early(found["how_early"], paths["how_early"])
-    window.sliding_window(found["windows"], paths["sliding_window"], found["window_settings"])
-    noise.noise_ranking(found["ranking"], paths["noise_ranking"])
-    transfer.accuracy_bars(found["transfer"], paths["transfer"])
-    scores.spearman_heatmap(found["correlations"], paths["spearman"])
-    scores.seeds(found["agreement"], paths["seeds"])
-    ntk.ntk_velocity(found["ntk"], paths["ntk_velocity"])
-    settings = found["lmc_settings"]
-    lmc.lmc_barrier(found["lmc"], paths["lmc_barrier"], settings["epsilon"], settings["fit_error"])
+    settings, sweep_score = found["lmc_settings"], study.sweep["score"]
+    drawings = {
+        "pruning_curve": (found["curve"], lambda path: pruning.pruning_curve(found["curve"], path)),
+        "size_sweep": (
+            found["sweep_table"],
+            lambda path: size_sweep.size_sweep(found["sweep_table"], found["crossovers"], sweep_score, path),
+        ),
+        "how_early": (found["how_early"], lambda path: pruning.how_early(found["how_early"], path)),
+        "sliding_window": (
+            found["windows"],
+            lambda path: window.sliding_window(found["windows"], path, found["window_settings"]),
+        ),
+        "noise_ranking": (found["ranking"], lambda path: noise.noise_ranking(found["ranking"], path)),
+        "transfer": (found["transfer"], lambda path: transfer.accuracy_bars(found["transfer"], path)),
+        "spearman": (found["correlations"], lambda path: scores.spearman_heatmap(found["correlations"], path)),
+        "seeds": (found["agreement"], lambda path: scores.seeds(found["agreement"], path)),
+        "ntk_velocity": (found["ntk"], lambda path: ntk.ntk_velocity(found["ntk"], path)),
+        "lmc_barrier": (
+            found["lmc"],
+            lambda path: lmc.lmc_barrier(found["lmc"], path, settings["epsilon"], settings["fit_error"]),
+        ),
+    }
+    for name, (table, draw_it) in drawings.items():
+        if table.empty:
+            figures.not_run(paths[name], NOT_RUN.get(name, "not run in this study"))
+        else:
+            draw_it(paths[name])
     return paths
+
+
+# Why a figure has nothing to show: the config switch that leaves its experiment out.
+NOT_RUN = {
+    "size_sweep": "experiments.size_sweep.activate is false",
+    "how_early": "experiments.how_early.activate is false",
+    "sliding_window": "experiments.window.activate is false",
+    "noise_ranking": "noise.levels has no level above 0",
+    "transfer": "experiments.transfer.activate is false",
+    "ntk_velocity": "experiments.ntk.activate is false",
+    "lmc_barrier": "experiments.lmc.activate is false",
+}
 
 
 def build(study, store, captions, inputs, out_dir, html_path):
@@ -218,8 +268,9 @@ def build(study, store, captions, inputs, out_dir, html_path):
     found = read_results(study, inputs)
     score = study.transfer["score"]
     found["claims"] = claims.table(found, score)
-    paths = draw(found, out_dir)
+    paths = draw(found, out_dir, study)
     results.write_text(found["table"].to_csv(index=False), out_dir / "accuracy.csv")
+    results.write_text(found["sweep_table"].to_csv(index=False), out_dir / "size_sweep.csv")
     results.write_text(found["claims"].to_csv(index=False), out_dir / "claims.csv")
     results.write_text(found["compute"].to_csv(index=False), out_dir / "job_benchmarks.csv")
     results.write_text(page(study, store, captions, found, paths), html_path)
@@ -233,13 +284,29 @@ def every_run(found):
             found["how_early"].assign(experiment="how early"),
             found["windows"].assign(experiment="sliding window"),
             found["transfer"].assign(experiment="transfer"),
+            found["sweep"].assign(experiment="size sweep"),
         ]
     )
     runs = runs.drop_duplicates("run_id").assign(
-        method=lambda d: d.method.map(names.label), test_accuracy=lambda d: (100 * d.test_accuracy).round(2)
+        method=lambda d: d.method.map(names.label),
+        test_accuracy=lambda d: (100 * d.test_accuracy.astype(float)).round(2),
+        train_accuracy=lambda d: (100 * d.final_train_accuracy.astype(float)).round(2),
     )
-    columns = ["experiment", "dataset", "arch", "noise", "method", "keep", "run", "test_accuracy", "run_id"]
+    columns = ["experiment", "dataset", "arch", "noise", "method", "keep", "run", "test_accuracy", "train_accuracy",
+               "run_id"]  # fmt: skip
     return runs[columns].sort_values(columns[:7])
+
+
+def sweep_tables(found):
+    """The size sweep's gains (points over random, paired by init seed) and where keep_max crosses 0."""
+    if found["sweep_table"].empty:
+        return ""
+    gains = found["sweep_table"].assign(method=lambda d: d.method.map(names.label)).round(2)
+    crossing = found["crossovers"].round(0)
+    return (
+        f"<h3>Gains over random (figures/size_sweep.csv)</h3>{gains.to_html(index=False)}"
+        f"<h3>Crossover N* of keep_max - random (NaN: no sign change on the grid)</h3>{crossing.to_html(index=False)}"
+    )
 
 
 def page(study, store, captions, found, paths):
@@ -274,6 +341,7 @@ label noise levels {config["noise"]["levels"]}. MLflow store: <code>{html.escape
 {published_table(published.REPRODUCTION_RESNET18).to_html()}
 <h3>Published: {published.REPRODUCTION_PROXY["source"]}</h3>
 {published_table(published.REPRODUCTION_PROXY).to_html()}
+{figure_section("Where pruning starts to pay: the size sweep", "size_sweep", sweep_tables(found))}
 {figure_section("How early", "how_early")}
 {figure_section("Sliding window", "sliding_window")}
 {figure_section("Label noise: where the corrupted examples rank", "noise_ranking")}

@@ -209,7 +209,7 @@ def spawned_state(state, start_state, steps_per_epoch, steps):
     return state
 
 
-def _run_key(cfg, steps, data_seed, train_size, trackers, start_state):
+def _run_key(cfg, steps, data_seed, train_size, trackers, start_state, stop_epoch):
     """What a resume file must have been saved by to be resumed: this very run (same schedule, data,
     seed, trackers and spawn point; a child's digest of its start weights tells apart children of
     different parents that spawned at the same step)."""
@@ -225,6 +225,7 @@ def _run_key(cfg, steps, data_seed, train_size, trackers, start_state):
         "train_size": train_size,
         "trackers": sorted(trackers),
         "start": start,
+        "stop_epoch": stop_epoch,
     }
 
 
@@ -275,34 +276,33 @@ def train(
     start_state=None,
     report_every=None,
     autocast=False,
+    stop_epoch=None,
 ):
     """Train `model` for `steps` optimizer steps (in all, counting those of `start_state`).
 
     `trackers`: {name: tracker} (scores.ForgettingTracker, scores.AUMTracker), all updated on every
     step with the train-mode logits of the augmented batch and the training labels; returned.
-    `save_epochs`: epochs (0 = before any step) at which callbacks get `on_checkpoint`.
-    `state_epochs`: epochs (0 = before any step) at which callbacks get `on_state` with the full
-    training state (model, optimizer, schedule, epoch, step).
+    `save_epochs` / `state_epochs`: epochs (0 = before any step) at which callbacks get `on_checkpoint` /
+    `on_state` with the full training state (model, optimizer, schedule, epoch, step).
     `start_state`: such a state; the run continues from it with a FRESH data order from `data_seed`
     and fresh trackers (a child spawned from a parent run).
     `state_path`: where the full training state is saved at every report; if it exists when the
     run starts and was saved by this very run, the run resumes from it (preemption-safe).
     `test`: optional (images, labels) evaluated at every report.
-    `report_every`: report (evaluate `test`, call `on_epoch_end`, save the state) at the end of the
-    first epoch after every `report_every` steps, and after the last; default every epoch. A small
-    subset trained for the steps of full data has many short epochs, and reporting after each of
-    them would cost more than the training.
+    `report_every`: report (evaluate `test`, call `on_epoch_end`, save the state) at the end of the first
+    epoch after every `report_every` steps, and after the last; default every epoch (a small subset trained
+    for the steps of full data has many short epochs: reporting after each would cost more than training).
     `autocast`: forward and loss in bfloat16 autocast (the GPU path; weights and optimizer stay float32).
+    `stop_epoch`: stop after this epoch, on the schedule of `steps` steps (its checkpoints are the whole run's).
     """
     trackers = {} if trackers is None else trackers
-    steps_per_epoch = len(train_set.images) // cfg.batch_size
-    run_key = _run_key(cfg, steps, data_seed, len(train_set.images), trackers, start_state)
+    run_key = _run_key(cfg, steps, data_seed, len(train_set.images), trackers, start_state, stop_epoch)
     state = fresh_state(model, cfg, steps, data_seed, trackers)
     saved = _saved_by_this_run(state_path, run_key)
     if saved is not None:
         state = resumed_state(state, saved)
     elif start_state is not None:
-        state = spawned_state(state, start_state, steps_per_epoch, steps)
+        state = spawned_state(state, start_state, len(train_set.images) // cfg.batch_size, steps)
     else:
         _epoch_hooks(state, callbacks, save_epochs, state_epochs)
     if state_path:
@@ -318,6 +318,7 @@ def train(
         state_epochs=state_epochs,
         report_every=report_every,
         autocast=autocast,
+        stop_epoch=stop_epoch,
     )
     return trackers
 
@@ -333,11 +334,14 @@ def train_from(
     state_epochs=(),
     report_every=None,
     autocast=False,
+    stop_epoch=None,
 ):
-    """Train from `state` until `steps` steps are done, with the hooks and reports `train` describes."""
+    """Train from `state` until `steps` steps are done (or `stop_epoch` ends), with the hooks and
+    reports `train` describes."""
     device = next(state.model.parameters()).device
     images, labels = train_set.images.to(device), train_set.labels.to(device)
     epochs = epoch_count(steps, len(images), cfg.batch_size)
+    epochs = min(epochs, stop_epoch) if stop_epoch is not None else epochs
     report_every = report_every or len(images) // cfg.batch_size
     reported_step, sums = state.step, (0.0, 0, 0)
     state.model.train()

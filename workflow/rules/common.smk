@@ -10,7 +10,7 @@ import os
 
 from datadiet.study import config as study_config, layout, names
 from datadiet.study.config import ConfigError
-from datadiet.study.experiments import lmc, ntk, pruning, scores, transfer, window
+from datadiet.study.experiments import lmc, ntk, pruning, scores, size_sweep, transfer, window
 
 S = study_config.Study(config)
 try:
@@ -84,6 +84,10 @@ def wildcards_json(wildcards):
 def training_spec(w, run, **job):
     return S.training_spec(w.dataset, w.arch, w.noise, run, **job)
 
+
+# The datasets of the config, and the size sweep's subsets of one of them (<dataset>_n<size>).
+CONFIGURED = "|".join(map(re.escape, S.datasets))
+SUBSETS = "|".join(map(re.escape, S.subsets)) or "(?!)"  # (?!): matches nothing
 
 TRACKED = path(layout.TRACKED)
 DATASET = path(layout.DATASET)

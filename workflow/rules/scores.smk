@@ -14,6 +14,8 @@ rule train_scoring:
         checkpoints=[path(layout.CHECKPOINT, epoch=t) for t in S.checkpoint_epochs],
         forgetting=path(layout.SEED_SCORES, score="forgetting"),
         aum=path(layout.SEED_SCORES, score="aum"),
+    wildcard_constraints:
+        dataset=CONFIGURED,
     params:
         rule="train_scoring",
         spec=spec(lambda w: S.scoring_spec(w.dataset, w.arch, w.noise, w.seed)),
@@ -53,7 +55,7 @@ use rule train_scoring as lmc_parent with:
         dataset=re.escape(S.lmc["dataset"]),
         arch=S.arch_of(S.lmc["dataset"]),
         noise=re.escape(S.clean),
-        seed="|".join(map(str, S.parents)),
+        seed="|".join(map(str, S.parents)) or "(?!)",  # no LMC: matches nothing
     params:
         rule="lmc_parent",
         spec=spec(lambda w: S.scoring_spec(w.dataset, w.arch, w.noise, w.seed, spawn=True)),
@@ -132,7 +134,7 @@ rule input_norm:
 
 rule aggregate_scores:
     input:
-        lambda w: [path(layout.SEED_SCORES, **dict(w.items()), seed=s) for s in S.seeds],
+        lambda w: [path(layout.SEED_SCORES, **dict(w.items()), seed=s) for s in S.seeds_of(w.dataset)],
     output:
         path(layout.MEAN_SCORES),
     wildcard_constraints:

@@ -2,9 +2,11 @@
 # before any job logs to it: several jobs creating a new SQLite store at once corrupt it).
 
 
+# A size of the size sweep is read from the same source after the dataset itself, whose job has
+# decoded it into the cache by then (jobs decoding one source at once would each decode it).
 rule prepare_data:
     input:
-        lambda w: [S.datasets[w.dataset]["path"]] if S.datasets[w.dataset]["source"] != "torchvision" else [],
+        lambda w: S.data_inputs(w.dataset),
     output:
         DATASET,
     params:

@@ -21,6 +21,9 @@ BASE = ROOT / "config.yaml"
 PLACEMENT_KEYS = ("results_dir", "tracking", "cluster", "estimate", "threads", "device")
 # Keys of a datasets entry that say how the study uses the data, not how to read it.
 STUDY_KEYS = ("arch", "how_early_keep", "batch_size", "train_size")
+# Training-set sizes of the paper's datasets, for configs that read them whole.
+KNOWN_SIZES = {"cifar10": 50_000, "cifar100": 50_000, "cinic10": 180_000}
+EXPERIMENTS = ("how_early", "window", "transfer", "ntk", "lmc", "size_sweep")
 
 
 class ConfigError(ValueError):
@@ -79,6 +82,11 @@ def numbers(values):
     return [layout.number(v) for v in values]
 
 
+def epoch_of(score, kind):
+    """{the epoch} of `score` when it is a checkpoint score of `kind`, else {}."""
+    return {score.epoch} if score is not None and score.kind == kind and score.epoch is not None else set()
+
+
 class Study:
     """A validated config and what follows from it: the study's names, levels and epochs."""
 
@@ -99,24 +107,61 @@ class Study:
         self.noisy_methods = config["noise"]["methods"] or self.methods
         experiments = config["experiments"]
         self.how_early = experiments["how_early"]
-        self.window, self.transfer, self.ntk, self.lmc = (
+        self.window, self.transfer, self.ntk, self.lmc, self.sweep = (
             {**experiments[name], "dataset": experiments[name]["dataset"] or self.first}
-            for name in ("window", "transfer", "ntk", "lmc")
+            for name in ("window", "transfer", "ntk", "lmc", "size_sweep")
         )
-        early = set(self.how_early["epochs"])
-        self.grand_epochs = sorted(set(config["scores"]["grand_epochs"]) | early)
-        self.el2n_epochs = sorted(set(config["scores"]["el2n_epochs"]) | early)
+        # The size sweep's training sets: {name: size}; a size that is the whole dataset is the dataset.
+        self.subsets = {}
+        self.sizes = {self.sized(n): n for n in self.sweep["sizes"]} if self.active("size_sweep") else {}
+        self.subsets = {name: n for name, n in self.sizes.items() if name not in self.datasets}
+        early = set(self.how_early["epochs"]) if self.active("how_early") else set()
+        # The size sweep's score is taken on the study's own scoring runs too (its point at the dataset's size).
+        swept = names.Score.parse(self.sweep["score"]) if self.sizes else None
+        self.grand_epochs = sorted(set(config["scores"]["grand_epochs"]) | early | epoch_of(swept, "grand"))
+        self.el2n_epochs = sorted(set(config["scores"]["el2n_epochs"]) | early | epoch_of(swept, "el2n"))
         self.scored = [f"grand_e{t}" for t in self.grand_epochs] + [f"el2n_e{t}" for t in self.el2n_epochs]
         self.all_scores = self.scored + ["forgetting", "aum", "input_norm"]
         # Checkpoints every scoring run keeps: the score epochs and both ends of each NTK-velocity step.
-        self.checkpoint_epochs = sorted(
-            set(self.grand_epochs) | set(self.el2n_epochs) | {e + d for e in self.ntk["epochs"] for d in (0, 1)}
-        )
-        self.spawn_epochs = sorted(self.lmc["spawn_epochs"])
-        self.parents = list(range(self.lmc["parents"]))  # LMC parents: these scoring seeds
+        ntk_epochs = {e + d for e in self.ntk["epochs"] for d in (0, 1)} if self.active("ntk") else set()
+        self.checkpoint_epochs = sorted(set(self.grand_epochs) | set(self.el2n_epochs) | ntk_epochs)
+        lmc = self.active("lmc")
+        self.spawn_epochs = sorted(self.lmc["spawn_epochs"]) if lmc else []
+        self.parents = list(range(self.lmc["parents"])) if lmc else []  # LMC parents: these scoring seeds
+
+    def active(self, experiment):
+        """Whether an experiment of `experiments` runs (its `activate`)."""
+        return self.config["experiments"][experiment]["activate"]
+
+    def train_size(self, dataset):
+        """Training examples of a dataset, from the config (and the sizes of the paper's datasets)."""
+        if dataset in self.subsets:
+            return self.subsets[dataset]
+        spec = self.datasets.get(dataset, {})  # one not in datasets is refused by check()
+        if spec.get("train_size"):
+            return spec["train_size"]
+        if spec.get("train_per_class") and spec.get("num_classes"):
+            return spec["train_per_class"] * spec["num_classes"]
+        return KNOWN_SIZES.get(spec.get("name", dataset), 50_000)
+
+    def sized(self, size):
+        """The dataset of the size sweep with `size` training examples: the sweep's dataset itself at its
+        own size, else `<dataset>_n<size>`, a nested class-balanced subset of the same source."""
+        dataset = self.sweep["dataset"]
+        return dataset if size == self.train_size(dataset) else f"{dataset}_n{size}"
+
+    def spec_of(self, dataset):
+        """The datasets entry of a dataset; a size-sweep subset has its parent's (less its size keys)."""
+        if dataset in self.subsets:
+            return {**self.datasets[self.sweep["dataset"]], "train_per_class": None, "train_size": None}
+        return self.datasets[dataset]
+
+    def seeds_of(self, dataset):
+        """Scoring seeds averaged on a dataset: scores.seeds, or the size sweep's on its subsets."""
+        return list(range(self.sweep["seeds"])) if dataset in self.subsets else self.seeds
 
     def arch_of(self, dataset):
-        return self.datasets[dataset]["arch"]
+        return self.spec_of(dataset)["arch"]
 
     def method(self, name):
         return names.Method.parse(name, self.config["pruning"]["strategy"])
@@ -130,7 +175,7 @@ class Study:
         return self.method(name).selection({**ccs, "beta": beta})
 
     def train_config(self, dataset):
-        batch = self.datasets[dataset]["batch_size"]
+        batch = self.spec_of(dataset)["batch_size"]
         return {**self.config["train"], **({"batch_size": batch} if batch else {})}
 
     def training_spec(self, dataset, arch, noise, run, **job):
@@ -167,22 +212,39 @@ class Study:
         return [self.path(layout.MEAN_SCORES, **where)]
 
     def data_spec(self, dataset):
+        """How to read a dataset: source, path, subset; a size-sweep subset: its parent's, and `size`."""
+        if dataset in self.subsets:
+            return {**self.data_spec(self.sweep["dataset"]), "train_per_class": None, "size": self.subsets[dataset]}
         spec = {k: v for k, v in self.datasets[dataset].items() if k not in STUDY_KEYS}
         return {"name": dataset, **spec}
+
+    def data_inputs(self, dataset):
+        """What preparing a dataset reads: its source file, and a sweep subset its parent's dataset."""
+        spec = self.data_spec(dataset)
+        parent = [self.path(layout.DATASET, dataset=self.sweep["dataset"])] if dataset in self.subsets else []
+        return ([spec["path"]] if spec["source"] != "torchvision" else []) + parent
+
+    def sweep_scoring_spec(self, dataset, arch, noise, seed):
+        """A size-sweep scoring run: trained only up to the checkpoint of the sweep's score (the step
+        budget and schedule of the whole run, cut there: the checkpoint is the whole run's)."""
+        epoch = names.Score.parse(self.sweep["score"]).epoch
+        return self.training_spec(dataset, arch, noise, seed, save_epochs=[epoch], stop_epoch=epoch)
 
     def check(self):
         """What the schema cannot say: names that must refer to each other, epochs inside training."""
         self._check_methods()
         self._check_window()
-        for name in ("window", "transfer", "ntk", "lmc"):
-            section = getattr(self, name)
+        self._check_sweep()
+        for name, section in zip(EXPERIMENTS[1:], (self.window, self.transfer, self.ntk, self.lmc, self.sweep)):
+            if not self.active(name):
+                continue
             if section["dataset"] not in self.datasets:
                 raise ConfigError(f"config experiments.{name}.dataset: {section['dataset']!r} is not in datasets")
             if section["score"] not in self.all_scores:
                 raise ConfigError(
                     f"config experiments.{name}.score: {section['score']!r} is not a computed score {self.all_scores}"
                 )
-        if self.lmc["parents"] > len(self.seeds):
+        if self.active("lmc") and self.lmc["parents"] > len(self.seeds):
             raise ConfigError(
                 f"config experiments.lmc.parents: {self.lmc['parents']} parents, but the parents are the scoring "
                 f"runs and there are scores.seeds = {len(self.seeds)} of them (raise scores.seeds or lower parents)"
@@ -201,6 +263,8 @@ class Study:
     def _check_window(self):
         from .experiments import window
 
+        if not self.active("window"):
+            return
         key, smallest = "config experiments.window", min(self.window["kept"])
         too_far = [v for v in self.window["left_out"] if not window.fits(smallest, v)]
         if too_far:
@@ -213,6 +277,26 @@ class Study:
             raise ConfigError(
                 f"{key}.left_out must hold 0 (the hardest window) and contrast_left_out "
                 f"({self.window['contrast_left_out']:g}); {missing} missing"
+            )
+
+    def _check_sweep(self):
+        key, sweep = "config experiments.size_sweep", self.sweep
+        if sweep["dataset"] not in self.datasets or not self.sizes:  # not run, or a dataset refused below
+            return  # the dataset is checked with the other experiments'
+        if names.Score.parse(sweep["score"]).epoch is None:
+            raise ConfigError(f"{key}.score: {sweep['score']!r} is not a score of a checkpoint (el2n_e<N>, grand_e<N>)")
+        # Sizes are drawn from the whole training split of the source (a larger one than the study's
+        # own dataset included), known here for the paper's datasets.
+        name = self.datasets[sweep["dataset"]].get("name", sweep["dataset"])
+        whole = KNOWN_SIZES.get(name)
+        too_big = [n for n in sweep["sizes"] if whole and n > whole]
+        if too_big:
+            raise ConfigError(f"{key}.sizes: {too_big} are larger than {name}'s {whole} training examples")
+        batch, smallest = self.train_config(sweep["dataset"])["batch_size"], min(sweep["sizes"]) * min(sweep["kept"])
+        if smallest < batch:
+            raise ConfigError(
+                f"{key}: the smallest subset ({min(sweep['kept']):g} of {min(sweep['sizes'])} examples) is smaller "
+                f"than one batch of {batch}"
             )
 
     def _check_methods(self):

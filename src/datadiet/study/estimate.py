@@ -17,8 +17,6 @@ from . import config as study_config, layout
 from .config import ROOT
 from .names import Method, Score
 
-# Training-set sizes of the paper's datasets, for configs that read them whole.
-KNOWN_SIZES = {"cifar10": 50_000, "cifar100": 50_000, "cinic10": 180_000}
 CLASSES = {"cifar10": 10, "cifar100": 100, "cinic10": 10}
 
 
@@ -54,24 +52,18 @@ def kind_of(path):
     return None, None, None
 
 
-def train_size(name, spec):
-    if spec.get("train_size"):
-        return spec["train_size"]
-    if spec.get("train_per_class") and spec.get("num_classes"):
-        return spec["train_per_class"] * spec["num_classes"]
-    return KNOWN_SIZES.get(spec.get("name", name), 50_000)
-
-
-def experiment_of(job, config):
+def experiment_of(job, study):
     """Which experiment of the paper a job serves (shared scoring runs count as 'scores')."""
-    w = job.wildcards
+    w, config = job.wildcards, study.config
+    if w.get("dataset") in study.subsets and job.kind in ("retrain", "scoring", "score", "mean"):
+        return "size sweep"
     if job.kind == "retrain":
-        if Method.parse(w["method"]).source_arch or w["arch"] != config["datasets"][w["dataset"]]["arch"]:
+        if Method.parse(w["method"]).source_arch or w["arch"] != study.arch_of(w["dataset"]):
             return "architecture transfer"
         if float(w["noise"]) > 0:
             return "label noise"
         if w["method"] not in config["pruning"]["methods"] + ["full"]:
-            return "how early"
+            return "size sweep" if Method.parse(w["method"]).easy else "how early"
         return "pruning curve"
     return {
         "scoring": "scores",
@@ -84,13 +76,15 @@ def experiment_of(job, config):
     }.get(job.kind, "set-up and report")
 
 
-def images_processed(job, config):
+def images_processed(job, study):
     """Images one job trains on or scores (a GraNd example costs about two training images)."""
-    w, epochs = job.wildcards, config["train"]["epochs"]
-    spec = config["datasets"][w["dataset"]]
-    n = train_size(w["dataset"], spec)
+    w, config = job.wildcards, study.config
+    epochs, spec = config["train"]["epochs"], study.spec_of(w["dataset"])
+    n = study.train_size(w["dataset"])
     batch = spec.get("batch_size") or config["train"]["batch_size"]
     trained = epochs * (n // batch) * batch  # step budget: every run trains as many steps as full data
+    if job.kind == "scoring" and w["dataset"] in study.subsets:  # cut at the sweep score's epoch
+        return trained * Score.parse(study.sweep["score"]).epoch / epochs
     if job.kind in ("scoring", "retrain", "window"):
         return trained
     if job.kind == "child":
@@ -105,20 +99,20 @@ def images_processed(job, config):
     return 0
 
 
-def gpu_hours(job, config):
+def gpu_hours(job, study):
     """Images processed by one job over the assumed throughput, in hours."""
     if "arch" not in job.wildcards:
         return 0.0
-    rate = config["estimate"]["images_per_second"][job.wildcards["arch"]]
-    return images_processed(job, config) / rate / 3600
+    rate = study.config["estimate"]["images_per_second"][job.wildcards["arch"]]
+    return images_processed(job, study) / rate / 3600
 
 
 def summarize(jobs, config):
-    table = defaultdict(lambda: [0, 0.0])
+    study, table = study_config.Study(config), defaultdict(lambda: [0, 0.0])
     for job in jobs:
-        row = table[experiment_of(job, config)]
+        row = table[experiment_of(job, study)]
         row[0] += 1
-        row[1] += gpu_hours(job, config)
+        row[1] += gpu_hours(job, study)
     return dict(table)
 
 

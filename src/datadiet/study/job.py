@@ -113,7 +113,9 @@ class Training:
             self.dataset["mean"],
             self.dataset["std"],
         )
+        stop_epoch = self.spec.get("stop_epoch")
         epochs = epoch_count(self.steps, len(self.subset), cfg.batch_size)
+        epochs = min(epochs, stop_epoch) if stop_epoch is not None else epochs
         callbacks = [
             PrintProgress(epochs, self.steps, cfg.batch_size, full_epoch),
             tracking.LogMetrics(),
@@ -134,17 +136,28 @@ class Training:
             start_state=start_state,
             report_every=full_epoch,
             autocast=self.device.type == "cuda",
+            stop_epoch=stop_epoch,
         )
         return model
 
     def result(self, run_id, model, seconds):
-        final = evaluate(model, *self.test, self.dataset["mean"], self.dataset["std"])
-        tracking.log_metrics({"final_test_accuracy": final["accuracy"], "final_test_loss": final["loss"]})
+        mean, std = self.dataset["mean"], self.dataset["std"]
+        final = evaluate(model, *self.test, mean, std)
+        # How well the run fit what it trained on: its subset, un-augmented, in eval mode.
+        fit = evaluate(model, self.dataset["train_images"][self.subset], self.labels[self.subset], mean, std)
+        tracking.log_metrics(
+            {
+                "final_test_accuracy": final["accuracy"],
+                "final_test_loss": final["loss"],
+                "final_train_accuracy": fit["accuracy"],
+            }
+        )
         spec = self.spec
         return {
             "run_id": run_id,
             "test_accuracy": final["accuracy"],
             "test_loss": final["loss"],
+            "final_train_accuracy": fit["accuracy"],
             "train_size": len(self.subset),
             "steps": self.steps,
             "seconds": round(seconds, 2),

@@ -1,9 +1,11 @@
 """The study's vocabulary: scores and selection methods, parsed, written and shown in one place.
 
 A score is `forgetting`, `aum`, `input_norm` or `<grand|el2n>_e<epoch>`. A method is `full`, `random`
-or a score-based selection: `[ccs-]<score>[-from-<arch>]` (CCS: coverage-centric; `-from-<arch>`: the
-subset another architecture's scores chose). Rules, jobs, the report, the claims and the estimate all
-read names through `Score` and `Method`, so a new score or method is written here once.
+or a score-based selection: `[ccs-|easy-]<score>[-from-<arch>]` (a plain score keeps by the config's
+pruning.strategy, the hardest by default; `easy-`: keeps the easiest, whatever the strategy; CCS:
+coverage-centric; `-from-<arch>`: the subset another architecture's scores chose). Rules, jobs, the
+report, the claims and the estimate all read names through `Score` and `Method`, so a new score or
+method is written here once.
 """
 
 import re
@@ -15,7 +17,7 @@ WHOLE_RUN = ("forgetting", "aum")  # scores tracked over a whole training run
 SCORE = rf"forgetting|aum|input_norm|(?:{'|'.join(AT_EPOCH)})_e\d+"
 # Scores computed once per scoring seed, then averaged (input_norm needs no training).
 SEEDED = rf"{'|'.join(WHOLE_RUN)}|(?:{'|'.join(AT_EPOCH)})_e\d+"
-METHOD = rf"full|random|(?:ccs-)?(?:{SCORE})(?:-from-(?:{ARCH}))?"
+METHOD = rf"full|random|(?:ccs-|easy-)?(?:{SCORE})(?:-from-(?:{ARCH}))?"
 SHOWN = {"el2n": "EL2N", "grand": "GraNd", "input_norm": "input norm", "aum": "AUM", "forgetting": "forgetting"}
 
 
@@ -47,32 +49,42 @@ class Method:
     score: Score | None = None  # None: random (or full, with keep 1)
     full: bool = False
     ccs: bool = False
+    easy: bool = False  # keeps the lowest scores (keep_min) whatever the strategy
     source_arch: str | None = None  # transfer: the architecture whose scores chose the subset
     direction: str = "keep_max"  # from the config's pruning.strategy, not the name
 
     @classmethod
     def parse(cls, name, direction="keep_max"):
         if not re.fullmatch(METHOD, name):
-            raise ValueError(f"unknown selection method {name!r}: expected full, random or [ccs-]<score>[-from-<arch>]")
+            raise ValueError(
+                f"unknown selection method {name!r}: expected full, random or [ccs-|easy-]<score>[-from-<arch>]"
+            )
         if name in ("full", "random"):
             return cls(full=name == "full")
         rest, _, source = name.partition("-from-")
-        ccs = rest.startswith("ccs-")
-        return cls(Score.parse(rest.removeprefix("ccs-")), ccs=ccs, source_arch=source or None, direction=direction)
+        prefix, _, score = rest.rpartition("-") if rest.startswith(("ccs-", "easy-")) else ("", "", rest)
+        easy = prefix == "easy"
+        return cls(
+            Score.parse(score),
+            ccs=prefix == "ccs",
+            easy=easy,
+            source_arch=source or None,
+            direction="keep_min" if easy else direction,
+        )
 
     def __str__(self):
         if self.score is None:
             return "full" if self.full else "random"
-        return (
-            ("ccs-" if self.ccs else "") + str(self.score) + (f"-from-{self.source_arch}" if self.source_arch else "")
-        )
+        prefix = "ccs-" if self.ccs else "easy-" if self.easy else ""
+        return prefix + str(self.score) + (f"-from-{self.source_arch}" if self.source_arch else "")
 
     @property
     def label(self):
-        """As the paper writes it: CCS(EL2N@20), EL2N@20 from resnet50."""
+        """As the paper writes it: CCS(EL2N@20), EL2N@20 from resnet50; EL2N@20 easiest (keep_min)."""
         if self.score is None:
             return str(self)
         shown = f"CCS({self.score.label})" if self.ccs else self.score.label
+        shown += " easiest" if self.easy else ""
         return shown + (f" from {self.source_arch}" if self.source_arch else "")
 
     def selection(self, ccs_options):

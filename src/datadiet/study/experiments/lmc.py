@@ -13,6 +13,8 @@ BN = {"reestimate": "BN re-estimated", "interpolate": "BN interpolated"}
 
 
 def targets(study):
+    if not study.active("lmc"):
+        return []
     dataset = study.lmc["dataset"]
     return [study.path(layout.BARRIER, dataset=dataset, arch=study.arch_of(dataset), noise=study.clean)]
 
@@ -87,6 +89,8 @@ def lmc_later(barriers, epsilon, fit_error, scale=None):
     not fit a set, error above `fit_error`, do not count)."""
     from ...claims import not_measured, superiority
 
+    if barriers.empty:
+        return not_measured(CLAIM, "paper", THEIRS, "experiments.lmc is not run")
     where = {"dataset": barriers.dataset.iloc[0], "arch": barriers.arch.iloc[0]}
     stable = stable_epochs(barriers, epsilon, fit_error)
     by_parent = stable.pivot(index="parent", columns="set", values="stable").reindex(columns=["high", "low"])

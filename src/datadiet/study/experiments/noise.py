@@ -36,6 +36,9 @@ def pruning_claims(runs, clean, scale, dataset, arch):
     from ...claims import closest, not_measured, paired, superiority
 
     noisy = sorted(set(runs.noise) - {clean})[:1]
+    if not noisy:
+        claim, why = "GraNd at init is worse than random under label noise", "noise.levels has no level above 0"
+        return [not_measured(claim, "paper", "worse than random", why, dataset=dataset, arch=arch)]
     rows = []
     for level in noisy:
         claim = f"GraNd at init is worse than random under {level:.0%} label noise"
@@ -56,6 +59,9 @@ def ranking_claims(noisy_scores, corrupted, score, main, scale=None):
     from ...claims import not_measured
 
     dataset, arch = main
+    if not noisy_scores:
+        claim, why = "corrupted labels rank hardest", "noise.levels has no level above 0"
+        return [not_measured(claim, "paper", "most at the top", why, dataset=dataset, arch=arch)]
     rows = []
     for level in sorted(noisy_scores)[:1]:
         claim = f"corrupted labels rank hardest by {names.label(score)} ({level:.0%} noise)"

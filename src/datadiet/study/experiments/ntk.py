@@ -4,6 +4,8 @@ from .. import layout
 
 
 def targets(study):
+    if not study.active("ntk"):
+        return []
     dataset = study.ntk["dataset"]
     return [
         study.path(layout.NTK, dataset=dataset, arch=study.arch_of(dataset), noise=noise, epoch=epoch)
@@ -28,8 +30,11 @@ def ntk_rises(ntk, clean, main, scale=None):
     """Velocity rises with the score rank of the block (one run: the blocks are the sample)."""
     from ...claims import not_measured, spearman, threshold
 
-    data, where = ntk[ntk.noise == clean], {"dataset": main[0], "arch": main[1]}
+    where = {"dataset": main[0], "arch": main[1]}
     claim, theirs = "NTK velocity rises with EL2N", "higher score, higher velocity (Fig. 3)"
+    if ntk.empty:
+        return not_measured(claim, "paper", theirs, "experiments.ntk is not run", **where)
+    data = ntk[ntk.noise == clean]
     if len(data) < 4:
         return not_measured(claim, "paper", theirs, f"{len(data)} blocks measured (needs 4)", **where)
     rho = spearman(data.first_rank, data.velocity)

@@ -39,6 +39,8 @@ def how_early_methods(study):
 def how_early_targets(study):
     """One kept fraction per dataset, GraNd@t and EL2N@t for every early t, with forgetting and random
     as reference lines (clean labels)."""
+    if not study.active("how_early"):
+        return []
     return [
         retrain_result(study, dataset, study.arch_of(dataset), study.clean, m, spec["how_early_keep"], r)
         for dataset, spec in study.datasets.items()
@@ -181,12 +183,13 @@ def how_early_claims(runs, scale, dataset, arch):
     scores = [names.Method.parse(m).score for m in runs.method.unique()]
     early = sorted(s.epoch for s in scores if s and s.kind == "el2n" and s.epoch >= 1)
     if not early or not (runs.method == "grand_e0").any():
+        why = "needs EL2N at an epoch >= 1 and GraNd at 0 in how_early"
         return [
             not_measured(
                 claim,
                 "reproduction",
                 theirs,
-                "needs EL2N at an epoch >= 1 and GraNd at 0 in how_early",
+                "experiments.how_early is not run" if runs.empty else why,
                 dataset=dataset,
                 arch=arch,
             )

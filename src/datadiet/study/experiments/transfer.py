@@ -9,6 +9,8 @@ def methods(score, arch, archs):
 
 
 def targets(study):
+    if not study.active("transfer"):
+        return []
     transfer = study.transfer
     dataset, score, keep = transfer["dataset"], transfer["score"], transfer["keep"]
     paths = []

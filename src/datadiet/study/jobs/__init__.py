@@ -10,7 +10,7 @@ JOBS = {
     "prepare-data": ("setup", False, "--spec --cache --out"),
     "corrupt-labels": ("setup", False, "--dataset --fraction --seed --out"),
     "aggregate": ("setup", False, "--inputs+ --out"),
-    "train-scoring": ("scores", True, "--dataset --labels --out-dir --forgetting --aum"),
+    "train-scoring": ("scores", True, "--dataset --labels --out-dir --forgetting? --aum?"),
     "score": ("scores", True, "--dataset --labels --checkpoint --train-result --out"),
     "input-norm": ("scores", True, "--dataset --labels --out"),
     "retrain": ("pruning", True, "--dataset --labels --out-dir --scores?"),
@@ -20,7 +20,7 @@ JOBS = {
     "report": (
         "report",
         False,
-        "--spec --tracked --captions --curve* --how-early* --window* --transfer* --ntk* --lmc* --scores* "
+        "--spec --tracked --captions --curve* --how-early* --window* --transfer* --ntk* --lmc* --sweep* --scores* "
         "--labels* --benchmarks --out-dir --html",
     ),
 }

@@ -10,7 +10,8 @@ def report(args):
     spec = json.loads(args.spec)
     study = config.Study({**spec["config"], "results_dir": "."})
     inputs = {
-        k: getattr(args, k) for k in ("curve", "how_early", "window", "transfer", "ntk", "lmc", "scores", "labels")
+        k: getattr(args, k)
+        for k in ("curve", "how_early", "window", "transfer", "ntk", "lmc", "sweep", "scores", "labels")
     }
     inputs["benchmarks"] = args.benchmarks
     pages.build(study, results.read_json(args.tracked), args.captions, inputs, args.out_dir, args.html)

@@ -11,18 +11,22 @@ from .. import job
 
 
 def train_scoring(args):
+    """A full-data training run that keeps checkpoints; with --forgetting and --aum, tracked over the
+    whole run (a size-sweep scoring run has neither, and stops at its score's checkpoint)."""
     spec = args.spec
     dataset, labels = job.load_data(args)
     subset = torch.arange(len(labels))
+    paths = {"forgetting": args.forgetting, "aum": args.aum}
     trackers = {"forgetting": scores.ForgettingTracker(len(labels)), "aum": scores.AUMTracker(len(labels))}
+    trackers = {name: tracker for name, tracker in trackers.items() if paths[name]}
     name = f"scoring-train seed={spec['run']} noise={spec['noise']} {spec['dataset']} {spec['model']['arch']}"
 
     def write_scores(result, model):
-        values = {"forgetting": trackers["forgetting"].score(spec["never_learned"]), "aum": trackers["aum"].score()}
-        for score, path in (("forgetting", args.forgetting), ("aum", args.aum)):
+        values = {"forgetting": lambda t: t.score(spec["never_learned"]), "aum": lambda t: t.score()}
+        for score, tracker in trackers.items():
             made_by = {"score": score, "seed": spec["run"], "runs": [result["run_id"]]}
-            results.write_scores(path, subset, labels, {"score": values[score]}, made_by)
-            tracking.log_artifact(path)
+            results.write_scores(paths[score], subset, labels, {"score": values[score](tracker)}, made_by)
+            tracking.log_artifact(paths[score])
         return {}
 
     training = job.Training(args, spec, dataset, labels, subset)
@@ -31,7 +35,7 @@ def train_scoring(args):
         name,
         args.out_dir,
         save_epochs=spec["save_epochs"],
-        state_epochs=spec["state_epochs"],
+        state_epochs=spec.get("state_epochs", []),
         trackers=trackers,
         outputs=write_scores,
     )

@@ -28,7 +28,7 @@ def prepare_data(args):
         raise data.DataError(
             f"{spec['path']} has {len(train_split.classes)} classes, the config says num_classes={spec['num_classes']}"
         )
-    train_index = per_class(train_split.labels, spec.get("train_per_class"), spec["subset_seed"])
+    train_index = training_subset(train_split.labels, spec)
     test_index = per_class(test_split.labels, spec.get("test_per_class"), spec["subset_seed"])
     train_images = train_split.images[train_index]
     mean, std = data.channel_stats(train_images)
@@ -47,6 +47,13 @@ def prepare_data(args):
         f"{len(train_index)} training and {len(test_index)} test images, "
         f"{len(train_split.classes)} classes -> {args.out}"
     )
+
+
+def training_subset(labels, spec):
+    """A size of the size sweep (`size`: nested class-balanced subsets, one seed), else per class."""
+    if spec.get("size"):
+        return data.nested_subset(labels, spec["size"], spec["subset_seed"])
+    return per_class(labels, spec.get("train_per_class"), spec["subset_seed"])
 
 
 def per_class(labels, count, seed):

@@ -1,0 +1,199 @@
+"""Where pruning starts to pay (Sorscher et al. 2022): the gain of keeping the hardest (keep_max) and the
+easiest (keep_min) examples over random subsets, against the size N of the training set.
+
+At each size, a nested class-balanced subset of the dataset is a dataset of its own: scored by its own
+short scoring runs, then retrained on at every kept fraction with random, keep_max and keep_min subsets
+(paired by init seed) and on all of it. Keeping the hardest should beat random only where data is
+abundant, keeping the easiest where it is scarce; the sign of keep_max - random at a study's own size
+is the regime its other verdicts are labelled with (measured here, not assumed).
+"""
+
+import numpy as np
+
+from .. import names
+from .pruning import retrain_result
+
+
+def methods(score):
+    """The selections of every size and kept fraction: random, the hardest kept, the easiest kept."""
+    return ["random", score, f"easy-{score}"]
+
+
+def targets(study):
+    if not study.active("size_sweep"):
+        return []
+    sweep, arch = study.sweep, study.arch_of(study.sweep["dataset"])
+    paths = []
+    for dataset in study.sizes:
+        paths += [
+            retrain_result(study, dataset, arch, study.clean, "full", 1.0, r) for r in range(sweep["full_repeats"])
+        ]
+        paths += [
+            retrain_result(study, dataset, arch, study.clean, m, k, r)
+            for m in methods(sweep["score"])
+            for k in sweep["kept"]
+            for r in range(sweep["repeats"])
+        ]
+    return paths
+
+
+# The regime a study's own size is in, as its verdicts say it.
+REGIMES = ("keep-hard regime", "keep-easy regime", "regime unresolved", "regime underpowered")
+COLUMNS = ["n", "keep", "method", "gain", "ci_low", "ci_high", "repeats", "full_accuracy", "full_train_accuracy"]
+
+
+def gains(runs, score):
+    """`figures/size_sweep.csv`: at each size n and kept fraction, keep_max (`score`) and keep_min
+    (`easy-<score>`) minus random, and full data minus random (method "full": the cost of random
+    pruning, how much data matters at n), in accuracy points paired by init seed, with the full-data
+    test and (un-augmented) train accuracy at n."""
+    import pandas as pd
+
+    from ...claims import between, bounds
+
+    rows = []
+    for n, at_n in runs.groupby("num_examples"):
+        full = at_n[at_n.method == "full"]
+        measured = {"full_accuracy": 100 * full.test_accuracy.mean()}
+        measured["full_train_accuracy"] = 100 * full.final_train_accuracy.mean()
+        for keep in sorted(set(at_n.keep) - {1.0}):
+            here = at_n[at_n.keep == keep]
+            random = here[here.method == "random"]
+            for method, runs_a in ((score, None), (f"easy-{score}", None), ("full", full)):
+                chosen = here[here.method == method] if runs_a is None else runs_a
+                est = bounds(between(chosen, random))
+                rows.append({"n": n, "keep": keep, "method": method, "gain": est.estimate, "ci_low": est.ci_low,
+                             "ci_high": est.ci_high, "repeats": est.n, **measured})  # fmt: skip
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def crossovers(table, score):
+    """Per kept fraction, the size N* where keep_max - random changes sign, interpolated on log N
+    between the two sizes around it (NaN when the grid holds no sign change); the first one from
+    the smallest size up."""
+    import pandas as pd
+
+    rows = []
+    for keep, line in table[table.method == score].sort_values("n").groupby("keep"):
+        n, gain = line.n.to_numpy(float), line.gain.to_numpy(float)
+        found = [i for i in range(len(n) - 1) if np.sign(gain[i]) != np.sign(gain[i + 1]) and gain[i] != 0]
+        star, low, high = np.nan, np.nan, np.nan
+        if found:
+            i = found[0]
+            log_n = np.log(n[i]) + (0 - gain[i]) / (gain[i + 1] - gain[i]) * (np.log(n[i + 1]) - np.log(n[i]))
+            star, low, high = float(np.exp(log_n)), n[i], n[i + 1]
+        rows.append({"keep": keep, "n_star": star, "between_low": low, "between_high": high})
+    return pd.DataFrame(rows, columns=["keep", "n_star", "between_low", "between_high"])
+
+
+def size_sweep(table, crossing, score, path):
+    """Gains over random against N (log scale) and against full-data accuracy: keep_max and keep_min
+    with their intervals, the cost of random pruning dashed, N* dotted where the grid holds it."""
+    from ...figures import plt, save
+
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.2), squeeze=False)
+    styles = {score: ("tab:red", "-"), f"easy-{score}": ("tab:blue", "-"), "full": ("gray", "--")}
+    label = names.label(score)
+    shown = {score: f"{label} keep_max - random", f"easy-{score}": f"{label} keep_min - random",
+             "full": "full data - random (cost of random pruning)"}  # fmt: skip
+    for ax, x, xlabel in (
+        (axes[0][0], "n", "training-set size N"),
+        (axes[0][1], "full_accuracy", "full-data test accuracy at N (%)"),
+    ):
+        for (method, keep), line in table.sort_values("n").groupby(["method", "keep"], sort=False):
+            color, style = styles[method]
+            marker = "o" if keep == table.keep.min() else "s"
+            err = np.vstack([line.gain - line.ci_low, line.ci_high - line.gain])
+            ax.errorbar(line[x], line.gain, yerr=np.nan_to_num(err), color=color, linestyle=style, marker=marker,
+                        capsize=3, label=f"{shown[method]}, {keep:.0%} kept")  # fmt: skip
+        ax.axhline(0, color="black", linewidth=0.8)
+        ax.set(xlabel=xlabel, ylabel="accuracy gain over random (points)")
+    axes[0][0].set_xscale("log")
+    for crossing_row in crossing.dropna().itertuples():
+        axes[0][0].axvline(
+            crossing_row.n_star, color="tab:red", linestyle=":", label=f"N* ({crossing_row.keep:.0%} kept)"
+        )
+    axes[0][0].legend(fontsize=7)
+    save(fig, path)
+
+
+def paired_gains(runs, method):
+    """(log2 n, gain in points) per size and repeat: `method` minus random at the same size, kept
+    fraction and init seed."""
+    from ...claims import between
+
+    points = []
+    for n, at_n in runs.groupby("num_examples"):
+        diffs = between(at_n[at_n.method == method], at_n[at_n.method == "random"])
+        points += [(np.log2(n), d) for d in diffs]
+    return np.array(points).reshape(-1, 2)
+
+
+def claims(runs, score, dataset, arch):
+    """Sorscher et al.: keep_max - random rises with N; keep_min beats random where data is scarce.
+    A row each per kept fraction (`runs`: the sweep's runs of one dataset and architecture)."""
+    from ...claims import not_measured, paired, superiority
+
+    rising, scarce = "keep_max - random rises with N", "keep_min beats random where data is scarce"
+    source, where = "beyond (Sorscher et al. 2022)", {"dataset": dataset, "arch": arch}
+    if runs.empty:
+        return [
+            not_measured(c, source, "predicted", "experiments.size_sweep is not run", **where) for c in (rising, scarce)
+        ]
+    rows = []
+    smallest = runs.num_examples.min()
+    for keep in sorted(set(runs.keep) - {1.0}):
+        at_keep = runs[runs.keep == keep]
+        rows.append(rises(at_keep, score, f"{rising} ({names.label(score)}, {keep:.0%} kept)", source, where))
+        diffs = paired(at_keep, f"easy-{score}", "random", num_examples=smallest)
+        claim = f"{scarce} ({names.label(score)}, N={smallest}, {keep:.0%} kept)"
+        rows.append(superiority(claim, source, "keep the easiest when data is scarce", diffs, **where))
+    return rows
+
+
+def rises(runs, score, claim, source, where):
+    """The slope of keep_max - random (points per doubling of N) over every size and repeat, with
+    t bounds; reproduced when its lower bound is above 0. Needs 3 repeats at each of 2 sizes or more."""
+    from scipy import stats
+
+    from ...claims import CONFIDENCE, MIN_REPEATS, Estimate, decided, row, superior
+
+    points, theirs = paired_gains(runs, score), "keep_max - random grows with N (the crossover)"
+    per_size = runs[runs.method == score].groupby("num_examples").run.nunique()
+    if len(per_size) < 2 or per_size.min() < MIN_REPEATS or len(points) < 4:
+        reason = f"{per_size.min() if len(per_size) else 0} repeats at {len(per_size)} sizes (needs {MIN_REPEATS} at 2)"
+        return row(claim, source, theirs, "underpowered", reason, **where, ours="too few runs")
+    fit = stats.linregress(points[:, 0], points[:, 1])
+    half = stats.t.ppf(CONFIDENCE, len(points) - 2) * fit.stderr
+    est = Estimate(float(fit.slope), float(fit.slope - half), float(fit.slope + half), len(points))
+    verdict, reason = superior()(est)
+    verdict, reason = decided(verdict, [reason], None)
+    ours = f"{est.estimate:+.2f} points per doubling of N [{est.ci_low:+.2f}, {est.ci_high:+.2f}], {est.n} runs"
+    return row(claim, source, theirs, verdict, reason, est, **where, ours=ours)
+
+
+def regimes(table, study_sizes, score):
+    """{(dataset, arch): claims.Scale} of each dataset the sweep ran at its own size: keep_max - random
+    there, at the kept fraction nearest 0.5, says which regime the study's verdicts are in."""
+    from ...claims import MIN_REPEATS, Scale, closest
+
+    found = {}
+    for (dataset, arch), n in study_sizes.items():
+        line = table[(table.n == n) & (table.method == score)]
+        if line.empty:
+            continue
+        at = line[line.keep == closest(line.keep, 0.5)].iloc[0]
+        measured = (
+            f"measured by the size sweep: {names.label(score)} keep_max - random {at.gain:+.2f} points "
+            f"[{at.ci_low:+.2f}, {at.ci_high:+.2f}] at N={n}, {at.keep:.0%} kept, n={at.repeats}"
+        )
+        if at.repeats < MIN_REPEATS:
+            label = REGIMES[3]
+        elif at.ci_low > 0:
+            label = REGIMES[0]
+        elif at.ci_high < 0:
+            label = REGIMES[1]
+        else:
+            label = REGIMES[2]
+        found[(dataset, arch)] = Scale(label, measured)
+    return found
