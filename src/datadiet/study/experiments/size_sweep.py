@@ -75,8 +75,9 @@ def crossovers(table, score):
 
     rows = []
     for keep, line in table[table.method == score].sort_values("n").groupby("keep"):
-        n, gain = line.n.to_numpy(float), line.gain.to_numpy(float)
-        found = [i for i in range(len(n) - 1) if np.sign(gain[i]) != np.sign(gain[i + 1]) and gain[i] != 0]
+        # Rounded: a difference of equal accuracies is 0, not a float's -1e-16.
+        n, gain = line.n.to_numpy(float), line.gain.to_numpy(float).round(9)
+        found = [i for i in range(len(n) - 1) if gain[i] * gain[i + 1] < 0]
         star, low, high = np.nan, np.nan, np.nan
         if found:
             i = found[0]
@@ -108,7 +109,10 @@ def size_sweep(table, crossing, score, path):
                         capsize=3, label=f"{shown[method]}, {keep:.0%} kept")  # fmt: skip
         ax.axhline(0, color="black", linewidth=0.8)
         ax.set(xlabel=xlabel, ylabel="accuracy gain over random (points)")
+    sizes = sorted(table.n.unique())
     axes[0][0].set_xscale("log")
+    axes[0][0].set_xticks(sizes, labels=[f"{n:,}" for n in sizes], minor=False)
+    axes[0][0].minorticks_off()
     for crossing_row in crossing.dropna().itertuples():
         axes[0][0].axvline(
             crossing_row.n_star, color="tab:red", linestyle=":", label=f"N* ({crossing_row.keep:.0%} kept)"
