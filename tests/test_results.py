@@ -39,3 +39,22 @@ def test_publish_copies_where_the_file_system_has_no_hard_links(tmp_path, monkey
     monkeypatch.setattr(os, "link", no_links)
     results.publish(source, tmp_path / "copy.pt")
     assert (tmp_path / "copy.pt").read_bytes() == b"state" and not os.path.samefile(source, tmp_path / "copy.pt")
+
+
+def test_whole_number_scores_read_back_as_floats_and_average_over_seeds(tmp_path):
+    """A trained run forgets nothing it never learned: its forgetting counts are all whole (no inf),
+    and the mean over seeds must still be taken (it once failed on int64 columns)."""
+    from argparse import Namespace
+
+    import torch
+
+    from datadiet.study.jobs import setup
+
+    paths = [tmp_path / f"seed{s}.csv" for s in (0, 1)]
+    for seed, (path, counts) in enumerate(zip(paths, ([0, 2, 1], [1, 2, 0]))):
+        made_by = {"score": "forgetting", "seed": seed, "runs": [f"run{seed}"]}
+        results.write_scores(path, torch.arange(3), torch.tensor([0, 1, 2]), {"score": torch.tensor(counts)}, made_by)
+    assert results.read_scores(paths[0])["score"].dtype == "float64"
+    setup.aggregate(Namespace(inputs=[str(p) for p in paths], out=str(tmp_path / "mean.csv")))
+    mean = results.read_scores(tmp_path / "mean.csv")
+    assert mean["mean"].tolist() == [0.5, 2.0, 0.5] and mean["seed1"].tolist() == [1.0, 2.0, 0.0]

@@ -91,4 +91,7 @@ def read_scores(path, num_examples=None):
         raise ValueError(f"score file {path} has {len(table)} rows but the training set has {num_examples} examples")
     if list(table["index"]) != list(range(len(table))):
         raise ValueError(f"score file {path} is not in dataset order (column 'index' must be 0..N-1)")
-    return table
+    # Scores are numbers, floats even when every value is whole (a run that learned every example has
+    # integer forgetting counts, which the CSV gives back as int64).
+    values = [c for c in table.columns if c not in ("index", "label")]
+    return table.astype(dict.fromkeys(values, "float64"))
