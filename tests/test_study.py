@@ -160,6 +160,7 @@ def test_ccs_beta_is_one_number_or_a_map_from_kept_fraction(tmp_path, monkeypatc
     paper = study_config.Study(study_config.load(ROOT / "config" / "paper.yaml").config)
     assert [paper.selection("ccs-el2n_e20", keep)["beta"] for keep in (0.1, 0.2, 0.5, 0.9)] == [0.3, 0.1, 0.1, 0.1]
     laptop = study_config.Study(study_config.load().config)
+    assert laptop.curve_score == "el2n_e10"  # the claims' score: the curve's EL2N, not transfer's default
     assert laptop.selection("ccs-el2n_e2", 0.3) == {"kind": "ccs", "beta": 0.1, "strata": 50}
     assert laptop.selection("el2n_e2", 0.3) == {"kind": "keep_max"}
     bad = write(tmp_path, pruning={"ccs": {"beta": [{"kept": 0.1}]}})

@@ -183,9 +183,10 @@ def test_size_sweep_measures_gains_intervals_and_the_crossover_on_nested_subsets
 
 
 def test_a_study_that_leaves_experiments_out_reports_them_not_run(study, tmp_path):
-    """The laptop study leaves out how early, the window, transfer, NTK, LMC and label noise: the report
-    of such a study (here the tiny study's own results, re-reported with them switched off) says so in
-    each figure and in a "not measured" claim row each, and judges what it ran."""
+    """The laptop study leaves out how early, the window, transfer, LMC and label noise (a study may leave
+    out NTK and the size sweep too): the report of such a study (here the tiny study's own results,
+    re-reported with them all switched off) says so in each figure and in a "not measured" claim row
+    each, and judges what it ran."""
     from datadiet import report, results
     from datadiet.study.experiments import pruning, scores
 

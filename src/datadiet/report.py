@@ -266,7 +266,7 @@ def build(study, store, captions, inputs, out_dir, html_path):
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     found = read_results(study, inputs)
-    score = study.transfer["score"]
+    score = study.curve_score
     found["claims"] = claims.table(found, score)
     paths = draw(found, out_dir, study)
     results.write_text(found["table"].to_csv(index=False), out_dir / "accuracy.csv")

@@ -163,6 +163,14 @@ class Study:
     def arch_of(self, dataset):
         return self.spec_of(dataset)["arch"]
 
+    @property
+    def curve_score(self):
+        """The early EL2N score the pruning curve's claims are about: the earliest plain (keep_max) EL2N
+        method of pruning.methods past epoch 0, else the transfer experiment's score."""
+        plain = [self.method(m) for m in self.methods if not (self.method(m).ccs or self.method(m).easy)]
+        early = sorted((m.score.epoch, str(m)) for m in plain if m.score and m.score.kind == "el2n" and m.score.epoch)
+        return early[0][1] if early else self.transfer["score"]
+
     def method(self, name):
         return names.Method.parse(name, self.config["pruning"]["strategy"])
 
