@@ -216,10 +216,10 @@ def read_tables(paths):
     return pd.concat([pd.read_csv(p) for p in paths]) if paths else pd.DataFrame()
 
 
-def draw(found, out_dir, study):
+def draw(found, out_dir):
     """Every figure, or for an experiment the study did not run, a figure saying so; {name: path}."""
     paths = {name: out_dir / f"{name}.png" for name in FIGURES}
-    settings, sweep_score = found["lmc_settings"], study.sweep["score"]
+    settings, sweep_score = found["lmc_settings"], found["sweep_settings"]["score"]
     drawings = {
         "pruning_curve": (found["curve"], lambda path: pruning.pruning_curve(found["curve"], path)),
         "size_sweep": (
@@ -268,7 +268,7 @@ def build(study, store, captions, inputs, out_dir, html_path):
     found = read_results(study, inputs)
     score = study.curve_score
     found["claims"] = claims.table(found, score)
-    paths = draw(found, out_dir, study)
+    paths = draw(found, out_dir)
     results.write_text(found["table"].to_csv(index=False), out_dir / "accuracy.csv")
     results.write_text(found["sweep_table"].to_csv(index=False), out_dir / "size_sweep.csv")
     results.write_text(found["claims"].to_csv(index=False), out_dir / "claims.csv")

@@ -59,8 +59,8 @@ def gains(runs, score):
         for keep in sorted(set(at_n.keep) - {1.0}):
             here = at_n[at_n.keep == keep]
             random = here[here.method == "random"]
-            for method, runs_a in ((score, None), (f"easy-{score}", None), ("full", full)):
-                chosen = here[here.method == method] if runs_a is None else runs_a
+            compared = {m: here[here.method == m] for m in (score, f"easy-{score}")} | {"full": full}
+            for method, chosen in compared.items():
                 est = bounds(between(chosen, random))
                 rows.append({"n": n, "keep": keep, "method": method, "gain": est.estimate, "ci_low": est.ci_low,
                              "ci_high": est.ci_high, "repeats": est.n, **measured})  # fmt: skip
