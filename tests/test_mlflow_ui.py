@@ -33,6 +33,7 @@ CHROMIUM_FLAGS = [
 ]
 TIMEOUT_MS = 120_000  # generous: the UI renders slowly on a busy 2-core machine
 ROW_HEIGHT = 32  # pixels, of the runs table
+PAGE_SIZE = 100  # runs the table fetches at a time; "Load more" fetches the next ones
 
 pytestmark = pytest.mark.skipif(
     CHROMIUM is None, reason="Debian's chromium is not installed (`make system-deps` installs it when run as root)"
@@ -133,6 +134,14 @@ def show_column(page, name):
     expect(page.locator(f'.ag-header-cell[col-id$="`{name}`"]')).to_be_visible()
 
 
+def load_every_run(page, count):
+    """Click "Load more" until the runs table holds all `count` runs."""
+    for loaded in range(PAGE_SIZE, count, PAGE_SIZE):
+        expect(page.get_by_text(f"{loaded} matching runs", exact=True)).to_be_visible()
+        page.get_by_role("button", name="Load more").click()
+    expect(page.get_by_text(f"{count} matching runs", exact=True)).to_be_visible()
+
+
 def table_row(page, key):
     """The row of a run page's metrics or parameters table whose first cell is exactly `key`."""
     return page.get_by_role("row").filter(has=page.get_by_role("cell", name=key, exact=True))
@@ -144,7 +153,7 @@ def test_every_run_is_listed_with_its_final_accuracy_and_kept_fraction(ui, runs,
     page.set_viewport_size({"width": 2200, "height": 600 + ROW_HEIGHT * len(runs)})
     page.goto(f"{ui}/#/experiments/{experiment_id}")
     page.get_by_text("Model training", exact=True).click()  # the UI opens an experiment on its GenAI pages
-    expect(page.get_by_text(f"{len(runs)} matching runs", exact=True)).to_be_visible()
+    load_every_run(page, len(runs))
     for column in ("final_test_accuracy", "keep"):
         show_column(page, column)
     screenshot(page, "experiment.png", capsys)
