@@ -107,12 +107,14 @@ class Study:
         self.noisy_methods = config["noise"]["methods"] or self.methods
         experiments = config["experiments"]
         self.how_early = experiments["how_early"]
-        self.window, self.transfer, self.ntk, self.lmc, self.sweep = (
-            {**experiments[name], "dataset": experiments[name]["dataset"] or self.first}
-            for name in ("window", "transfer", "ntk", "lmc", "size_sweep")
-        )
+        # The experiments on one dataset with one score (all but how early), their dataset filled in.
+        self.sections = {
+            name: {**experiments[name], "dataset": experiments[name]["dataset"] or self.first}
+            for name in EXPERIMENTS
+            if name != "how_early"
+        }
+        self.window, self.transfer, self.ntk, self.lmc, self.sweep = self.sections.values()
         # The size sweep's training sets: {name: size}; a size that is the whole dataset is the dataset.
-        self.subsets = {}
         self.sizes = {self.sized(n): n for n in self.sweep["sizes"]} if self.active("size_sweep") else {}
         self.subsets = {name: n for name, n in self.sizes.items() if name not in self.datasets}
         early = set(self.how_early["epochs"]) if self.active("how_early") else set()
@@ -134,9 +136,12 @@ class Study:
         return self.config["experiments"][experiment]["activate"]
 
     def train_size(self, dataset):
-        """Training examples of a dataset, from the config (and the sizes of the paper's datasets)."""
-        if dataset in self.subsets:
-            return self.subsets[dataset]
+        """Training examples of a dataset: a size-sweep subset's size, else its configured size."""
+        return self.subsets[dataset] if dataset in self.subsets else self.configured_size(dataset)
+
+    def configured_size(self, dataset):
+        """Training examples of a dataset of `datasets`, from the config (and the sizes of the paper's
+        datasets)."""
         spec = self.datasets.get(dataset, {})  # one not in datasets is refused by check()
         if spec.get("train_size"):
             return spec["train_size"]
@@ -148,7 +153,7 @@ class Study:
         """The dataset of the size sweep with `size` training examples: the sweep's dataset itself at its
         own size, else `<dataset>_n<size>`, a nested class-balanced subset of the same source."""
         dataset = self.sweep["dataset"]
-        return dataset if size == self.train_size(dataset) else f"{dataset}_n{size}"
+        return dataset if size == self.configured_size(dataset) else f"{dataset}_n{size}"
 
     def spec_of(self, dataset):
         """The datasets entry of a dataset; a size-sweep subset has its parent's (less its size keys)."""
@@ -243,7 +248,7 @@ class Study:
         self._check_methods()
         self._check_window()
         self._check_sweep()
-        for name, section in zip(EXPERIMENTS[1:], (self.window, self.transfer, self.ntk, self.lmc, self.sweep)):
+        for name, section in self.sections.items():
             if not self.active(name):
                 continue
             if section["dataset"] not in self.datasets:
