@@ -302,16 +302,17 @@ def test_seed_agreement_never_compares_a_seed_with_a_mean_that_contains_it():
     assert scores.spearman_brown(0.5, 2) == pytest.approx(2 / 3) and scores.spearman_brown(-0.2, 5) == 0
 
 
-def simulated_sweep(rng, slope, n_star=2000, sizes=(500, 1000, 2000, 4000, 8000), repeats=4, sd=0.3):
+def simulated_sweep(rng, slope, n_star=2000, sizes=(500, 1000, 2000, 4000, 8000), repeats=4, sd=0.3, shift=(0, 0)):
     """Size-sweep runs whose keep_max - random is `slope` points per doubling of N, zero at `n_star`
-    (keep_min - random the opposite), with a per-repeat init effect that pairing cancels."""
+    (keep_min - random the opposite), each moved by `shift` (keep_max, keep_min) points, with a
+    per-repeat init effect that pairing cancels."""
     tables = []
     for n in sizes:
         init = rng.normal(0, 2, repeats)
         level = 40 + 5 * np.log2(n / 500)
         gain = slope * np.log2(n / n_star)
-        for method, effect, keep in (("full", 3.0, 1.0), ("random", 0.0, 0.5), ("el2n_e10", gain, 0.5),
-                                     ("easy-el2n_e10", -gain, 0.5)):  # fmt: skip
+        for method, effect, keep in (("full", 3.0, 1.0), ("random", 0.0, 0.5), ("el2n_e10", gain + shift[0], 0.5),
+                                     ("easy-el2n_e10", -gain + shift[1], 0.5)):  # fmt: skip
             accuracy = level + init + effect + rng.normal(0, sd, repeats)
             table = {"dataset": f"cifar10_n{n}", "arch": "resnet18", "method": method, "keep": keep, "noise": 0.0}
             table.update(num_examples=n, run=np.arange(repeats), test_accuracy=accuracy / 100)
@@ -355,7 +356,18 @@ def test_the_sweep_labels_the_regime_of_the_studys_own_size_and_its_verdicts_say
     regimes = size_sweep.regimes(table, {("cifar10", "resnet18"): 500, ("cifar100", "resnet18"): 8000}, "el2n_e10")
     assert regimes[("cifar10", "resnet18")].label == "keep-easy regime"
     assert regimes[("cifar100", "resnet18")].label == "keep-hard regime"
-    assert "N=8000" in regimes[("cifar100", "resnet18")].reason
+    reason = regimes[("cifar100", "resnet18")].reason
+    assert "N=8000" in reason and "; keep_min - random -3.98 points" in reason and "; full - random +2.92" in reason
+    worse = size_sweep.gains(simulated_sweep(rng, slope=0.0, shift=(-8, -8)), "el2n_e10")
+    assert size_sweep.regimes(worse, {("c", "r"): 1000}, "el2n_e10")[("c", "r")].label == "random-best regime"
+    # keep_max losing to random is not the keep-easy regime: keep_min has to beat random too.
+    loses, ties, wins = (pd.Series({"gain": g, "ci_low": g - 1, "ci_high": g + 1, "repeats": 3}) for g in (-8, 0, 8))
+    assert size_sweep.regime_of(loses, ties) == size_sweep.regime_of(ties, ties) == "regime unresolved"
+    assert size_sweep.regime_of(wins, wins) == "regime unresolved"
+    assert (
+        size_sweep.regime_of(loses, wins) == "keep-easy regime"
+        and size_sweep.regime_of(wins, ties) == "keep-hard regime"
+    )
     runs = simulated(rng, {"el2n_e20": 5.0}, 4, sd=0.2, datasets=(("cifar10", 40.0),))
     how = {"dataset": "cifar10", "arch": "resnet18"}
     how["scale"] = claims.scale_note(runs, "cifar10", "resnet18", 0.0, regimes)

@@ -15,8 +15,8 @@ tests of an equivalence use). Verdicts:
 - "not measured": the study did not run it.
 Every verdict says the regime it was measured in, whatever the outcome: where the size sweep ran at
 the study's own size, the regime it measured there (keep-hard: keeping the hardest beats random;
-keep-easy: it loses to random); elsewhere, "below paper scale" when full data falls short of the
-paper's accuracy. Nothing here assumes a regime. The claims themselves live with their experiment
+keep-easy: keeping the easiest does; random-best: random beats both); elsewhere, "below paper scale"
+when full data falls short of the paper's accuracy. Nothing here assumes a regime. The claims themselves live with their experiment
 (study/experiments/*.py); this module holds the toolkit they share and `table`, which gathers them.
 """
 

@@ -38,7 +38,8 @@ def targets(study):
 
 
 # The regime a study's own size is in, as its verdicts say it.
-REGIMES = ("keep-hard regime", "keep-easy regime", "regime unresolved", "regime underpowered")
+# keep-hard: keep_max beats random; keep-easy: keep_min does; random-best: random beats both.
+REGIMES = ("keep-hard regime", "keep-easy regime", "random-best regime", "regime unresolved", "regime underpowered")
 COLUMNS = ["n", "keep", "method", "gain", "ci_low", "ci_high", "repeats", "full_accuracy", "full_train_accuracy"]
 
 
@@ -177,27 +178,44 @@ def rises(runs, score, claim, source, where):
 
 
 def regimes(table, study_sizes, score):
-    """{(dataset, arch): claims.Scale} of each dataset the sweep ran at its own size: keep_max - random
-    there, at the kept fraction nearest 0.5, says which regime the study's verdicts are in."""
-    from ...claims import MIN_REPEATS, Scale, closest
+    """{(dataset, arch): claims.Scale} of each dataset the sweep ran at its own size: which end of the
+    ranking beats random there, at the kept fraction nearest 0.5, says which regime the study's verdicts
+    are in."""
+    from ...claims import Scale, closest
 
     found = {}
     for (dataset, arch), n in study_sizes.items():
-        line = table[(table.n == n) & (table.method == score)]
-        if line.empty:
+        here = table[table.n == n]
+        if here.empty:
             continue
-        at = line[line.keep == closest(line.keep, 0.5)].iloc[0]
+        here = here[here.keep == closest(here.keep, 0.5)].set_index("method")
+        hard, easy, cost = (here.loc[m] for m in (score, f"easy-{score}", "full"))
         measured = (
-            f"measured by the size sweep: {names.label(score)} keep_max - random {at.gain:+.2f} points "
-            f"[{at.ci_low:+.2f}, {at.ci_high:+.2f}] at N={n}, {at.keep:.0%} kept, n={at.repeats}"
+            f"measured by the size sweep at N={n}, {here.keep.iloc[0]:.0%} kept: {names.label(score)} keep_max - "
+            f"random {interval(hard)}; keep_min - random {interval(easy)}; full - random {interval(cost)}"
         )
-        if at.repeats < MIN_REPEATS:
-            label = REGIMES[3]
-        elif at.ci_low > 0:
-            label = REGIMES[0]
-        elif at.ci_high < 0:
-            label = REGIMES[1]
-        else:
-            label = REGIMES[2]
-        found[(dataset, arch)] = Scale(label, measured)
+        found[(dataset, arch)] = Scale(regime_of(hard, easy), measured)
     return found
+
+
+def regime_of(hard, easy):
+    """The regime from keep_max - random (`hard`) and keep_min - random (`easy`): the end of the ranking
+    that beats random, or random that beats both; measured, never assumed from one of them."""
+    from ...claims import MIN_REPEATS
+
+    if min(hard.repeats, easy.repeats) < MIN_REPEATS:
+        return REGIMES[4]
+    if hard.ci_low > 0 and not easy.ci_low > 0:
+        return REGIMES[0]
+    if easy.ci_low > 0 and not hard.ci_low > 0:
+        return REGIMES[1]
+    if hard.ci_high < 0 and easy.ci_high < 0:
+        return REGIMES[2]
+    return REGIMES[3]
+
+
+def interval(row):
+    """A row of the gains table as the claims write an estimate."""
+    from ...claims import Estimate, described
+
+    return described(Estimate(row.gain, row.ci_low, row.ci_high, int(row.repeats)), "points", None)
