@@ -16,8 +16,9 @@ tests of an equivalence use). Verdicts:
 Every verdict says the regime it was measured in, whatever the outcome: where the size sweep ran at
 the study's own size, the regime it measured there (keep-hard: keeping the hardest beats random;
 keep-easy: keeping the easiest does; random-best: random beats both); elsewhere, "below paper scale"
-when full data falls short of the paper's accuracy. Nothing here assumes a regime. The claims themselves live with their experiment
-(study/experiments/*.py); this module holds the toolkit they share and `table`, which gathers them.
+when full data falls short of the paper's accuracy. Nothing here assumes a regime. The claims
+themselves live with their experiment (study/experiments/*.py); this module holds the toolkit they
+share and `table`, which gathers them.
 """
 
 from collections import namedtuple

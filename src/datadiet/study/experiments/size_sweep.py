@@ -189,12 +189,15 @@ def regimes(table, study_sizes, score):
         if here.empty:
             continue
         here = here[here.keep == closest(here.keep, 0.5)].set_index("method")
-        hard, easy, cost = (here.loc[m] for m in (score, f"easy-{score}", "full"))
+        hard, easy = here.loc[score], here.loc[f"easy-{score}"]
+        label = regime_of(hard, easy)
         measured = (
-            f"measured by the size sweep at N={n}, {here.keep.iloc[0]:.0%} kept: {names.label(score)} keep_max - "
-            f"random {interval(hard)}; keep_min - random {interval(easy)}; full - random {interval(cost)}"
+            f"measured by the size sweep: {names.label(score)} keep_max - random {hard.gain:+.2f} points "
+            f"[{hard.ci_low:+.2f}, {hard.ci_high:+.2f}] at N={n}, {hard.keep:.0%} kept, n={int(hard.repeats)}"
         )
-        found[(dataset, arch)] = Scale(regime_of(hard, easy), measured)
+        if label in REGIMES[1:4]:  # decided on keep_min too
+            measured += f"; keep_min - random {easy.gain:+.2f} points [{easy.ci_low:+.2f}, {easy.ci_high:+.2f}]"
+        found[(dataset, arch)] = Scale(label, measured)
     return found
 
 
@@ -212,10 +215,3 @@ def regime_of(hard, easy):
     if hard.ci_high < 0 and easy.ci_high < 0:
         return REGIMES[2]
     return REGIMES[3]
-
-
-def interval(row):
-    """A row of the gains table as the claims write an estimate."""
-    from ...claims import Estimate, described
-
-    return described(Estimate(row.gain, row.ci_low, row.ci_high, int(row.repeats)), "points", None)
