@@ -348,3 +348,32 @@ def test_a_run_stopped_at_an_epoch_has_the_whole_runs_checkpoint_there():
         made[stop] = (saved.saved[1], record.epochs, record.steps)
     assert_same_state(made[None][0], made[1][0])
     assert made[1][1:] == ([1], [3]) and made[None][1:] == ([1, 2, 3], [3, 6, 9])
+
+
+def host_reads(steps, report_every, device="cpu"):
+    """`.item()`-style reads of a tensor by the host (aten::_local_scalar_dense, a GPU sync) over a run
+    of `steps` steps with trackers, under torch's profiler."""
+    torch.set_num_threads(1)
+    data = synthetic_set(n=320)
+    model = init_model("resnet18", 3, 2, 0).to(device)
+    trackers = {"forgetting": ForgettingTracker(320), "aum": AUMTracker(320)}
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as profiler:
+        train(model, data, TrainConfig(epochs=2, batch_size=32), 0, steps, trackers=trackers, report_every=report_every)
+    return sum(event.name == "aten::_local_scalar_dense" for event in profiler.events())
+
+
+def test_a_training_step_never_reads_a_tensor_on_the_host_only_a_report_does():
+    # 20 steps, a report every 10: the loss, the accuracy and the finite check are read twice in all.
+    # Before the loop kept its sums on the device, this was 3 reads a step (60).
+    assert host_reads(20, 10) == 2 * 3
+    assert host_reads(20, 20) == 3  # reads grow with reports, not steps
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
+def test_on_a_gpu_a_training_step_never_synchronises():
+    from datadiet.gpu_check import steps_without_a_sync
+
+    data = synthetic_set(n=320)
+    on_gpu = TrainSet(*(t.cuda() for t in (data.images, data.labels, data.mean, data.std)))
+    model = init_model("resnet18", 3, 8, 0).cuda()
+    assert steps_without_a_sync(model, on_gpu, TrainConfig(epochs=2, batch_size=32), 9) == 9

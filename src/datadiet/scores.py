@@ -211,28 +211,35 @@ class ForgettingTracker:
         self.ever_correct = torch.zeros(num_examples, dtype=torch.bool)
         self.previous_correct = torch.zeros(num_examples, dtype=torch.bool)
 
+    def to(self, device):
+        """Counters on the training device: an update never waits for a copy to the CPU."""
+        self.load_state_dict(self.state_dict(), device)
+
     def update(self, indices: torch.Tensor, logits: torch.Tensor, labels: torch.Tensor) -> None:
-        """indices: int64 [B] dataset indices, unique within the batch; logits [B, C]; labels int64 [B]."""
-        correct = (logits.detach().argmax(1) == labels).cpu()
-        indices = indices.cpu()
+        """indices: int64 [B] dataset indices, unique within the batch; logits [B, C]; labels int64 [B];
+        all on the tracker's device."""
+        correct = logits.detach().argmax(1) == labels
         self.counts[indices] += (self.previous_correct[indices] & ~correct).long()
         self.ever_correct[indices] |= correct
         self.previous_correct[indices] = correct
 
     def score(self, never_learned: str = "inf") -> torch.Tensor:
-        return forgetting(self.counts, self.ever_correct, never_learned)
+        return forgetting(self.counts.cpu(), self.ever_correct.cpu(), never_learned)
 
     def state_dict(self) -> dict:
+        """A CPU copy."""
         return {
-            "counts": self.counts.clone(),
-            "ever_correct": self.ever_correct.clone(),
-            "previous_correct": self.previous_correct.clone(),
+            "counts": self.counts.cpu().clone(),
+            "ever_correct": self.ever_correct.cpu().clone(),
+            "previous_correct": self.previous_correct.cpu().clone(),
         }
 
-    def load_state_dict(self, state: dict) -> None:
-        self.counts = state["counts"].clone()
-        self.ever_correct = state["ever_correct"].clone()
-        self.previous_correct = state["previous_correct"].clone()
+    def load_state_dict(self, state: dict, device=None) -> None:
+        """`state` copied to `device` (default: where the counters are)."""
+        device = self.counts.device if device is None else device
+        self.counts = state["counts"].to(device, copy=True)
+        self.ever_correct = state["ever_correct"].to(device, copy=True)
+        self.previous_correct = state["previous_correct"].to(device, copy=True)
 
 
 def margins(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -247,29 +254,37 @@ class AUMTracker:
     """Area under the margin (Pleiss et al. 2020): the mean margin of an example over its presentations.
 
     Fed like ForgettingTracker, with the (possibly noisy) assigned labels, so mislabelled examples get
-    low or negative AUM. Margins are summed in float64 on the CPU: the sum over 200 epochs keeps its
-    precision, and a resumed run adds the same numbers in the same order, so it is bit-identical.
+    low or negative AUM. Margins are summed in float64 on the training device: the sum over 200 epochs
+    keeps its precision, and, the indices of a batch being unique, a resumed run adds the same numbers
+    in the same order, so it is bit-identical.
     """
 
     def __init__(self, num_examples: int):
         self.margin_sums = torch.zeros(num_examples, dtype=torch.float64)
         self.counts = torch.zeros(num_examples, dtype=torch.int64)
 
+    def to(self, device):
+        """Sums on the training device: an update never waits for a copy to the CPU."""
+        self.load_state_dict(self.state_dict(), device)
+
     def update(self, indices: torch.Tensor, logits: torch.Tensor, labels: torch.Tensor) -> None:
-        """indices: int64 [B] dataset indices; logits [B, C]; labels int64 [B] (the training labels)."""
-        indices = indices.cpu()
-        self.margin_sums.index_add_(0, indices, margins(logits, labels).cpu().double())
+        """indices: int64 [B] dataset indices; logits [B, C]; labels int64 [B] (the training labels);
+        all on the tracker's device."""
+        self.margin_sums.index_add_(0, indices, margins(logits, labels).double())
         self.counts.index_add_(0, indices, torch.ones_like(indices))
 
     def score(self) -> torch.Tensor:
-        return aum(self.margin_sums, self.counts)
+        return aum(self.margin_sums.cpu(), self.counts.cpu())
 
     def state_dict(self) -> dict:
-        return {"margin_sums": self.margin_sums.clone(), "counts": self.counts.clone()}
+        """A CPU copy."""
+        return {"margin_sums": self.margin_sums.cpu().clone(), "counts": self.counts.cpu().clone()}
 
-    def load_state_dict(self, state: dict) -> None:
-        self.margin_sums = state["margin_sums"].clone()
-        self.counts = state["counts"].clone()
+    def load_state_dict(self, state: dict, device=None) -> None:
+        """`state` copied to `device` (default: where the sums are)."""
+        device = self.counts.device if device is None else device
+        self.margin_sums = state["margin_sums"].to(device, copy=True)
+        self.counts = state["counts"].to(device, copy=True)
 
 
 def aum(margin_sums, counts) -> torch.Tensor:

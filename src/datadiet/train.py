@@ -31,6 +31,17 @@ class TrainConfig:
     budget: str = "steps"  # "steps": subsets train as many steps as full data; "epochs": as many epochs
     crop_per_batch: bool = False  # True: one crop offset per batch, as the official TF code
     test_curve: bool = False  # evaluate the test set at every report too, not only at the end
+    # The fast proxy's recipe (airbench); the defaults are the paper's.
+    schedule: str = "multistep"  # or "one_cycle": linear from lr_start x lr up to lr, then down to lr_end x lr
+    warmup: float = 0.23  # one_cycle: fraction of the run spent rising
+    lr_start: float = 0.2
+    lr_end: float = 0.07
+    label_smoothing: float = 0.0
+    bias_lr_scale: float = 1.0  # BatchNorm parameters train at this times lr (weight decay divided by it)
+    lookahead: bool = False  # every 5 steps the weights move to a slow average of themselves
+    pad: int = 4  # the random crop's translation, in pixels
+    tta: bool = False  # evaluation averages the logits of each image and its mirror image
+    compile: bool = False  # torch.compile the training forward pass (pays on a GPU, not on a CPU)
 
 
 def run_seeds(run):
@@ -71,8 +82,8 @@ class TrainSet:
 
 
 @torch.no_grad()
-def evaluate(model, images, labels, mean, std, batch_size=1000):
-    """Loss and accuracy in eval mode on un-augmented images."""
+def evaluate(model, images, labels, mean, std, batch_size=1000, tta=False):
+    """Loss and accuracy in eval mode on un-augmented images (`tta`: and their mirror images)."""
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
@@ -80,7 +91,7 @@ def evaluate(model, images, labels, mean, std, batch_size=1000):
     for start in range(0, len(images), batch_size):
         x = data.normalize(images[start : start + batch_size].to(device), mean, std, model.memory_format)
         y = labels[start : start + batch_size].to(device)
-        logits = model(x)
+        logits = (model(x) + model(x.flip(-1))) / 2 if tta else model(x)
         loss += F.cross_entropy(logits, y, reduction="sum").item()
         correct += (logits.argmax(1) == y).sum().item()
     model.train(was_training)
@@ -147,28 +158,104 @@ class TrainingState:
     schedule: torch.optim.lr_scheduler.LRScheduler
     generator: torch.Generator  # the data order and the augmentations
     trackers: dict
+    lookahead: "Lookahead | None" = None
     epoch: int = 0
     step: int = 0
 
     def state_dict(self):
         """What a child run can start from. Live tensors, not copies: save or copy before training goes on."""
-        return {
+        state = {
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "schedule": self.schedule.state_dict(),
             "epoch": self.epoch,
             "step": self.step,
         }
+        if self.lookahead is not None:
+            state["lookahead"] = self.lookahead.average
+        return state
+
+
+class Lookahead:
+    """airbench's Lookahead: every 5 steps the weights (and BatchNorm statistics) move to a slow
+    average of themselves, whose pull weakens as (step/steps)^3; after the last step they are the average."""
+
+    every = 5
+
+    def __init__(self, model, steps):
+        self.steps = steps
+        self.average = {k: v.detach().clone() for k, v in model.state_dict().items() if v.is_floating_point()}
+
+    def after_step(self, model, step):
+        if step % self.every and step < self.steps:
+            return
+        decay = 1.0 if step >= self.steps else 0.95**5 * (step / self.steps) ** 3
+        with torch.no_grad():
+            for name, value in model.state_dict().items():
+                if name in self.average:
+                    self.average[name].lerp_(value, 1 - decay)
+                    value.copy_(self.average[name])
+
+    def load_state_dict(self, average):
+        for name, value in average.items():
+            self.average[name].copy_(value)
 
 
 def fresh_state(model, cfg, steps, data_seed, trackers):
     """The state before the first step of a `steps`-step run of `model` as it is."""
+    device = next(model.parameters()).device
+    # The fused kernel on a GPU (one launch for all parameters); the CPU keeps its for-loop, whose
+    # numbers the tests pin.
     optimizer = torch.optim.SGD(
-        model.parameters(), lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov, weight_decay=cfg.weight_decay
+        parameter_groups(model, cfg),
+        lr=cfg.lr,
+        momentum=cfg.momentum,
+        nesterov=cfg.nesterov,
+        weight_decay=cfg.weight_decay,
+        fused=True if device.type == "cuda" else None,
     )
-    milestones = [round(f * steps) for f in cfg.lr_milestones]
-    schedule = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones, gamma=cfg.lr_gamma)
-    return TrainingState(model, optimizer, schedule, torch.Generator().manual_seed(data_seed), trackers)
+    # The generator lives where the data does: drawing on the CPU would copy to the GPU every step.
+    generator = torch.Generator(device).manual_seed(data_seed)
+    for tracker in trackers.values():
+        tracker.to(device)
+    lookahead = Lookahead(model, steps) if cfg.lookahead else None
+    return TrainingState(model, optimizer, lr_schedule(optimizer, cfg, steps), generator, trackers, lookahead)
+
+
+def parameter_groups(model, cfg):
+    """The trainable parameters; with a `bias_lr_scale`, BatchNorm's in a group of their own whose weight
+    decay is divided by the scale, so that they decay per step as fast as the others."""
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    if cfg.bias_lr_scale == 1:
+        return trainable
+    norms = {id(p) for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d) for p in m.parameters()}
+    return [
+        {"params": [p for p in trainable if id(p) not in norms]},
+        {
+            "params": [p for p in trainable if id(p) in norms],
+            "lr": cfg.lr * cfg.bias_lr_scale,
+            "weight_decay": cfg.weight_decay / cfg.bias_lr_scale,
+        },
+    ]
+
+
+def lr_schedule(optimizer, cfg, steps):
+    """The paper's steps down at fractions of the run, or the proxy's one cycle."""
+    if cfg.schedule == "multistep":
+        milestones = [round(f * steps) for f in cfg.lr_milestones]
+        return torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones, gamma=cfg.lr_gamma)
+    if cfg.schedule == "one_cycle":
+        return torch.optim.lr_scheduler.OneCycleLR(
+            optimizer,
+            max_lr=[group["lr"] for group in optimizer.param_groups],
+            total_steps=steps,
+            pct_start=cfg.warmup,
+            anneal_strategy="linear",
+            cycle_momentum=False,
+            div_factor=1 / cfg.lr_start,
+            final_div_factor=cfg.lr_start / cfg.lr_end,
+        )
+    raise ValueError(f"schedule must be 'multistep' or 'one_cycle', got {cfg.schedule!r}")
 
 
 def resumed_state(state, saved):
@@ -179,6 +266,8 @@ def resumed_state(state, saved):
     state.generator.set_state(saved["generator"])
     for name, tracker in state.trackers.items():
         tracker.load_state_dict(saved["trackers"][name])
+    if state.lookahead is not None:
+        state.lookahead.load_state_dict(saved["lookahead"])
     state.epoch, state.step = saved["epoch"], saved["step"]
     return state
 
@@ -188,9 +277,8 @@ def spawned_state(state, start_state, steps_per_epoch, steps):
     its data order and trackers stay fresh."""
     # Optimizer and schedule states carry their hyperparameters and milestones: a parent with
     # other settings would silently impose its own on the child.
-    mine, theirs = state.schedule.state_dict(), start_state["schedule"]
     ours, its = state.optimizer.param_groups[0], start_state["optimizer"]["param_groups"][0]
-    if any(mine[k] != theirs[k] for k in ("milestones", "gamma", "base_lrs")) or any(
+    if _schedule_settings(state.schedule.state_dict()) != _schedule_settings(start_state["schedule"]) or any(
         ours[k] != its[k] for k in ("momentum", "nesterov", "weight_decay")
     ):
         raise ValueError("start_state was saved by a run with another optimizer, schedule or step budget")
@@ -205,8 +293,16 @@ def spawned_state(state, start_state, steps_per_epoch, steps):
     state.model.load_state_dict(start_state["model"])
     state.optimizer.load_state_dict(start_state["optimizer"])
     state.schedule.load_state_dict(start_state["schedule"])
+    if state.lookahead is not None:
+        state.lookahead.load_state_dict(start_state["lookahead"])
     state.epoch, state.step = start_state["epoch"], start_state["step"]
     return state
+
+
+def _schedule_settings(schedule_state):
+    """A schedule's state without where it has got to: its milestones, rates and length."""
+    progress = {"last_epoch", "_step_count", "_is_initial", "_get_lr_called_within_step", "_last_lr"}
+    return {k: v for k, v in schedule_state.items() if k not in progress}
 
 
 def _run_key(cfg, steps, data_seed, train_size, trackers, start_state, stop_epoch):
@@ -289,13 +385,13 @@ def train(
     `state_path`: where the full training state is saved at every report; if it exists when the
     run starts and was saved by this very run, the run resumes from it (preemption-safe).
     `test`: optional (images, labels) evaluated at every report.
-    `report_every`: report (evaluate `test`, call `on_epoch_end`, save the state) at the end of the first
-    epoch after every `report_every` steps, and after the last; default every epoch (a small subset trained
-    for the steps of full data has many short epochs: reporting after each would cost more than training).
+    `report_every`: report (evaluate `test`, call `on_epoch_end`, save the state) at the first epoch's end after
+    every `report_every` steps, and after the last; default every epoch (a small subset has many short epochs).
     `autocast`: forward and loss in bfloat16 autocast (the GPU path; weights and optimizer stay float32).
     `stop_epoch`: stop after this epoch, on the schedule of `steps` steps (its checkpoints are the whole run's).
     """
     trackers = {} if trackers is None else trackers
+    _fit_to_the_data(model, train_set)
     run_key = _run_key(cfg, steps, data_seed, len(train_set.images), trackers, start_state, stop_epoch)
     state = fresh_state(model, cfg, steps, data_seed, trackers)
     saved = _saved_by_this_run(state_path, run_key)
@@ -323,6 +419,14 @@ def train(
     return trackers
 
 
+def _fit_to_the_data(model, train_set):
+    """A first layer set from the training images (the proxy's whitening), before anything copies the
+    weights; a resumed or spawned run then loads its own over it."""
+    if models.has_whitening(model):
+        first = train_set.images[: models.WHITEN_IMAGES].to(next(model.parameters()).device)
+        models.fit_whitening(model, data.normalize(first, train_set.mean, train_set.std, model.memory_format))
+
+
 def train_from(
     state,
     train_set,
@@ -339,55 +443,81 @@ def train_from(
     """Train from `state` until `steps` steps are done (or `stop_epoch` ends), with the hooks and
     reports `train` describes."""
     device = next(state.model.parameters()).device
-    images, labels = train_set.images.to(device), train_set.labels.to(device)
-    epochs = epoch_count(steps, len(images), cfg.batch_size)
+    # Everything a step reads lives on the model's device: a step never waits for a copy.
+    train_set = TrainSet(*(t.to(device) for t in (train_set.images, train_set.labels, train_set.mean, train_set.std)))
+    epochs = epoch_count(steps, len(train_set.images), cfg.batch_size)
     epochs = min(epochs, stop_epoch) if stop_epoch is not None else epochs
-    report_every = report_every or len(images) // cfg.batch_size
-    reported_step, sums = state.step, (0.0, 0, 0)
+    report_every = report_every or len(train_set.images) // cfg.batch_size
+    reported_step, sums = state.step, Sums(device)
     state.model.train()
+    # Compiled, the forward pass runs as a few fused kernels; the state keeps the plain module.
+    forward = torch.compile(state.model, dynamic=False) if cfg.compile else state.model
     for cb in callbacks:
         cb.on_train_start(state.step)
     for epoch in range(state.epoch + 1, epochs + 1):
-        sums = _train_epoch(state, images, labels, train_set, cfg, steps, autocast, sums)
+        _train_epoch(state, forward, train_set, cfg, steps, autocast, sums)
         state.epoch = epoch
-        _epoch_hooks(state, callbacks, save_epochs, state_epochs)
+        _epoch_hooks(state, callbacks, save_epochs, state_epochs, sums)
         if epoch < epochs and state.step // report_every == reported_step // report_every:
             continue
-        _report(state, sums, train_set, test, callbacks)
-        reported_step, sums = state.step, (0.0, 0, 0)
+        _report(state, sums, train_set, test, callbacks, cfg.tta)
+        reported_step, sums = state.step, Sums(device)
 
 
-def _train_epoch(state, images, labels, train_set, cfg, steps, autocast, sums):
-    """One pass over a new order of the training set, cut short at `steps` steps in all. `sums`: the
-    (loss, correct, seen) totals since the last report, returned with this epoch's steps added."""
-    loss_sum, correct_sum, seen = sums
-    model, device = state.model, images.device
-    order = torch.randperm(len(images), generator=state.generator).to(device)
+class Sums:
+    """Loss, correct predictions and examples seen since the last report, kept on the device: reading
+    them (`metrics`) waits for the GPU, so it happens once per report, not per step. The loss is
+    summed in float64, as the Python floats it replaced, so CPU runs report the same numbers."""
+
+    def __init__(self, device):
+        self.loss = torch.zeros((), dtype=torch.float64, device=device)
+        self.correct = torch.zeros((), dtype=torch.int64, device=device)
+        self.seen = 0
+
+    def add(self, loss, logits, labels):
+        self.loss += loss.detach().double() * len(labels)
+        self.correct += (logits.argmax(1) == labels).sum()
+        self.seen += len(labels)
+
+    def check_finite(self, step):
+        """A diverged run stops here, with its loss, before anything saves its weights."""
+        if not torch.isfinite(self.loss):
+            raise FloatingPointError(f"loss became {self.loss.item()} by step {step}: training diverged")
+
+    def metrics(self):
+        return {"train_loss": self.loss.item() / self.seen, "train_accuracy": self.correct.item() / self.seen}
+
+
+def _train_epoch(state, forward, train_set, cfg, steps, autocast, sums):
+    """One pass over a new order of the training set, cut short at `steps` steps in all, added to `sums`;
+    `forward`: the model, or its compiled form."""
+    images, labels = train_set.images, train_set.labels
+    order = torch.randperm(len(images), generator=state.generator, device=images.device)
     for b in range(min(len(images) // cfg.batch_size, steps - state.step)):
         idx = order[b * cfg.batch_size : (b + 1) * cfg.batch_size]
-        x = data.augment(images[idx], state.generator, crop_per_batch=cfg.crop_per_batch)
-        x = data.normalize(x, train_set.mean, train_set.std, model.memory_format)
+        x = data.augment(images[idx], state.generator, pad=cfg.pad, crop_per_batch=cfg.crop_per_batch)
+        x = data.normalize(x, train_set.mean, train_set.std, state.model.memory_format)
         y = labels[idx]
-        with torch.autocast(device.type, torch.bfloat16, enabled=autocast):
-            logits = model(x)
-            loss = F.cross_entropy(logits, y)
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"loss became {loss.item()} at step {state.step}: training diverged")
+        with torch.autocast(images.device.type, torch.bfloat16, enabled=autocast):
+            logits = forward(x)
+            loss = F.cross_entropy(logits, y, label_smoothing=cfg.label_smoothing)
         state.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         state.optimizer.step()
         state.schedule.step()
         state.step += 1
+        if state.lookahead is not None:
+            state.lookahead.after_step(state.model, state.step)
         for tracker in state.trackers.values():
             tracker.update(idx, logits.detach(), y)
-        loss_sum += loss.item() * len(y)
-        correct_sum += (logits.argmax(1) == y).sum().item()
-        seen += len(y)
-    return loss_sum, correct_sum, seen
+        sums.add(loss, logits, y)
 
 
-def _epoch_hooks(state, callbacks, save_epochs, state_epochs):
-    """`on_checkpoint` and `on_state` for the epoch `state` has just reached, if asked for."""
+def _epoch_hooks(state, callbacks, save_epochs, state_epochs, sums=None):
+    """`on_checkpoint` and `on_state` for the epoch `state` has just reached, if asked for (`sums`: the
+    loss since the last report, checked first)."""
+    if sums is not None and state.epoch in (*save_epochs, *state_epochs):
+        sums.check_finite(state.step)
     if state.epoch in save_epochs:
         for cb in callbacks:
             cb.on_checkpoint(state.epoch, state.model)
@@ -397,16 +527,12 @@ def _epoch_hooks(state, callbacks, save_epochs, state_epochs):
             cb.on_state(state.epoch, snapshot)
 
 
-def _report(state, sums, train_set, test, callbacks):
+def _report(state, sums, train_set, test, callbacks, tta):
     """Train metrics since the last report, and the test set's if given, to `on_epoch_end`."""
-    loss_sum, correct_sum, seen = sums
-    metrics = {
-        "train_loss": loss_sum / seen,
-        "train_accuracy": correct_sum / seen,
-        "lr": state.optimizer.param_groups[0]["lr"],
-    }
+    sums.check_finite(state.step)
+    metrics = {**sums.metrics(), "lr": state.optimizer.param_groups[0]["lr"]}
     if test is not None:
-        result = evaluate(state.model, *test, train_set.mean, train_set.std)  # back in train mode after
+        result = evaluate(state.model, *test, train_set.mean, train_set.std, tta=tta)  # back in train mode after
         metrics.update(test_loss=result["loss"], test_accuracy=result["accuracy"])
     for cb in callbacks:
         cb.on_epoch_end(state.epoch, state.step, metrics)
