@@ -1,5 +1,6 @@
 import pytest
 import torch
+import torch.nn.functional as F
 
 from datadiet import models
 
@@ -92,3 +93,121 @@ def test_the_two_inits_give_different_logits_and_unknown_init_is_an_error():
     assert not torch.allclose(logits["flax"], logits["torch"], atol=1e-3)
     with pytest.raises(ValueError, match="unknown init 'jax'"):
         models.build("resnet18", 10, init="jax")
+
+
+def test_airbench_outputs_logits_on_cifar_sized_images():
+    model = models.build("airbench", num_classes=7, width=8)
+    assert model(torch.randn(3, 3, 32, 32)).shape == (3, 7)
+    assert [g.conv2.out_channels for g in model.groups] == [8, 32, 32]  # width, 4 x width, 4 x width
+
+
+def test_full_width_airbench_has_the_reference_parameter_count():
+    def count(w, classes):
+        whiten = 24 * 3 * 2 * 2 + 24  # frozen weight, trainable bias
+        convs = 9 * (24 * w + w * w + w * 4 * w + 3 * (4 * w) ** 2)  # 3x3, no bias
+        norms = 2 * (w + w + 4 * 4 * w)  # scale and shift of six BatchNorms
+        return whiten + convs + norms + 4 * w * classes  # bias-free classifier
+
+    model = models.build("airbench", 10)
+    assert count(64, 10) == 1_972_792  # airbench94's network (KellerJordan/cifar10-airbench)
+    assert sum(p.numel() for p in model.parameters()) == count(64, 10)
+    assert sum(p.numel() for p in models.build("airbench", 100, width=8).parameters()) == count(8, 100)
+
+
+def patches_covariance(images):
+    """E[p p^T] of the 2x2 patches flattened as (channel, row, column), by Tensor.unfold."""
+    patches = images.unfold(2, 2, 1).unfold(3, 2, 1).permute(0, 2, 3, 1, 4, 5).reshape(-1, 12)
+    return patches.T @ patches / len(patches)
+
+
+def correlated_images(n, seed=0):
+    """Neighbouring pixels and colours correlated, and one direction of variance ~1e-4, below the
+    whitening eps (5e-4), so that both the rotation and the eps are tested."""
+    g = torch.Generator().manual_seed(seed)
+    base = torch.randn(n, 3, 9, 9, generator=g, dtype=torch.float64)
+    x = base[..., :8, :8] + 0.5 * base[..., 1:, 1:]
+    x = torch.einsum("ij,njhw->nihw", torch.tensor([[1.0, 0, 0], [0.6, 1, 0], [0.3, 0.2, 1]]).double(), x)
+    x[:, 2] = x[:, 0] + 0.01 * torch.randn(n, 8, 8, generator=g, dtype=torch.float64)
+    return x
+
+
+def test_whitening_conv_decorrelates_2x2_patches():
+    images = correlated_images(500)
+    model = models.build("airbench", 10, width=8).double()
+    models.fit_whitening(model, images)
+    weight = model.whiten.weight.detach()
+    torch.testing.assert_close(weight[12:], -weight[:12])
+    # The first 12 filters whiten: their outputs' covariance is diagonal, eigenvalue / (eigenvalue +
+    # eps), largest eigenvalue first.
+    out = F.conv2d(images, weight[:12]).permute(0, 2, 3, 1).reshape(-1, 12)
+    eigenvalues = torch.linalg.eigvalsh(patches_covariance(images)).flip(0)
+    expected = torch.diag(eigenvalues / (eigenvalues + 5e-4))
+    assert expected[-1, -1] < 0.5 < expected[0, 0]  # eps matters for the smallest direction
+    torch.testing.assert_close(out.T @ out / len(out), expected, rtol=0, atol=1e-9)
+
+
+def test_whitening_is_fitted_on_the_first_5000_images_only():
+    images = correlated_images(5001)
+    images[5000] = 1e3  # an outlier that would dominate the covariance
+    first, everything = models.build("airbench", 10, width=8), models.build("airbench", 10, width=8)
+    models.fit_whitening(first, images[:5000])
+    models.fit_whitening(everything, images)
+    assert torch.equal(first.whiten.weight, everything.whiten.weight)
+
+
+def test_airbench_freezes_whitening_weight_and_batchnorm_scales():
+    model = models.build("airbench", 10, width=8)
+    models.fit_whitening(model, torch.randn(16, 3, 32, 32))
+    F.cross_entropy(model(torch.randn(4, 3, 32, 32)), torch.arange(4)).backward()
+    assert model.whiten.weight.grad is None and model.whiten.bias.grad.abs().sum() > 0
+    norms = [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    assert len(norms) == 6
+    for norm in norms:
+        assert not norm.weight.requires_grad and torch.all(norm.weight == 1) and norm.bias.requires_grad
+        assert norm.eps == 1e-12 and norm.momentum == 0.4  # airbench's 0.6 in torch's convention
+
+
+def test_airbench_convs_start_as_identity_on_their_inputs():
+    model = models.build("airbench", 10, width=8)
+    for conv in [m for m in model.modules() if isinstance(m, torch.nn.Conv2d)][1:]:
+        assert conv.padding == (1, 1)  # an int, not "same": scores.grand needs integer padding
+        identity = torch.zeros_like(conv.weight[: conv.in_channels])
+        torch.nn.init.dirac_(identity)
+        assert torch.equal(conv.weight[: conv.in_channels], identity)
+    assert torch.all(model.whiten.bias == 0)
+
+
+def test_airbench_ignores_init_but_checks_it():
+    built = {}
+    for init in models.INITS:
+        torch.manual_seed(0)
+        built[init] = models.build("airbench", 10, width=8, init=init).state_dict()
+    assert all(torch.equal(built["flax"][k], built["torch"][k]) for k in built["flax"])
+    with pytest.raises(ValueError, match="unknown init 'jax'"):
+        models.build("airbench", 10, init="jax")
+
+
+def test_fit_whitening_is_a_no_op_on_resnets():
+    model = models.build("resnet18", 10, width=4)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    models.fit_whitening(model, torch.randn(8, 3, 32, 32))
+    assert not models.has_whitening(model) and models.has_whitening(models.build("airbench", 10, width=4))
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+
+
+@pytest.mark.parametrize("width", [8, 64])
+def test_airbench_channels_last_forward_backward_matches_contiguous(width):
+    # The whitening conv has 3 input channels: oneDNN's channels_last kernels must still be right.
+    torch.manual_seed(0)
+    model = models.build("airbench", 10, width)
+    assert model.memory_format == torch.channels_last
+    models.fit_whitening(model, torch.randn(16, 3, 32, 32))
+    plain = models.build("airbench", 10, width).to(memory_format=torch.contiguous_format)
+    plain.load_state_dict(model.state_dict())
+    x, y = torch.randn(4, 3, 32, 32), torch.arange(4)
+    results = []
+    for net, layout in [(model, torch.channels_last), (plain, torch.contiguous_format)]:
+        loss = F.cross_entropy(net(x.contiguous(memory_format=layout)), y)
+        results.append([loss, *torch.autograd.grad(loss, [p for p in net.parameters() if p.requires_grad])])
+    for ours, theirs in zip(*results):
+        torch.testing.assert_close(ours, theirs, rtol=1e-4, atol=1e-5)

@@ -7,7 +7,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from datadiet.models import build
+from datadiet import scores
+from datadiet.models import build, fit_whitening
 from datadiet.reference import grand_loop
 from datadiet.scores import AUMTracker, ForgettingTracker, aum, el2n, forgetting, grand, grand_vmap, input_norm
 from nets import batch, snapshot, tiny_resnet
@@ -352,3 +353,28 @@ def test_grand_layerwise_refuses_shared_weights():
     images, labels = batch(dtype=torch.float64)
     with pytest.raises(ValueError, match="shared weights"):
         grand(model, images, labels % 8)
+
+
+def test_grand_layerwise_covers_every_airbench_layer(monkeypatch):
+    # Frozen whitening weight and BatchNorm scales, trainable biases, a bias-free classifier: all
+    # must be per-example layers that grand knows, or it would fall back to vmap.
+    torch.manual_seed(0)
+    model = build("airbench", 10, width=8).double()
+    fit_whitening(model, torch.randn(64, 3, 32, 32, dtype=torch.float64))
+    with torch.no_grad():
+        model.train()(3 * torch.randn(16, 3, 32, 32, dtype=torch.float64) + 1)  # running stats
+        for m in model.modules():
+            if isinstance(m, nn.BatchNorm2d) or m is model.whiten:
+                m.bias.uniform_(-0.5, 0.5)
+    trainable = [m for m in model.modules() if any(p.requires_grad for p in m.parameters(recurse=False))]
+    assert len(trainable) == 1 + 6 + 6 + 1  # whitening, convs, BatchNorms, classifier
+    assert all(scores._supported(m) for m in trainable)
+    images = torch.randn(5, 3, 32, 32, dtype=torch.float64).contiguous(memory_format=model.memory_format)
+    labels = torch.randint(0, 10, (5,))
+    expected = grand_vmap(model, images, labels)
+
+    def no_fallback(*args, **kwargs):
+        raise AssertionError("grand fell back to grand_vmap")
+
+    monkeypatch.setattr(scores, "grand_vmap", no_fallback)
+    torch.testing.assert_close(grand(model, images, labels, chunk_size=3), expected, rtol=1e-6, atol=0)

@@ -11,7 +11,7 @@ method is written here once.
 import re
 from dataclasses import dataclass
 
-ARCH = r"resnet18|resnet50"
+ARCH = r"resnet18|resnet50|airbench"
 AT_EPOCH = ("grand", "el2n")  # scores of a checkpoint: written <kind>_e<epoch>
 WHOLE_RUN = ("forgetting", "aum")  # scores tracked over a whole training run
 SCORE = rf"forgetting|aum|input_norm|(?:{'|'.join(AT_EPOCH)})_e\d+"
