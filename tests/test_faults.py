@@ -18,7 +18,8 @@ from mlflow.tracking import MlflowClient
 from torchvision.io import encode_jpeg
 
 from benchmarks.startup import SPEC, job_files as make_files, train_scoring_command
-from datadiet import results
+from datadiet import hardware, results
+from datadiet.study.job import device
 from datadiet.train import checkpoint, init_model
 
 
@@ -291,10 +292,77 @@ def test_an_image_folder_with_another_class_count_than_the_config_is_named(tmp_p
     assert not (tmp_path / "dataset.pt").exists()
 
 
-@pytest.mark.skipif(torch.cuda.is_available(), reason="checks what a machine without a GPU says")
-def test_device_cuda_without_a_gpu_is_one_clear_error():
-    from datadiet.study.job import device
+@pytest.fixture
+def no_gpu_given(monkeypatch):
+    """No GPU from a scheduler in the environment, whatever the shell running the tests has."""
+    for name in list(os.environ):
+        if name == "CUDA_VISIBLE_DEVICES" or name.startswith("SLURM_") and "GPUS" in name:
+            monkeypatch.delenv(name)
 
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks what a machine without a GPU says")
+def test_device_cuda_without_a_gpu_is_one_clear_error(no_gpu_given):
     with pytest.raises(ValueError, match="device: cuda, but torch sees no GPU"):
         device(1, "cuda")
     assert device(1, "auto") == torch.device("cpu")
+
+
+@pytest.mark.parametrize("variable, value", [("CUDA_VISIBLE_DEVICES", "0"), ("SLURM_GPUS_ON_NODE", "1")])
+def test_a_gpu_given_that_torch_cannot_use_names_the_driver_and_the_torch_build(
+    no_gpu_given, monkeypatch, variable, value
+):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)  # as with a driver too old for the build
+    monkeypatch.setenv(variable, value)
+    driver = hardware.driver_version()
+    for name in ("auto", "cuda"):
+        with pytest.raises(ValueError) as error:
+            device(1, name)
+        message = str(error.value)
+        assert f"given a GPU ({variable}={value}), but torch cannot use it" in message
+        assert (f"NVIDIA driver {driver}" if driver else "no NVIDIA driver found") in message
+        assert f"torch {torch.__version__}" in message
+        assert (f"built for CUDA {torch.version.cuda}" if torch.version.cuda else "a CPU-only build") in message
+        assert "make setup TORCH_INDEX=" in message
+    assert device(1, "cpu") == torch.device("cpu")  # asked for: no GPU needed
+
+
+def test_auto_takes_the_cpu_where_no_gpu_was_given(no_gpu_given, monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert device(1, "auto") == torch.device("cpu")
+    monkeypatch.setenv("SLURM_GPUS_ON_NODE", "0")
+    for hidden in ("", "-1", "NoDevFiles"):  # Slurm writes NoDevFiles for a job it gave no GPU
+        monkeypatch.setenv("CUDA_VISIBLE_DEVICES", hidden)
+        assert device(1, "auto") == torch.device("cpu")
+
+
+@pytest.mark.parametrize(
+    "environ, grant",
+    [
+        ({"SLURM_JOB_ID": "7", "SLURM_CPUS_ON_NODE": "4", "CUDA_VISIBLE_DEVICES": "NoDevFiles"}, None),
+        ({"SLURM_GPUS": "0", "CUDA_VISIBLE_DEVICES": "-1"}, None),
+        ({"SLURM_JOB_GPUS": "0"}, "SLURM_JOB_GPUS=0"),  # a device id, not a count
+        ({"SLURM_STEP_GPUS": "2,3"}, "SLURM_STEP_GPUS=2,3"),
+        ({"SLURM_GPUS_PER_NODE": "a100:2"}, "SLURM_GPUS_PER_NODE=a100:2"),
+        ({"CUDA_VISIBLE_DEVICES": "GPU-5e3a9c2b"}, "CUDA_VISIBLE_DEVICES=GPU-5e3a9c2b"),
+    ],
+)
+def test_gpu_grant_reads_slurm_and_cuda_visible_devices(environ, grant):
+    assert hardware.gpu_grant(environ) == grant
+
+
+def test_the_driver_version_is_read_from_the_kernel_module():
+    assert hardware.module_version("NVRM version: NVIDIA UNIX x86_64 Kernel Module  535.104.05  Sat Aug 19 2023") == (
+        "535.104.05"
+    )
+    opened = "NVRM version: NVIDIA UNIX Open Kernel Module for x86_64  580.65.06  Release Build  (dvs-builder@U16)\n"
+    assert hardware.module_version(opened + "GCC version:  gcc version 13.3.0") == "580.65.06"
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks what a machine without a usable GPU says")
+def test_a_job_given_a_gpu_torch_cannot_use_stops_with_one_line_before_its_run(files):
+    tmp, uri = files
+    out = tmp / "given"
+    assert train_scoring(tmp, uri, out, env={"CUDA_VISIBLE_DEVICES": "0"}).wait() == 1
+    log = (out / "out.log").read_text()
+    assert "error: this job was given a GPU (CUDA_VISIBLE_DEVICES=0), but torch cannot use it" in log
+    assert "Traceback" not in log and runs(uri) == [] and not any(out.glob("*.pt"))

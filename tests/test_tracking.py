@@ -1,15 +1,18 @@
 """MLflow at the edge of a job: a real SQLite store, runs that end FINISHED, FAILED or KILLED, and the
 stale runs of a job killed outright, marked when it runs again."""
 
+import argparse
 import os
 import signal
 import socket
 import subprocess
 
 import pytest
+import torch
 from mlflow.tracking import MlflowClient
 
-from datadiet import stop, tracking
+from datadiet import hardware, results, stop, tracking
+from datadiet.study import job
 
 
 @pytest.fixture
@@ -55,6 +58,19 @@ def test_a_finished_job_has_flat_params_and_provenance_tags(store, tmp_path):
     assert run.data.tags["git_commit"]
     assert run.data.metrics["test_accuracy"] == 0.5
     assert [a.path for a in MlflowClient(store).list_artifacts(run.info.run_id)] == ["scores.csv"]
+
+
+def test_a_job_run_is_tagged_with_where_it_ran_and_the_torch_build(store, tmp_path):
+    results.write_json({"uri": store, "experiment": "study"}, tmp_path / "store.json")
+    args = argparse.Namespace(tracked=tmp_path / "store.json", rule="score", threads=2, wildcards={"seed": "0"})
+    with job.run(args, "score el2n@0 seed=0", {"kind": "el2n"}, tmp_path / "el2n.csv", device=torch.device("cpu")):
+        pass
+    tags = only_run(store).data.tags
+    assert tags["device"] == "cpu" and tags["threads"] == "2" and tags["wildcard.seed"] == "0"
+    assert tags["device.name"] == hardware.cpu_name() != ""
+    assert tags["device.capability"] == tags["device.driver"] == "none"  # a GPU's only
+    assert tags["torch.version"] == torch.__version__
+    assert tags["torch.cuda"] == (torch.version.cuda or "none")
 
 
 def test_a_failing_job_leaves_its_run_failed(store):

@@ -6,12 +6,13 @@ its options (threads, device) and the tracking store (MLFLOW_TRACKING_URI, else 
 as tags.
 """
 
+import os
 import time
 from pathlib import Path
 
 import torch
 
-from .. import results, tracking
+from .. import hardware, results, tracking
 from ..progress import PrintProgress
 from ..train import (
     Callback,
@@ -29,17 +30,23 @@ from ..train import (
 
 def device(threads, name="auto"):
     """Threads for this job, and the device it runs on (the config's `device`): "auto" takes the GPU when
-    torch sees one. On a GPU, cuDNN picks its fastest kernels and matmuls use TF32:
+    torch sees one, the CPU when it sees none and the job was given none. A job given a GPU that torch
+    cannot use (a torch build the driver does not run) stops, unless it asked for the CPU.
+    On a GPU, cuDNN picks its fastest kernels and matmuls use TF32:
     runs there are fast, not bit-reproducible (the CPU path is)."""
     torch.set_num_threads(threads)
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    if name == "cuda":
-        if not torch.cuda.is_available():
+    if name != "cpu" and not torch.cuda.is_available():
+        grant = hardware.gpu_grant(os.environ)
+        if grant:
+            raise hardware.unusable_gpu(grant)
+        if name == "cuda":
             raise ValueError(
                 "the config says device: cuda, but torch sees no GPU on this machine "
                 "(set device: auto or cpu, or run the job on a GPU node)"
             )
+        name = "cpu"
+    if name != "cpu":
+        name = "cuda"
         torch.backends.cudnn.benchmark = True
         torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
     return torch.device(name)
@@ -57,14 +64,14 @@ def load_data(args):
     return dataset, labels
 
 
-def run(args, name, params, output, consumed=(), device=None):
+def run(args, name, params, output, consumed=(), device="cpu"):
     """The MLflow run of a job, in the store and experiment its --tracked file names (MLFLOW_TRACKING_URI
-    wins), tagged with its rule, wildcards, the runs it consumed and where it runs."""
+    wins), tagged with its rule, wildcards, the runs it consumed and where it runs: the device (a job
+    that picks none computes on the CPU), its name, capability and driver, and the torch build."""
     store = results.read_json(args.tracked)
-    tags = {"rule": args.rule, "consumed_runs": ",".join(consumed), "threads": args.threads}
+    tags = {"rule": args.rule, "consumed_runs": ",".join(consumed), "threads": args.threads, "device": str(device)}
     tags.update({f"wildcard.{k}": v for k, v in args.wildcards.items()})
-    if device is not None:
-        tags["device"] = str(device)
+    tags.update(hardware.device_tags(torch.device(device)))
     return tracking.job_run(store["uri"], store["experiment"], name, params, tags, output=output)
 
 
@@ -142,7 +149,7 @@ class Training:
 
     def result(self, run_id, model, seconds):
         mean, std = self.dataset["mean"], self.dataset["std"]
-        final = evaluate(model, *self.test, mean, std)
+        final = evaluate(model, *self.test, mean, std, tta=self.cfg.tta)
         # How well the run fit what it trained on: its subset, un-augmented, in eval mode.
         fit = evaluate(model, self.dataset["train_images"][self.subset], self.labels[self.subset], mean, std)
         tracking.log_metrics(

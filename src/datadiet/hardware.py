@@ -1,0 +1,90 @@
+"""The machine a job runs on: whether the scheduler gave it a GPU, the NVIDIA driver, the torch build,
+and the tags that record them on the job's run."""
+
+import platform
+import re
+import subprocess
+from pathlib import Path
+
+import torch
+
+# CUDA_VISIBLE_DEVICES values that hide every GPU (Slurm writes NoDevFiles for a job it gave none).
+NO_DEVICES = ("", "-1", "NoDevFiles")
+
+
+def gpu_grant(environ):
+    """The variable by which the scheduler gave this job a GPU, as NAME=value, or None: Slurm's
+    SLURM_GPUS* counts (0 is none), its SLURM_JOB_GPUS and SLURM_STEP_GPUS (device ids, so 0 is one),
+    or CUDA_VISIBLE_DEVICES naming devices."""
+    for name, value in sorted(environ.items()):
+        if name.startswith("SLURM_GPUS"):
+            given = value not in ("", "0")
+        elif name in ("SLURM_JOB_GPUS", "SLURM_STEP_GPUS"):
+            given = value != ""
+        else:
+            given = name == "CUDA_VISIBLE_DEVICES" and value.strip() not in NO_DEVICES
+        if given:
+            return f"{name}={value}"
+    return None
+
+
+def module_version(text):
+    """The driver version in /proc/driver/nvidia/version (`NVRM version: ... Kernel Module  580.65.06  ...`)."""
+    found = re.search(r"Kernel Module.*?\s(\d+\.\d+(?:\.\d+)?)\s", text)
+    return found.group(1) if found else None
+
+
+def driver_version():
+    """The NVIDIA driver's version (nvidia-smi's answer, else the kernel module's), None if there is none."""
+    command = ["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"]
+    try:
+        smi = subprocess.run(command, capture_output=True, text=True, timeout=10)
+        if smi.returncode == 0 and smi.stdout.split():
+            return smi.stdout.split()[0]  # one line per GPU
+    except (OSError, subprocess.TimeoutExpired):
+        pass
+    try:
+        return module_version(Path("/proc/driver/nvidia/version").read_text())
+    except OSError:
+        return None
+
+
+def torch_build():
+    cuda = f"built for CUDA {torch.version.cuda}" if torch.version.cuda else "a CPU-only build"
+    return f"torch {torch.__version__} ({cuda})"
+
+
+def unusable_gpu(grant):
+    """The error for a job given a GPU that torch cannot use: training on the CPU instead would take
+    days where hours were planned, so it stops and says which driver and which torch build disagree."""
+    driver = driver_version()
+    return ValueError(
+        f"this job was given a GPU ({grant}), but torch cannot use it: "
+        f"{f'NVIDIA driver {driver}' if driver else 'no NVIDIA driver found'}, {torch_build()}. "
+        "Install a torch build that suits the driver (README, 'Which torch build for which driver': "
+        "make setup TORCH_INDEX=...), or set device: cpu"
+    )
+
+
+def cpu_name():
+    """The CPU's model (from /proc/cpuinfo on Linux, else what platform knows)."""
+    try:
+        found = re.search(r"^model name\s*:\s*(.+)$", Path("/proc/cpuinfo").read_text(), re.MULTILINE)
+    except OSError:
+        found = None
+    return found.group(1).strip() if found else platform.processor() or platform.machine()
+
+
+def device_tags(device):
+    """Where a job ran, as tags of its run: the device's name, its compute capability and the NVIDIA
+    driver (both 'none' on a CPU), and the torch build."""
+    tags = {"torch.version": torch.__version__, "torch.cuda": torch.version.cuda or "none"}
+    if device.type != "cuda":
+        return {"device.name": cpu_name(), "device.capability": "none", "device.driver": "none", **tags}
+    major, minor = torch.cuda.get_device_capability(device)
+    return {
+        "device.name": torch.cuda.get_device_name(device),
+        "device.capability": f"{major}.{minor}",
+        "device.driver": driver_version() or "none",
+        **tags,
+    }
