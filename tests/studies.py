@@ -19,7 +19,7 @@ from paths import CIFAR, ROOT
 # the MLflow runs themselves at 7.
 # The rules whose jobs log no MLflow run.
 UNTRACKED = {"prepare_data", "corrupt_labels", "init_tracking", "aggregate_scores", "report", "all"}
-SNAKEMAKE = [sys.executable, "-m", "snakemake", "--cores", "12", "--configfile", "config/tiny.yaml"]
+SNAKEMAKE = [sys.executable, "-m", "snakemake", "--cores", "12"]
 
 
 def synthetic_jpeg_tar(path, per_class=40, classes=10):
@@ -38,13 +38,13 @@ def synthetic_jpeg_tar(path, per_class=40, classes=10):
     return path
 
 
-def run_snakemake(overrides, *args, check=True, targets=(), cwd=ROOT, env=None):
-    """Snakemake on the tiny preset and `overrides`, in the checkout `cwd`; `env`: more variables (the
-    shell's MLFLOW_TRACKING_URI is not passed on)."""
+def run_snakemake(overrides, *args, check=True, targets=(), cwd=ROOT, env=None, preset="config/tiny.yaml"):
+    """Snakemake on the `preset` (the tiny one) and `overrides`, in the checkout `cwd`; `env`: more
+    variables (the shell's MLFLOW_TRACKING_URI is not passed on)."""
     path = f"{Path(sys.executable).parent}:{os.environ['PATH']}"
     env = {**{k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}, "PATH": path, **(env or {})}
     # Targets go before --configfile: after it, they would be read as config files.
-    cmd = SNAKEMAKE[:-2] + [str(t) for t in targets] + SNAKEMAKE[-2:] + [str(overrides), *args]
+    cmd = [*SNAKEMAKE, *map(str, targets), "--configfile", preset, str(overrides), *args]
     proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
     if check and proc.returncode != 0:
         raise AssertionError(f"{' '.join(cmd)} failed:\n{proc.stdout[-5000:]}\n{proc.stderr[-5000:]}")

@@ -15,7 +15,17 @@ from datadiet.report import FIGURES
 from datadiet.study import config as study_config
 from datadiet.study.estimate import planned_jobs, summarize
 from datadiet.study.experiments import size_sweep
-from studies import CIFAR, ROOT, UNTRACKED, job_key, max_overlap, run_snakemake, study_overrides, write_overrides
+from studies import (
+    CIFAR,
+    ROOT,
+    UNTRACKED,
+    job_key,
+    max_overlap,
+    run_snakemake,
+    study_overrides,
+    synthetic_jpeg_tar,
+    write_overrides,
+)
 
 # The rules whose jobs train, score or measure, one at least of each in every study.
 EXPERIMENT_RULES = {"train_scoring", "lmc_parent", "score", "retrain", "retrain_window", "ntk_velocity", "lmc_child",
@@ -220,6 +230,35 @@ def test_a_study_that_leaves_experiments_out_reports_them_not_run(study, tmp_pat
     judged = claims.loc["EL2N@1 beats random at moderate pruning (50% kept)"]
     assert judged.verdict == "underpowered (below paper scale)" and judged.n == 2  # no sweep: the threshold
     assert pd.read_csv(tmp_path / "size_sweep.csv").empty
+
+
+def test_the_proxy_preset_runs_end_to_end_at_tiny_scale(tmp_path):
+    """config/proxy.yaml (the airbench-class network and its recipe), cut to a slice and a tiny width:
+    the reproduction's grid of methods trains, scores and reports on the CPU, table C beside it."""
+    cut = {"train_per_class": 20, "test_per_class": 10}
+    if not CIFAR.exists():
+        cut["path"] = str(synthetic_jpeg_tar(tmp_path / "synthetic.tar.gz"))
+    overrides = write_overrides(
+        tmp_path,
+        results_dir=str(tmp_path / "results"),
+        device="cpu",
+        threads=1,
+        datasets={"cifar10": cut},
+        model={"width": 4},
+        train={"epochs": 2, "batch_size": 32, "compile": False},
+        scores={"seeds": 2, "grand_chunk_size": 50},
+        pruning={"kept": [1.0, 0.5], "repeats": 1},
+    )
+    run_snakemake(overrides, preset="config/proxy.yaml")
+    out = tmp_path / "results" / "proxy"
+    accuracy = pd.read_csv(out / "figures" / "accuracy.csv")
+    assert set(accuracy.method) == {"full", "random", "el2n_e1", "grand_e0", "grand_e1", "input_norm"}
+    result = json.loads(next(out.glob("cifar10/airbench/retrain/**/result.json")).read_text())
+    assert result["arch"] == "airbench" and result["train_size"] in (100, 200)
+    run = MlflowClient(f"sqlite:///{out / 'mlflow.db'}").get_run(result["run_id"])
+    assert run.data.params["train.schedule"] == "one_cycle" and run.data.params["train.lookahead"] == "True"
+    page = (out / "report.html").read_text()
+    assert "Kirsch 2023, hlb-CIFAR10 proxy" in page and "not run" in page
 
 
 def test_score_files_cover_every_example_per_seed_and_as_mean(study):
