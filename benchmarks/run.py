@@ -12,11 +12,11 @@ from pathlib import Path
 
 import torch
 
-from benchmarks import dynamics, gpu, pipeline, scoring, startup, workflow
+from benchmarks import dynamics, gpu, pipeline, proxy, scoring, startup, workflow
 from datadiet import data
 
 ROOT = Path(__file__).resolve().parents[1]
-SECTIONS = ("pipeline", "scoring", "dynamics", "startup", "workflow", "gpu")  # gpu: skipped without one
+SECTIONS = ("pipeline", "scoring", "dynamics", "startup", "workflow", "proxy", "gpu")  # gpu: skipped without one
 
 
 def table(entries):
@@ -61,6 +61,7 @@ def main(argv=None):
             "dynamics": lambda: dynamics.run(images, train.labels),
             "startup": lambda: startup.run(Path(tmp) / "startup"),
             "workflow": lambda: workflow.run(tmp),
+            "proxy": lambda: proxy.run(train, mean, std, torch.device("cuda" if torch.cuda.is_available() else "cpu")),
             "gpu": lambda: gpu.run(folder, train),
         }
         for section in sections:

@@ -4,8 +4,9 @@ import math
 
 import torch
 
-from benchmarks import dynamics, scoring, startup
+from benchmarks import dynamics, proxy, scoring, startup
 from benchmarks.common import Entry
+from datadiet.data import Split
 
 
 def test_entry_ratio_and_goal():
@@ -38,3 +39,10 @@ def test_scoring_and_dynamics_benchmarks_report_every_figure():
 def test_the_startup_benchmark_reads_each_job_s_first_step(tmp_path):
     (entry,) = startup.run(tmp_path, repeats=1)
     assert entry.name == "job_startup_s" and 0 < entry.value < 120 and entry.baseline > 0, entry
+
+
+def test_the_proxy_benchmark_times_both_networks_through_our_loop():
+    g = torch.Generator().manual_seed(0)
+    split = Split(torch.randint(0, 256, (64, 3, 32, 32), dtype=torch.uint8, generator=g), torch.arange(64) % 10, [])
+    (entry,) = proxy.run(split, torch.full((3,), 0.5), torch.full((3,), 0.25), torch.device("cpu"), 4, 32, 1)
+    assert entry.name == "proxy_train_img_s_vs_resnet18" and entry.value > 0 and entry.baseline > 0, entry
