@@ -49,10 +49,11 @@ def run(
     start_state=None,
     state_epochs=(),
     trackers=("forgetting", "aum"),
+    arch="resnet18",
 ):
     torch.set_num_threads(1)
     data = synthetic_set()
-    model = init_model("resnet18", 3, 2, model_seed)
+    model = init_model(arch, 3, 2, model_seed)
     kinds = {"forgetting": ForgettingTracker, "aum": AUMTracker}
     made = train(
         model,
@@ -118,6 +119,72 @@ def test_resumed_run_ends_with_the_same_weights_and_tracker_scores(tmp_path):
     assert torch.equal(ref_trackers["forgetting"].ever_correct, trackers["forgetting"].ever_correct)
     assert torch.equal(ref_trackers["aum"].margin_sums, trackers["aum"].margin_sums)
     assert torch.equal(ref_trackers["aum"].score(), trackers["aum"].score())
+
+
+# The proxy's recipe (config/proxy.yaml) on the synthetic set: every piece that carries state or shapes a step.
+PROXY = TrainConfig(
+    epochs=3,
+    batch_size=32,
+    lr=1.5,
+    momentum=0.85,
+    weight_decay=0.00133,
+    schedule="one_cycle",
+    label_smoothing=0.2,
+    bias_lr_scale=64,
+    lookahead=True,
+    pad=2,
+    tta=True,
+)
+
+
+def test_a_resumed_proxy_run_ends_with_the_same_weights_lookahead_and_schedule(tmp_path):
+    reference, _ = run(cfg=PROXY, arch="airbench")
+    state = tmp_path / "state.pt"
+    with pytest.raises(KeyboardInterrupt):
+        run(state, [Record(stop_at=2)], cfg=PROXY, arch="airbench")  # saved at step 3; Lookahead pulls at step 5
+    record = Record()
+    resumed, _ = run(state, [record], cfg=PROXY, arch="airbench")
+    assert record.epochs == [2, 3]
+    assert_same_weights(reference, resumed)
+    assert not torch.equal(reference.whiten.weight, torch.zeros_like(reference.whiten.weight))  # fitted
+
+
+def test_the_one_cycle_schedule_rises_then_falls_and_batchnorm_trains_faster_with_the_same_decay():
+    from datadiet.train import lr_schedule, parameter_groups
+
+    model = init_model("airbench", 3, 2, 0)
+    optimizer = torch.optim.SGD(parameter_groups(model, PROXY), lr=PROXY.lr, weight_decay=PROXY.weight_decay)
+    others, norms = optimizer.param_groups
+    assert norms["lr"] == 64 * 1.5 and norms["weight_decay"] * norms["lr"] == pytest.approx(0.00133 * 1.5)
+    batchnorms = [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    assert {id(p) for p in norms["params"]} == {id(m.bias) for m in batchnorms}  # their scales are frozen
+    assert not any(p is model.whiten.weight for p in others["params"])  # fitted to the data, never trained
+    schedule, lrs = lr_schedule(optimizer, PROXY, 100), []
+    for _ in range(100):
+        lrs.append(others["lr"])
+        optimizer.step()
+        schedule.step()
+    peak = lrs.index(max(lrs))
+    assert lrs[0] == pytest.approx(0.2 * 1.5) and max(lrs) == pytest.approx(1.5, rel=0.01) and 20 <= peak <= 24
+    assert lrs[-1] == pytest.approx(0.07 * 1.5, rel=0.01)
+    assert all(a <= b for a, b in zip(lrs[:peak], lrs[1 : peak + 1])) and all(
+        a >= b for a, b in zip(lrs[peak:], lrs[peak + 1 :])
+    )
+
+
+def test_test_time_flip_averages_the_logits_of_each_image_and_its_mirror():
+    from datadiet import data as datadiet_data
+    from datadiet.train import evaluate
+
+    data = synthetic_set()
+    model = init_model("resnet18", 3, 2, 0).eval()
+    x = datadiet_data.normalize(data.images, data.mean, data.std, model.memory_format)
+    with torch.no_grad():
+        logits = (model(x) + model(x.flip(-1))) / 2
+    flipped = evaluate(model, data.images, data.labels, data.mean, data.std, tta=True)
+    assert flipped["accuracy"] == pytest.approx((logits.argmax(1) == data.labels).float().mean().item())
+    assert flipped["loss"] == pytest.approx(torch.nn.functional.cross_entropy(logits, data.labels).item())
+    assert flipped["loss"] != evaluate(model, data.images, data.labels, data.mean, data.std)["loss"]
 
 
 def test_on_train_start_comes_once_before_the_first_step_with_the_step_the_run_starts_from(tmp_path):
