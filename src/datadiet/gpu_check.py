@@ -28,7 +28,18 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from . import claims, data, scores, selection
-from .train import Sums, TrainConfig, TrainSet, evaluate, fresh_state, init_model, run_seeds, total_steps, train
+from .train import (
+    Sums,
+    TrainConfig,
+    TrainSet,
+    evaluate,
+    fresh_state,
+    init_model,
+    run_seeds,
+    total_steps,
+    train,
+    train_epoch,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 # Dense bf16 tensor-core peaks (FLOP/s) from the vendors' data sheets, by a part of the device name.
@@ -67,14 +78,12 @@ def flops_per_image(model, train_set, cfg):
 def steps_without_a_sync(model, train_set, cfg, steps):
     """Train `steps` steps (after one warm-up step) with CUDA's sync debug mode at "error": the steps
     taken, or the first host synchronisation's error."""
-    from .train import _train_epoch
-
     state = fresh_state(model, cfg, steps + 1, 0, {})
     sums = Sums(train_set.images.device)
-    _train_epoch(state, model, train_set, cfg, 1, True, sums)  # cuDNN picks its kernels once
+    train_epoch(state, model, train_set, cfg, 1, True, sums)  # cuDNN picks its kernels once
     torch.cuda.set_sync_debug_mode("error")
     try:
-        _train_epoch(state, model, train_set, cfg, steps + 1, True, sums)
+        train_epoch(state, model, train_set, cfg, steps + 1, True, sums)
     except RuntimeError as error:
         return str(error).splitlines()[0]
     finally:

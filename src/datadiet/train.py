@@ -455,7 +455,7 @@ def train_from(
     for cb in callbacks:
         cb.on_train_start(state.step)
     for epoch in range(state.epoch + 1, epochs + 1):
-        _train_epoch(state, forward, train_set, cfg, steps, autocast, sums)
+        train_epoch(state, forward, train_set, cfg, steps, autocast, sums)
         state.epoch = epoch
         _epoch_hooks(state, callbacks, save_epochs, state_epochs, sums)
         if epoch < epochs and state.step // report_every == reported_step // report_every:
@@ -488,7 +488,7 @@ class Sums:
         return {"train_loss": self.loss.item() / self.seen, "train_accuracy": self.correct.item() / self.seen}
 
 
-def _train_epoch(state, forward, train_set, cfg, steps, autocast, sums):
+def train_epoch(state, forward, train_set, cfg, steps, autocast, sums):
     """One pass over a new order of the training set, cut short at `steps` steps in all, added to `sums`;
     `forward`: the model, or its compiled form."""
     images, labels = train_set.images, train_set.labels
