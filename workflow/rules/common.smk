@@ -7,8 +7,12 @@
 import json
 import re
 import os
+import shlex
+import sys
 
-from datadiet.study import config as study_config, layout, names
+from snakemake.settings.types import DeploymentMethod
+
+from datadiet.study import cluster, config as study_config, layout, names
 from datadiet.study.config import ConfigError
 from datadiet.study.experiments import lmc, ntk, pruning, scores, size_sweep, transfer, window
 
@@ -48,17 +52,15 @@ def path(template, **values):
 
 
 def cluster_resources(kind):
-    """Slurm resources of a kind of job (config cluster.jobs.<kind>): memory, time limit, GPUs and
-    partition, as snakemake-executor-plugin-slurm reads them (local runs ignore them), and the device."""
-    job, cluster = config["cluster"]["jobs"][kind], config["cluster"]
-    partition = (job["gpus"] and cluster["gpu_partition"]) or cluster["partition"]
-    return {
-        "device": config["device"],
-        "mem_mb": job["mem_mb"],
-        "runtime": job["runtime"],
-        **({"gpu": job["gpus"]} if job["gpus"] else {}),
-        **({"slurm_partition": partition} if partition else {}),
-    }
+    """Slurm resources of a kind of job (config cluster.jobs.<kind>), as snakemake-executor-plugin-slurm
+    reads them (local runs ignore them), and the device."""
+    return {"device": config["device"], **cluster.resources(config["cluster"], kind)}
+
+
+# Jobs run the package with the interpreter that runs Snakemake (a Slurm job step runs that one too), so
+# nothing needs .venv/bin on PATH; in a --sdm conda environment, that environment's python.
+IN_CONDA = DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method
+DATADIET = "python -m datadiet" if IN_CONDA else f"{shlex.quote(sys.executable)} -m datadiet"
 
 
 def job(step, extra="", **files):
@@ -67,7 +69,7 @@ def job(step, extra="", **files):
     options = "".join(f" --{name.replace('_', '-')} {{{value}:q}}" for name, value in files.items())
     options += f" {extra}" if extra else ""
     return (
-        f"datadiet job {step} --spec {{params.spec:q}} --wildcards {{params.wildcards:q}} --rule {{params.rule}}"
+        f"{DATADIET} job {step} --spec {{params.spec:q}} --wildcards {{params.wildcards:q}} --rule {{params.rule}}"
         f" --threads {{threads}} --device {{resources.device}} --tracked {{input.tracked:q}}{options} > {{log:q}} 2>&1"
     )
 

@@ -46,7 +46,7 @@ rule report:
     log:
         f"{OUT}/logs/report.log",
     shell:
-        "datadiet job report --spec {params.spec:q} --tracked {input.tracked:q} --captions {params.captions:q}"
+        f"{DATADIET} job report --spec {{params.spec:q}} --tracked {{input.tracked:q}} --captions {{params.captions:q}}"
         " --curve {input.curve:q} --how-early {input.how_early:q} --window {input.window:q}"
         " --transfer {input.transfer:q} --ntk {input.ntk:q} --lmc {input.lmc:q} --sweep {input.sweep:q}"
         " --scores {input.scores:q}"

@@ -146,4 +146,4 @@ rule aggregate_scores:
     log:
         f"{OUT}/logs/{{dataset}}/{{arch}}/aggregate_scores/noise{{noise}}/{{score}}.log",
     shell:
-        "datadiet job aggregate --inputs {input:q} --out {output:q} > {log:q} 2>&1"
+        f"{DATADIET} job aggregate --inputs {{input:q}} --out {{output:q}} > {{log:q}} 2>&1"

@@ -19,7 +19,7 @@ rule prepare_data:
     log:
         f"{OUT}/logs/{{dataset}}/prepare_data.log",
     shell:
-        "datadiet job prepare-data --spec {params.spec:q} --cache {params.cache:q} --out {output:q} > {log:q} 2>&1"
+        f"{DATADIET} job prepare-data --spec {{params.spec:q}} --cache {{params.cache:q}} --out {{output:q}} > {{log:q}} 2>&1"
 
 
 rule corrupt_labels:
@@ -36,7 +36,7 @@ rule corrupt_labels:
     log:
         f"{OUT}/logs/{{dataset}}/corrupt_labels/noise{{noise}}.log",
     shell:
-        "datadiet job corrupt-labels --dataset {input:q} --fraction {wildcards.noise} --seed {params.seed}"
+        f"{DATADIET} job corrupt-labels --dataset {{input:q}} --fraction {{wildcards.noise}} --seed {{params.seed}}"
         " --out {output:q} > {log:q} 2>&1"
 
 
@@ -55,5 +55,5 @@ rule init_tracking:
     log:
         f"{OUT}/logs/init_tracking.log",
     shell:
-        "datadiet job init-tracking --store-dir {params.store:q} --experiment {params.experiment:q}"
+        f"{DATADIET} job init-tracking --store-dir {{params.store:q}} --experiment {{params.experiment:q}}"
         " --out {output:q} > {log:q} 2>&1"
