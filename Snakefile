@@ -21,6 +21,7 @@ include: "workflow/rules/report.smk"
 
 
 rule all:
+    localrule: True
     input:
         f"{OUT}/report.html",
     default_target: True

@@ -15,8 +15,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def dry_run(configfile, workdir):
-    """Seconds and planned jobs of `snakemake -n` for a preset, in a scratch directory (nothing of the
-    project's results is read or written)."""
+    """Seconds of `snakemake -n` for a preset, and the jobs it plans to submit (to Slurm, under --profile
+    slurm) and to run locally, in a scratch directory (nothing of the project's results is read or written)."""
     snakemake = Path(sys.executable).with_name("snakemake")
     command = [
         str(snakemake),
@@ -25,7 +25,8 @@ def dry_run(configfile, workdir):
         str(ROOT / "Snakefile"),
         "--directory",
         str(workdir),
-        "--configfile",
+        "--configfile",  # config.yaml first: the Snakefile's own is read from the scratch directory
+        str(ROOT / "config.yaml"),
         str(ROOT / configfile),
         "--config",
         f"results_dir={workdir}/results",
@@ -35,8 +36,15 @@ def dry_run(configfile, workdir):
     seconds = time.perf_counter() - start
     if done.returncode != 0:
         raise RuntimeError(f"{' '.join(command)} failed:\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
-    jobs = re.search(r"^total\s+(\d+)", done.stdout + done.stderr, re.M)
-    return seconds, int(jobs.group(1)) if jobs else None
+    planned = re.findall(r"^rule (\w+):", done.stdout + done.stderr, re.M)
+    local = [rule for rule in planned if rule in local_rules()]
+    return seconds, len(planned) - len(local), len(local)
+
+
+def local_rules():
+    """Rules the main Snakemake process runs itself (`localrule: True`), never submitted to Slurm."""
+    text = "\n".join(p.read_text() for p in [ROOT / "Snakefile", *sorted((ROOT / "workflow/rules").glob("*.smk"))])
+    return set(re.findall(r"^rule (\w+):\n(?:    .*\n)*?    localrule: True$", text, re.M))
 
 
 def study_minutes(configfile="config.yaml"):
@@ -50,9 +58,10 @@ def study_minutes(configfile="config.yaml"):
 
 
 def run(tmp):
-    seconds, jobs = dry_run("config/paper.yaml", Path(tmp) / "dryrun")
+    seconds, submitted, local = dry_run("config/paper.yaml", Path(tmp) / "dryrun")
     minutes, where = study_minutes()
     return [
-        Entry("dryrun_paper_s", seconds, "s", None, "<= 10", f"`snakemake -n` of config/paper.yaml: {jobs} jobs"),
+        Entry("dryrun_paper_s", seconds, "s", None, "<= 10", "`snakemake -n` of config/paper.yaml"),
+        Entry("paper_cluster_jobs", submitted, "jobs", None, "<= 1500", f"config/paper.yaml; {local} more run locally"),
         Entry("study_minutes", minutes, "min", None, "<= 45", where),
     ]

@@ -519,3 +519,9 @@ def test_nested_subsets_hold_every_smaller_one_and_stay_class_balanced():
     assert not torch.equal(data.nested_subset(labels, 150, seed=4), data.subset_per_class(labels, 30, seed=3))
     with pytest.raises(data.DataError, match=r"\{0: 40"):
         data.nested_subset(labels, 205, seed=3)
+
+
+def test_download_fetches_only_torchvision_sources_and_says_when_it_cannot(tmp_path):
+    data.download({"source": "jpeg_tar", "path": str(tmp_path / "absent.tar.gz")})  # a local file: nothing to fetch
+    with pytest.raises(data.DataError, match="does not exist"):
+        data.download({"source": "torchvision", "name": "cifar10", "path": str(tmp_path / "c"), "download": False})

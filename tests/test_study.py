@@ -186,3 +186,18 @@ def test_a_results_folder_refuses_another_config_and_names_what_differs(tmp_path
     other = study_config.Study({**config, "results_dir": str(tmp_path), "pruning": {**config["pruning"], "kept": [1]}})
     with pytest.raises(study_config.ConfigError, match=r"made with another config \(it differs in pruning.kept\)"):
         other.check_same_study()
+
+
+def test_a_torchvision_dataset_is_fetched_by_a_download_step_and_decoded_with_download_off():
+    """Compute nodes often have no internet: the download step (a local rule, on the submit host) fetches,
+    prepare_data (a cluster job) decodes what is there and never downloads."""
+    paper = study_config.Study(study_config.load(ROOT / "config" / "paper.yaml").config)
+    marker = paper.path(layout.DOWNLOADED, dataset="cifar10")
+    assert paper.data_inputs("cifar10") == [marker]
+    assert paper.data_spec("cifar10").get("download", True) and paper.decode_spec("cifar10")["download"] is False
+    # A size-sweep subset is read from its parent's download, after its parent's decoding.
+    assert paper.data_inputs("cifar10_n5000") == [paper.path(layout.DATASET, dataset="cifar10"), marker]
+    assert paper.decode_spec("cifar10_n5000")["download"] is False
+    laptop = study_config.Study(study_config.load(ROOT / "config.yaml").config)  # a local archive: no download
+    assert laptop.data_inputs("cifar10") == [laptop.data_spec("cifar10")["path"]]
+    assert laptop.decode_spec("cifar10") == laptop.data_spec("cifar10")

@@ -90,6 +90,18 @@ def load(spec: dict, cache_dir) -> dict[str, Split]:
     return splits
 
 
+def download(spec: dict) -> None:
+    """Fetch what `load` would download for a torchvision spec, and decode none of the images: the step
+    that runs where the internet is (a cluster's submit host), so that `load`, with download off, runs on
+    compute nodes that have none. Other sources are local files: nothing to fetch."""
+    if spec.get("source") != "torchvision":
+        return
+    if spec.get("name") == "cinic10":
+        _fetch_cinic10(Path(spec["path"]), spec.get("download", True))
+    else:
+        _load_torchvision(spec.get("name"), Path(spec["path"]), spec.get("download", True), 32)
+
+
 def _read_tar(path: Path, merge_valid: bool = False) -> dict[str, list[tuple[str, str, bytes]]]:
     """(class, member name, bytes) of every image member <top>/<split>/<class>/<file> of a tar archive.
 

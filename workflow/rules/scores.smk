@@ -114,6 +114,7 @@ rule input_norm:
         dataset=DATASET,
         labels=LABELS,
         tracked=TRACKED,
+    localrule: True
     output:
         path(layout.MEAN_SCORES, score="input_norm"),
     params:
@@ -121,7 +122,7 @@ rule input_norm:
         spec=spec(lambda w: {"dataset": w.dataset, "noise": float(w.noise)}),
         wildcards=wildcards_json,
     resources:
-        **cluster_resources("score"),
+        **cluster_resources("light"),
     conda:
         "../../environment.yml"
     log:
@@ -135,6 +136,7 @@ rule input_norm:
 rule aggregate_scores:
     input:
         lambda w: [path(layout.SEED_SCORES, **dict(w.items()), seed=s) for s in S.seeds_of(w.dataset)],
+    localrule: True
     output:
         path(layout.MEAN_SCORES),
     wildcard_constraints:

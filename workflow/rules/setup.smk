@@ -2,6 +2,23 @@
 # before any job logs to it: several jobs creating a new SQLite store at once corrupt it).
 
 
+# Downloads run where the internet is (the submit host: a local rule); compute nodes often have none.
+rule download:
+    localrule: True
+    output:
+        path(layout.DOWNLOADED),
+    wildcard_constraints:
+        dataset=CONFIGURED,
+    params:
+        spec=lambda w: json.dumps(S.data_spec(w.dataset), sort_keys=True),
+    conda:
+        "../../environment.yml"
+    log:
+        f"{OUT}/logs/{{dataset}}/download.log",
+    shell:
+        f"{DATADIET} job download --spec {{params.spec:q}} --out {{output:q}} > {{log:q}} 2>&1"
+
+
 # A size of the size sweep is read from the same source after the dataset itself, whose job has
 # decoded it into the cache by then (jobs decoding one source at once would each decode it).
 rule prepare_data:
@@ -10,7 +27,7 @@ rule prepare_data:
     output:
         DATASET,
     params:
-        spec=lambda w: json.dumps(S.data_spec(w.dataset), sort_keys=True),
+        spec=lambda w: json.dumps(S.decode_spec(w.dataset), sort_keys=True),
         cache=f"{config['results_dir']}/cache",
     resources:
         **cluster_resources("light"),
@@ -25,6 +42,7 @@ rule prepare_data:
 rule corrupt_labels:
     input:
         DATASET,
+    localrule: True
     output:
         LABELS,
     params:
@@ -43,6 +61,7 @@ rule corrupt_labels:
 # The store is SQLite in results/<study>/, named by a path relative to the checkout (so a moved
 # checkout keeps it), unless MLFLOW_TRACKING_URI (or the config's tracking.uri) names a server.
 rule init_tracking:
+    localrule: True
     output:
         TRACKED,
     params:

@@ -232,10 +232,19 @@ class Study:
         return {"name": dataset, **spec}
 
     def data_inputs(self, dataset):
-        """What preparing a dataset reads: its source file, and a sweep subset its parent's dataset."""
+        """What preparing a dataset reads: its source file (a torchvision source: the download step's
+        marker), and a sweep subset its parent's dataset."""
         spec = self.data_spec(dataset)
-        parent = [self.path(layout.DATASET, dataset=self.sweep["dataset"])] if dataset in self.subsets else []
-        return ([spec["path"]] if spec["source"] != "torchvision" else []) + parent
+        if dataset in self.subsets:  # read from the same source, after its parent has fetched and decoded it
+            return [self.path(layout.DATASET, dataset=self.sweep["dataset"])] + self.data_inputs(self.sweep["dataset"])
+        if spec["source"] == "torchvision":
+            return [self.path(layout.DOWNLOADED, dataset=dataset)]
+        return [spec["path"]]
+
+    def decode_spec(self, dataset):
+        """How prepare_data reads a dataset: the download step has fetched a torchvision source."""
+        spec = self.data_spec(dataset)
+        return {**spec, "download": False} if spec["source"] == "torchvision" else spec
 
     def sweep_scoring_spec(self, dataset, arch, noise, seed):
         """A size-sweep scoring run: trained only up to the checkpoint of the sweep's score (the step

@@ -12,6 +12,7 @@ TRACKED = "mlflow/store.json"  # written once the MLflow store and experiment ex
 STUDY_CONFIG = "study_config.json"
 DATA = "{dataset}/data"
 DATASET = DATA + "/dataset.pt"
+DOWNLOADED = DATA + "/downloaded.json"  # a torchvision source fetched (by the submit host)
 LABELS = DATA + "/labels_noise{noise}.pt"
 RUNS = "{dataset}/{arch}"  # everything trained or scored with one architecture on one dataset
 SCORING = RUNS + "/scoring/noise{noise}/seed{seed}"
@@ -80,6 +81,7 @@ JOB_OUTPUTS = {
     "score": SEED_SCORES,
     "mean": MEAN_SCORES,
     "dataset": DATASET,
+    "download": DOWNLOADED,
     "labels": LABELS,
     "tracking": TRACKED,
     "report": REPORT,

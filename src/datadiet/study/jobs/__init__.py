@@ -7,6 +7,7 @@ never import MLflow), whether it is tracked (an MLflow run: --spec, --rule, --wi
 
 JOBS = {
     "init-tracking": ("setup", False, "--store-dir --experiment --out"),
+    "download": ("setup", False, "--spec --out"),
     "prepare-data": ("setup", False, "--spec --cache --out"),
     "corrupt-labels": ("setup", False, "--dataset --fraction --seed --out"),
     "aggregate": ("setup", False, "--inputs+ --out"),
@@ -26,6 +27,7 @@ JOBS = {
 }
 HELP = {
     "init-tracking": "create the MLflow store and experiment once",
+    "download": "fetch a torchvision dataset (where the internet is), decode nothing",
     "prepare-data": "decode, cache and subset a dataset",
     "corrupt-labels": "permute a fraction of the training labels",
     "aggregate": "mean of per-seed scores",

@@ -20,6 +20,12 @@ def init_tracking(args):
     results.write_json({"uri": uri, "experiment": args.experiment, "experiment_id": experiment_id}, args.out)
 
 
+def download(args):
+    spec = json.loads(args.spec)
+    data.download(spec)
+    results.write_json({"source": spec["source"], "path": spec["path"]}, args.out)
+
+
 def prepare_data(args):
     spec = json.loads(args.spec)
     splits = data.load(spec, args.cache)
