@@ -5,21 +5,49 @@ VENV := .venv
 BIN := $(CURDIR)/$(VENV)/bin
 STAMP := $(VENV)/.installed
 CORES ?= 2
+# The interpreter that creates .venv: Python 3.11 or newer (`make setup PYTHON=python3.11`, or its path).
+PYTHON = python3
 # Where pip takes torch from: empty is PyPI's build (CUDA 13: NVIDIA driver 580 or newer, Turing or newer);
 # https://download.pytorch.org/whl/cu126 suits drivers from 560 and V100s (README, "Which torch build").
 TORCH_INDEX ?=
+# The exact set `make setup` installs (Linux x86_64, Python 3.11); pyproject.toml holds the ranges.
+LOCK := requirements.lock
+PIP = $(BIN)/pip install --quiet --disable-pip-version-check
+# The lock's lines of the CUDA 13 libraries PyPI's torch pulls in (nvidia-ml-py is not one of them).
+TORCH_CUDA_LIBS := ^(cuda-|nvidia-(cu|nccl|nv))
 CONFIG ?= config.yaml
 STUDY = $(shell sed -n 's/^study: *//p' $(CONFIG))
 export PATH := $(BIN):$(PATH)
 
-.PHONY: setup system-deps study test bench gpu-check gpu-bundle ui mlflow-server clean
+.PHONY: setup system-deps study test bench gpu-check gpu-bundle ui mlflow-server clean lock
 
-$(STAMP): pyproject.toml
-	python3 -m venv $(VENV)
-	# torch first, pinned: the CUDA 2.14.1 build also runs on CPU (see README).
-	$(BIN)/pip install --quiet --disable-pip-version-check torch==2.14.1 torchvision==0.29.1 $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
-	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[test]'
+$(STAMP): pyproject.toml $(LOCK)
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null || { \
+		echo "make: Python 3.11 or newer is needed to create $(VENV); PYTHON=$(PYTHON) is" \
+			"$$(v=$$($(PYTHON) --version 2>&1) && echo "$$v" || echo 'not found')." >&2; \
+		echo "  Name a newer one: make $(or $(MAKECMDGOALS),setup) PYTHON=python3.11 (or its path;" \
+			"on a cluster, \`module load python/3.11\` first)" >&2; \
+		echo "  None installed:   uv python install 3.11 (pip install uv), then" \
+			"make $(or $(MAKECMDGOALS),setup) PYTHON=\"\$$(uv python find 3.11)\"" >&2; \
+		echo "  or with conda:    conda create -n py311 -c conda-forge python=3.11, then" \
+			"make $(or $(MAKECMDGOALS),setup) PYTHON=\"\$$(conda run -n py311 which python)\"" >&2; \
+		exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	# The lock's exact set, PyPI's torch with it (a CUDA 13 build that also runs on CPU). With TORCH_INDEX, torch and
+	# torchvision come from that index first with their own CUDA libraries, and the lock's CUDA 13 ones are left out.
+	$(if $(TORCH_INDEX),$(PIP) $(shell grep -E '^torch(vision)?==' $(LOCK)) --index-url $(TORCH_INDEX))
+	$(if $(TORCH_INDEX),grep -vE '$(TORCH_CUDA_LIBS)' $(LOCK),cat $(LOCK)) > $(VENV)/requirements.txt
+	$(PIP) -r $(VENV)/requirements.txt
+	# The package itself, editable; the lock holds all its dependencies ([workflow] and [test] included).
+	$(PIP) --no-deps -e .
 	touch $@
+
+# requirements.lock from pyproject.toml's ranges and its [tool.uv] pins, by uv (`pip install uv`); versions
+# already locked stay unless `make lock UPGRADE=--upgrade`. The command is the lock's first comment.
+UV ?= uv
+lock:
+	$(UV) pip compile pyproject.toml --extra workflow --extra test --python-version 3.11 \
+		--python-platform x86_64-manylinux_2_28 -o $(LOCK) $(UPGRADE)
 
 setup: $(STAMP)
 
@@ -51,11 +79,12 @@ bench: setup
 # it comes on a bare GPU machine (python3 with torch, pandas and scipy; no .venv, no internet): `make
 # gpu-bundle`, here, first puts what such a machine lacks in gpu-check/ (ignored): the CIFAR-10 archive
 # and PyYAML. Without a GPU it says so and exits 0.
-PYTHON = $(if $(wildcard $(BIN)/python),$(BIN)/python,python3)
+# PYTHON given on the command line wins; else .venv's python where there is one.
+GPU_PYTHON = $(if $(filter command line,$(origin PYTHON)),$(PYTHON),$(if $(wildcard $(BIN)/python),$(BIN)/python,python3))
 BUNDLE = gpu-check
 GPU_DATA ?= $(if $(wildcard $(BUNDLE)/cifar10-jpeg.tar.gz),$(BUNDLE)/cifar10-jpeg.tar.gz,../shared/data/cifar10-jpeg.tar.gz)
 gpu-check:
-	PYTHONPATH=src:$(BUNDLE)/lib $(PYTHON) -m datadiet.gpu_check --data $(GPU_DATA)
+	PYTHONPATH=src:$(BUNDLE)/lib $(GPU_PYTHON) -m datadiet.gpu_check --data $(GPU_DATA)
 
 gpu-bundle: setup
 	mkdir -p $(BUNDLE)/lib
@@ -64,7 +93,7 @@ gpu-bundle: setup
 
 # MLflow 3.17 opens an experiment on its GenAI pages: the link goes straight to the runs table.
 ui: setup
-	@echo "the study's runs: http://127.0.0.1:5000/#/experiments/$$($(BIN)/python -c 'import json; print(json.load(open("results/$(STUDY)/mlflow/store.json"))["experiment_id"])')/runs?workflowType=machine_learning"
+	@echo "the study's runs: http://127.0.0.1:5000/#/experiments/$$($(BIN)/python -c 'import json; print(json.load(open("results/$(STUDY)/mlflow/store.json"))["experiment_id"])')"
 	mlflow ui --backend-store-uri sqlite:///$(CURDIR)/results/$(STUDY)/mlflow.db
 
 # For a cluster: jobs log to this server through MLFLOW_TRACKING_URI (printed when it starts).

@@ -10,6 +10,7 @@ from pathlib import Path
 import yaml
 
 from benchmarks.common import Entry
+from datadiet.study.estimate import local_rules
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -39,12 +40,6 @@ def dry_run(configfile, workdir):
     planned = re.findall(r"^rule (\w+):", done.stdout + done.stderr, re.M)
     local = [rule for rule in planned if rule in local_rules()]
     return seconds, len(planned) - len(local), len(local)
-
-
-def local_rules():
-    """Rules the main Snakemake process runs itself (`localrule: True`), never submitted to Slurm."""
-    text = "\n".join(p.read_text() for p in [ROOT / "Snakefile", *sorted((ROOT / "workflow/rules").glob("*.smk"))])
-    return set(re.findall(r"^rule (\w+):\n(?:    .*\n)*?    localrule: True$", text, re.M))
 
 
 def study_minutes(configfile="config.yaml"):

@@ -1,6 +1,10 @@
 """Servers the tests start on loopback: a free port to start one on, and waiting until it answers."""
 
+import contextlib
+import os
 import socket
+import subprocess
+import sys
 import time
 import urllib.request
 
@@ -34,3 +38,32 @@ def wait_for_server(url, timeout, server=None, log=None):
             if time.time() > deadline:
                 pytest.fail(f"{url} did not answer in {timeout} s{tail()}")
             time.sleep(1)
+
+
+@contextlib.contextmanager
+def running_mlflow_server(store, env=None):
+    """`datadiet mlflow-server` on loopback, its database, artifacts and log in `store`, with this
+    environment (or `env`); yields its URI and stops it after."""
+    env = {**(os.environ if env is None else env), "PATH": f"{os.path.dirname(sys.executable)}:{os.environ['PATH']}"}
+    port = free_port()
+    command = [
+        sys.executable,
+        "-m",
+        "datadiet",
+        "mlflow-server",
+        "--store",
+        store,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        port,
+    ]
+    with open(store / "server.log", "w") as log:
+        server = subprocess.Popen(list(map(str, command)), stdout=log, stderr=subprocess.STDOUT, env=env)
+    uri = f"http://127.0.0.1:{port}"
+    try:
+        wait_for_server(f"{uri}/health", 120, server=server, log=store / "server.log")
+        yield uri
+    finally:
+        server.terminate()
+        server.wait(timeout=30)

@@ -1,8 +1,8 @@
 """A real single-node Slurm cluster for the tests, from Debian's slurm-wlm and munge.
 
 slurm.conf goes to the default /etc/slurm/slurm.conf: the executor plugin's job steps drop SLURM_*
-variables, SLURM_CONF included. There is no accounting daemon (squeue is the status command, as
-in profiles/slurm); every finished job is written to a job-completion file instead. The node claims
+variables, SLURM_CONF included. There is no accounting daemon (so squeue is the status command:
+SNAKEMAKE_OPTIONS); every finished job is written to a job-completion file instead. The node claims
 more CPUs than the machine has (config_overrides), so that 8 and more one-thread jobs run at once.
 """
 
@@ -14,6 +14,10 @@ import time
 from pathlib import Path
 
 CONF = Path("/etc/slurm/slurm.conf")
+# What `snakemake --profile profiles/slurm` needs on a cluster without accounting, which the profile leaves
+# to the plugin: job states from squeue (the plugin would pick sacct, installed here but with no database
+# behind it), and the first status check after 10 s (the plugin's 40 s would slow the tests).
+SNAKEMAKE_OPTIONS = ["--slurm-status-command", "squeue", "--slurm-init-seconds-before-status-checks", "10"]
 
 
 def why_not():

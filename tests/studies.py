@@ -40,9 +40,11 @@ def synthetic_jpeg_tar(path, per_class=40, classes=10):
 
 def run_snakemake(overrides, *args, check=True, targets=(), cwd=ROOT, env=None, preset="config/tiny.yaml"):
     """Snakemake on the `preset` (the tiny one) and `overrides`, in the checkout `cwd`; `env`: more
-    variables (the shell's MLFLOW_TRACKING_URI is not passed on)."""
+    variables (the shell's MLFLOW_TRACKING_URI is not passed on, nor a Slurm job's SLURM_*: the tests
+    may run inside one, and their studies are local, with SQLite stores a Slurm job refuses)."""
     path = f"{Path(sys.executable).parent}:{os.environ['PATH']}"
-    env = {**{k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}, "PATH": path, **(env or {})}
+    inherited = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI" and not k.startswith("SLURM_")}
+    env = {**inherited, "PATH": path, **(env or {})}
     # Targets go before --configfile: after it, they would be read as config files.
     cmd = [*SNAKEMAKE, *map(str, targets), "--configfile", preset, str(overrides), *args]
     proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)

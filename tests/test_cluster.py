@@ -2,6 +2,7 @@
 single-node Slurm started here, every job logging to an MLflow tracking server started here."""
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -14,39 +15,18 @@ import yaml
 from mlflow.tracking import MlflowClient
 
 import slurm_cluster
+from datadiet.study import study_run
 from datadiet.study.estimate import planned_jobs as plan
-from servers import free_port, wait_for_server
+from datadiet.study.job import STATE_EVERY_VARIABLE
+from servers import running_mlflow_server
 from studies import ROOT, UNTRACKED, job_key, max_overlap, run_snakemake, study_overrides, write_overrides
 
 
 @pytest.fixture(scope="module")
 def mlflow_server(tmp_path_factory):
     """`datadiet mlflow-server` on loopback; yields its URI."""
-    store, port = tmp_path_factory.mktemp("mlflow-server"), free_port()
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "datadiet",
-            "mlflow-server",
-            "--store",
-            str(store),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-        ],
-        stdout=open(store / "server.log", "w"),
-        stderr=subprocess.STDOUT,
-        env={**os.environ, "PATH": f"{os.path.dirname(sys.executable)}:{os.environ['PATH']}"},
-    )
-    uri = f"http://127.0.0.1:{port}"
-    try:
-        wait_for_server(f"{uri}/health", 120, server=server, log=store / "server.log")
+    with running_mlflow_server(tmp_path_factory.mktemp("mlflow-server")) as uri:
         yield uri
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
 
 
 @pytest.fixture(scope="module")
@@ -59,10 +39,12 @@ def cluster(tmp_path_factory):
     running.stop()
 
 
-def on_slurm(overrides, mlflow_server, log, targets=()):
-    """Snakemake through profiles/slurm on the tiny preset and `overrides`, jobs logging to the server."""
-    env = {**os.environ, "PATH": f"{os.path.dirname(sys.executable)}:{os.environ['PATH']}"}
-    cmd = [sys.executable, "-m", "snakemake", "--profile", "profiles/slurm", *map(str, targets)]
+def on_slurm(overrides, mlflow_server, log, targets=(), env=None):
+    """Snakemake through profiles/slurm on the tiny preset and `overrides`, jobs logging to the server;
+    `env`: more variables (the jobs get them too)."""
+    env = {**os.environ, "PATH": f"{os.path.dirname(sys.executable)}:{os.environ['PATH']}", **(env or {})}
+    cmd = [sys.executable, "-m", "snakemake", "--profile", "profiles/slurm", *slurm_cluster.SNAKEMAKE_OPTIONS]
+    cmd += map(str, targets)
     cmd += ["--configfile", "config/tiny.yaml", str(overrides)]  # targets before: after, they are config files
     env["MLFLOW_TRACKING_URI"] = mlflow_server
     return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -86,6 +68,7 @@ def slurm_study(cluster, mlflow_server, tmp_path_factory):
     if run.returncode != 0:
         raise AssertionError(f"snakemake --profile slurm failed:\n{(tmp / 'snakemake.log').read_text()[-6000:]}")
     return {
+        "log": (tmp / "snakemake.log").read_text(),
         "out": tmp / "results" / "tiny",
         "overrides": overrides,
         "seen": seen,
@@ -99,9 +82,13 @@ def planned_jobs(overrides):
     return plan(ROOT / "config" / "tiny.yaml", [str(overrides)])
 
 
-def test_every_job_was_a_slurm_job_seen_in_squeue(slurm_study):
-    completed = slurm_study["cluster"].completed
-    assert len(completed) == len(planned_jobs(slurm_study["overrides"]))
+def test_every_job_but_the_local_ones_was_a_slurm_job_seen_in_squeue(slurm_study):
+    completed, log = slurm_study["cluster"].completed, slurm_study["log"]
+    # Snakemake's log names a job it submits `rule <name>:` and one it runs itself `localrule <name>:`.
+    submitted, local = re.findall(r"^rule (\w+):", log, re.M), re.findall(r"^localrule (\w+):", log, re.M)
+    total = int(re.search(r"^total\s+(\d+)$", log, re.M).group(1))  # the DAG's jobs, from its job stats
+    assert len(submitted) + len(local) == total and local and not set(submitted) & set(local)
+    assert len(completed) == len(submitted)
     assert {job["JobState"] for job in completed} == {"COMPLETED"}
     seen = slurm_study["seen"] & {job["JobId"] for job in completed}
     assert len(seen) >= 0.5 * len(completed)  # squeue polls every 2 s; a short job may slip between two polls
@@ -119,7 +106,7 @@ def test_the_slurm_report_is_the_local_one(slurm_study, study):
 
 def test_the_server_has_one_finished_run_per_job(slurm_study):
     client = MlflowClient(slurm_study["uri"])
-    runs = client.search_runs([client.get_experiment_by_name("tiny").experiment_id], max_results=5000)
+    runs = study_run.job_runs(client, client.get_experiment_by_name("tiny").experiment_id)
     planned = [job for job in planned_jobs(slurm_study["overrides"]) if job.rule not in UNTRACKED]
     assert len(runs) == len(planned)  # none lost
     assert len({job_key(r) for r in runs}) == len(runs)  # none twice
@@ -132,7 +119,8 @@ def test_the_server_has_one_finished_run_per_job(slurm_study):
 def test_a_training_job_requeued_by_slurm_resumes_and_ends_as_an_uninterrupted_one(cluster, mlflow_server, tmp_path):
     """Preemption for real: `scontrol requeue` of a running scoring-training job (Slurm stops it with
     SIGTERM and starts its batch script again); the workflow finishes, the job resumed from its saved
-    state, and its outputs equal those of the same job run locally without a stop."""
+    state in the MLflow run it had started, and its outputs equal those of the same job run locally
+    without a stop."""
     config = {
         "study": "requeue",
         "noise": {"levels": [0.0], "methods": []},
@@ -149,7 +137,9 @@ def test_a_training_job_requeued_by_slurm_resumes_and_ends_as_an_uninterrupted_o
         tmp_path, **{**yaml.safe_load(local.read_text()), "results_dir": str(tmp_path / "slurm")}
     )
     with open(tmp_path / "snakemake.log", "w") as log:
-        run = on_slurm(overrides, mlflow_server, log, targets=[tmp_path / "slurm" / job_dir / "result.json"])
+        # The training state saved at every epoch (not every 600 s): the job has one to resume from early.
+        target = tmp_path / "slurm" / job_dir / "result.json"
+        run = on_slurm(overrides, mlflow_server, log, [target], env={STATE_EVERY_VARIABLE: "0"})
     state = tmp_path / "slurm" / job_dir / "work" / "state.pt"
     while not state.exists():  # the job trains and has saved its state once
         assert run.poll() is None, (tmp_path / "snakemake.log").read_text()[-5000:]
@@ -178,5 +168,7 @@ def test_a_training_job_requeued_by_slurm_resumes_and_ends_as_an_uninterrupted_o
         f"tags.output = '{tmp_path / 'slurm' / job_dir / 'result.json'}'",
         order_by=["start_time"],
     )
-    assert [r.info.status for r in tries] == ["KILLED", "FINISHED"]
-    assert tries[0].data.tags["replaced_by"] == tries[1].info.run_id
+    (run,) = tries  # the requeued job went on in the run of its first start
+    assert run.info.status == "FINISHED"
+    epochs = [m.step for m in client.get_metric_history(run.info.run_id, "train_loss")]
+    assert sorted(epochs) == sorted(set(epochs)) and len(epochs) == 20  # the curve goes on: no epoch twice

@@ -1,6 +1,7 @@
 """Faults a job meets on a cluster, each through the command its rule runs: a stop at any moment of
-its life (SIGTERM: preemption, a time limit, a cancelled workflow) or a kill outright (SIGKILL, a node
-failure), then the same command again; a diverging loss; bad inputs."""
+its life (SIGTERM: preemption, a time limit, a cancelled workflow; SIGUSR1: Slurm's warning before the
+time limit) or a kill outright (SIGKILL, a node failure), then the same command again, which resumes
+the saved training in the same MLflow run; a diverging loss; bad inputs."""
 
 import json
 import os
@@ -25,10 +26,11 @@ from datadiet.train import checkpoint, init_model
 
 @pytest.fixture(scope="module", autouse=True)
 def own_store():
-    """The tests' own stores, whatever the shell running them points MLflow at."""
+    """The tests' own stores, whatever the shell running them points MLflow at, and SQLite ones even
+    where the tests run inside a Slurm job."""
     with pytest.MonkeyPatch.context() as patch:
-        patch.delenv("MLFLOW_TRACKING_URI", raising=False)
-        patch.delenv("DATADIET_TRACEBACK", raising=False)
+        for name in ("MLFLOW_TRACKING_URI", "DATADIET_TRACEBACK", "SLURM_JOB_ID", "DATADIET_STATE_EVERY_S"):
+            patch.delenv(name, raising=False)
         yield
 
 
@@ -54,6 +56,18 @@ def runs(uri, out=None):
     client = MlflowClient(uri)
     found = client.search_runs([client.get_experiment_by_name("faults").experiment_id], order_by=["start_time"])
     return [r for r in found if out is None or r.data.tags["output"] == str(out / "result.json")]
+
+
+def curve(uri, run):
+    """(step, value) of a run's train loss as it was logged, in time order."""
+    logged = MlflowClient(uri).get_metric_history(run.info.run_id, "train_loss")
+    return [(m.step, m.value) for m in sorted(logged, key=lambda m: (m.timestamp, m.step))]
+
+
+def assert_whole_curve(uri, run, whole_out):
+    """The run's curve is the uninterrupted job's: every epoch once, in order, with its values."""
+    (whole,) = runs(uri, whole_out)
+    assert curve(uri, run) == curve(uri, whole) and [step for step, _ in curve(uri, run)] == [1, 2, 3, 4, 5, 6]
 
 
 @pytest.fixture(scope="module")
@@ -89,7 +103,8 @@ def stop_then_rerun(whole, name, stop_at=None, after=None):
         job.send_signal(signal.SIGTERM)
     code = job.wait()
     log = (out / "out.log").read_text()
-    statuses = [r.info.status for r in runs(uri, out)]
+    first_try = runs(uri, out)
+    statuses = [r.info.status for r in first_try]
     assert "Traceback" not in log, log
     assert not list(out.rglob(".*.tmp*")), "a half-written file was left behind"
     if (out / "result.json").exists():  # written last: everything else is there
@@ -106,13 +121,17 @@ def stop_then_rerun(whole, name, stop_at=None, after=None):
             (out / name).unlink(missing_ok=True)
     (out / "out.log").write_text("")
     assert train_scoring(tmp, uri, out).wait() == 0, (out / "out.log").read_text()
+    rerun_log = (out / "out.log").read_text()
     assert_same_outputs(tmp / "whole", out)
     assert not (out / "work").exists()
     *earlier, last = runs(uri, out)
     assert last.info.status == "FINISHED" and results.read_json(out / "result.json")["run_id"] == last.info.run_id
     for run in earlier:  # each earlier try of the job is ended and names the run that replaced it
         assert run.info.status != "RUNNING" and run.data.tags["replaced_by"] == last.info.run_id
-    return code, statuses, (out / "out.log").read_text()
+    if "resuming from" in rerun_log:  # the rerun went on in the run of the try that saved the state
+        assert earlier == [] and [r.info.run_id for r in first_try] == [last.info.run_id]
+    assert_whole_curve(uri, last, tmp / "whole")
+    return code, statuses, rerun_log
 
 
 def assert_same_outputs(whole, out):
@@ -125,12 +144,15 @@ def assert_same_outputs(whole, out):
 
 
 # Points across a job's life (see stop.point), the exit code a stop there gives, the statuses of the
-# job's MLflow runs it leaves, and whether the rerun resumes from a saved training state.
+# job's MLflow runs it leaves, and whether the rerun resumes from a saved training state (then in the
+# same run). The state is saved every 600 s (none in a job this short), at the end and on a stop.
 STOP_POINTS = [
     ("imports", 130, [], False),  # before datadiet.cli (torch) and the job (MLflow) are imported
     ("run:start", 130, [], False),  # the MLflow run is about to start: none is left
     ("run:started", 130, ["KILLED"], False),
-    ("write:state.pt", 130, ["KILLED"], False),  # the first report: no state is saved yet
+    ("write:run.json", 130, ["KILLED"], False),  # the run's id, beside the state to come
+    ("write:ckpt_e2.pt", 130, ["KILLED"], True),  # mid-training: the stop saves the state of epoch 1
+    ("write:state.pt", 130, ["KILLED"], True),  # the save at the end, cut short: the stop saves it again
     ("written:ckpt_e6.pt", 130, ["KILLED"], True),  # the last epoch: its checkpoint is written, not renamed
     ("write:aum.csv", 130, ["KILLED"], True),  # training done, checkpoints and forgetting written
     ("write:result.json", 130, ["KILLED"], True),
@@ -164,23 +186,100 @@ def test_sigterm_at_moments_across_a_job_s_whole_life_ends_it_cleanly_and_the_re
     assert codes[1] == 130 and codes[-1] in (0, 130), codes  # 1 s in is inside the imports
 
 
-def test_a_job_killed_outright_mid_training_is_marked_killed_when_it_runs_again(whole):
+def test_a_job_killed_outright_mid_training_goes_on_in_its_run_when_it_runs_again(whole):
     tmp, uri, _ = whole
     out = tmp / "sigkill"
-    job = train_scoring(tmp, uri, out)
+    job = train_scoring(tmp, uri, out, env={"DATADIET_STATE_EVERY_S": "0"})  # a save at every report
     while not (out / "work" / "state.pt").exists():
         assert job.poll() is None, (out / "out.log").read_text()
         time.sleep(0.02)
-    job.kill()  # SIGKILL: no chance to end its MLflow run
+    job.kill()  # SIGKILL: no chance to end its MLflow run, nor to save the state
     assert job.wait() == -signal.SIGKILL
     (stale,) = runs(uri, out)
     assert stale.info.status == "RUNNING"
     assert train_scoring(tmp, uri, out).wait() == 0
     assert "resuming from" in (out / "out.log").read_text()
     assert_same_outputs(tmp / "whole", out)
-    stale, rerun = runs(uri, out)
-    assert (stale.info.status, rerun.info.status) == ("KILLED", "FINISHED")
-    assert stale.data.tags["replaced_by"] == rerun.info.run_id
+    (rerun,) = runs(uri, out)
+    assert rerun.info.run_id == stale.info.run_id and rerun.info.status == "FINISHED"
+    assert_whole_curve(uri, rerun, tmp / "whole")  # epochs logged after the last save are not logged again
+
+
+def test_slurm_s_warning_signal_saves_the_state_and_the_rerun_goes_on_in_the_same_run(whole):
+    """SIGUSR1 (`--signal=USR1@300`: 5 minutes before the time limit) mid-training, where the 600 s
+    interval has saved nothing yet: the job saves its state and stops; the rerun resumes it in its run."""
+    tmp, uri, _ = whole
+    out = tmp / "usr1"
+    job = train_scoring(tmp, uri, out)
+    while "epoch 2/6" not in (out / "out.log").read_text():
+        assert job.poll() is None, (out / "out.log").read_text()
+        time.sleep(0.02)
+    assert not (out / "work" / "state.pt").exists()
+    job.send_signal(signal.SIGUSR1)
+    assert job.wait() == 130
+    assert "stopped by signal 10; the same command resumes" in (out / "out.log").read_text()
+    assert (out / "work" / "state.pt").exists()
+    (stopped,) = runs(uri, out)
+    assert stopped.info.status == "KILLED"
+    assert train_scoring(tmp, uri, out).wait() == 0
+    assert "resuming from" in (out / "out.log").read_text()
+    assert_same_outputs(tmp / "whole", out)
+    (run,) = runs(uri, out)
+    assert run.info.run_id == stopped.info.run_id == results.read_json(out / "result.json")["run_id"]
+    assert run.info.status == "FINISHED"
+    assert_whole_curve(uri, run, tmp / "whole")
+
+
+RANDOM_HALF = {
+    "dataset": "synthetic",
+    "keep": 0.5,
+    "method": "random",
+    "model": {"arch": "resnet18", "width": 2, "init": "flax"},
+    "noise": 0.0,
+    "selection": {"kind": "random"},
+    "study": "faults",
+    "train": SPEC["train"],
+}
+
+
+def test_a_job_of_several_runs_stopped_in_its_second_keeps_the_first_and_resumes_the_second(files):
+    """A retraining job trains its repeats one after another. The end of the first run is not the end of
+    the job: a stop during the second still ends it (its run KILLED, its state saved); were it the end,
+    the second would ignore SIGTERM and Slurm would kill it outright. Its next try, after Snakemake has
+    deleted the failed job's outputs, takes the first run as that try finished it and resumes the
+    second in its run."""
+    tmp, uri = files
+    out = [tmp / "retrain" / f"rep{rep}" for rep in (0, 1)]
+    specs = [{**RANDOM_HALF, "run": rep} for rep in (0, 1)]
+    cmd = [sys.executable, "-m", "datadiet", "job", "retrain", "--spec", json.dumps(specs), "--rule", "retrain"]
+    cmd += ["--tracked", tmp / "store.json", "--dataset", tmp / "dataset.pt", "--labels", tmp / "labels.pt"]
+    cmd = [*map(str, cmd), "--out-dir", *map(str, out)]
+    with open(tmp / "out.log", "w") as log:
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+        while (tmp / "out.log").read_text().count("epoch 4/") < 2:  # the second run has reported
+            assert proc.poll() is None, (tmp / "out.log").read_text()
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait() == 130, (tmp / "out.log").read_text()
+    assert not (out[1] / "result.json").exists() and (out[1] / "work" / "state.pt").exists(), (
+        tmp / "out.log"
+    ).read_text()
+    first, second = runs(uri)
+    assert first.data.tags["wildcard.rep"] == "0" and first.info.status == "FINISHED"
+    assert second.data.tags["wildcard.rep"] == "1" and second.info.status == "KILLED"
+    kept = (out[0] / "result.json").read_text()
+    for rep in out:  # what Snakemake does to a failed job's declared outputs
+        for name in ("result.json", "subset.json"):
+            (rep / name).unlink(missing_ok=True)
+    again = subprocess.run(cmd, capture_output=True, text=True)
+    assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
+    assert f"{out[0]}: finished by an earlier try of this job, kept" in again.stdout
+    assert again.stdout.count("resuming from") == 1
+    assert (out[0] / "result.json").read_text() == kept and (out[0] / "subset.json").exists()
+    assert [r.info.run_id for r in runs(uri)] == [first.info.run_id, second.info.run_id]
+    assert results.read_json(out[1] / "result.json")["run_id"] == second.info.run_id
+    assert {r.info.status for r in runs(uri)} == {"FINISHED"}
+    assert not list((tmp / "retrain").glob("*.done")) and not (out[1] / "work").exists()
 
 
 def test_a_diverging_loss_fails_the_run_and_leaves_no_output(files):
@@ -199,7 +298,8 @@ def datadiet(*args):
 
 
 def job(tmp, step, spec, **files):
-    """A tracked job step on the files of job_files(tmp), with more files as options (out_dir: --out-dir)."""
+    """A tracked job step on the files of job_files(tmp), with more files as options (out_dir: --out-dir);
+    `spec`: a list for a step that makes several runs (one each)."""
     options = [item for name, path in files.items() for item in (f"--{name.replace('_', '-')}", path)]
     common = ["--tracked", tmp / "store.json", "--dataset", tmp / "dataset.pt", "--labels", tmp / "labels.pt"]
     return datadiet("job", step, "--spec", json.dumps(spec), *common, *options)
@@ -218,7 +318,7 @@ def test_a_checkpoint_of_another_architecture_is_named(files):
         "run": 0,
         "grand_chunk_size": 8,
     }
-    proc = job(tmp, "score", spec, checkpoint=tmp / "ckpt.pt", train_result=tmp / "result.json", out=tmp / "el2n.csv")
+    proc = job(tmp, "score", [spec], checkpoint=tmp / "ckpt.pt", train_result=tmp / "result.json", out=tmp / "el2n.csv")
     assert proc.returncode == 1
     assert f"checkpoint {tmp / 'ckpt.pt'} is a resnet50, expected resnet18" in proc.stderr
 
@@ -239,7 +339,7 @@ def test_a_score_file_of_another_length_is_named(files):
         "study": "faults",
         "train": SPEC["train"],
     }
-    proc = job(tmp, "retrain", spec, scores=tmp / "short.csv", out_dir=tmp / "retrain")
+    proc = job(tmp, "retrain", [spec], scores=tmp / "short.csv", out_dir=tmp / "retrain")
     assert proc.returncode == 1
     assert f"score file {tmp / 'short.csv'} has 100 rows but the training set has 192 examples" in proc.stderr
 

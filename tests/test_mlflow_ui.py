@@ -1,4 +1,5 @@
-"""The MLflow UI as a person uses it: `mlflow ui` on the tiny study's store, read in headless Chromium.
+"""The MLflow UI as a person uses it: `mlflow ui` on the tiny study's store, read in headless Chromium:
+the study run with its pruning curve and figures, the job runs nested under it, a job run's page.
 
 Screenshots land in results/test-artifacts/mlflow-ui/ (each path is printed).
 """
@@ -11,10 +12,12 @@ import signal
 import subprocess
 import sys
 
+import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 from playwright.sync_api import expect, sync_playwright
 
+from datadiet.study import study_run
 from paths import ROOT
 from servers import free_port, wait_for_server
 
@@ -103,10 +106,26 @@ def page(browser):
 
 
 @pytest.fixture(scope="module")
-def runs(store):
-    client = MlflowClient(store)
-    experiment = client.get_experiment_by_name("tiny")
-    return client.search_runs([experiment.experiment_id], max_results=5000)
+def client(store):
+    return MlflowClient(store)
+
+
+@pytest.fixture(scope="module")
+def experiment_id(client):
+    return client.get_experiment_by_name("tiny").experiment_id
+
+
+@pytest.fixture(scope="module")
+def runs(client, experiment_id):
+    """The job runs."""
+    return study_run.job_runs(client, experiment_id)
+
+
+@pytest.fixture(scope="module")
+def summary(client, experiment_id):
+    """The study run (the report's)."""
+    (run,) = [r for r in study_run.experiment_runs(client, experiment_id) if study_run.is_study_run(r)]
+    return run
 
 
 def screenshot(page, name, capsys):
@@ -142,18 +161,31 @@ def load_every_run(page, count):
     expect(page.get_by_text(f"{count} matching runs", exact=True)).to_be_visible()
 
 
+def expand(page, run):
+    """Show the runs nested under `run` in the runs table."""
+    row = page.locator(f'[row-id="{run.info.run_id}"] [col-id="attributes.`Run Name`"]')
+    row.get_by_role("button").click()
+
+
 def table_row(page, key):
     """The row of a run page's metrics or parameters table whose first cell is exactly `key`."""
     return page.get_by_role("row").filter(has=page.get_by_role("cell", name=key, exact=True))
 
 
-def test_every_run_is_listed_with_its_final_accuracy_and_kept_fraction(ui, runs, page, capsys):
-    experiment_id = runs[0].info.experiment_id
+def test_every_run_is_listed_nested_under_the_study_with_its_final_accuracy_and_kept_fraction(
+    ui, runs, summary, page, capsys
+):
+    experiment_id = summary.info.experiment_id
     # Tall enough for every row: the table only draws the rows on screen.
-    page.set_viewport_size({"width": 2200, "height": 600 + ROW_HEIGHT * len(runs)})
+    page.set_viewport_size({"width": 2200, "height": 600 + ROW_HEIGHT * (len(runs) + 1)})
     page.goto(f"{ui}/#/experiments/{experiment_id}")
     page.get_by_text("Model training", exact=True).click()  # the UI opens an experiment on its GenAI pages
-    load_every_run(page, len(runs))
+    load_every_run(page, len(runs) + 1)
+    # The job runs are the study run's children: folded under it until it is expanded.
+    job = page.locator(f'[row-id="{runs[0].info.run_id}"]')
+    expect(job).to_have_count(0)
+    expand(page, summary)
+    expect(job.get_by_role("link", name=runs[0].info.run_name, exact=True)).to_be_visible()
     for column in ("final_test_accuracy", "keep"):
         show_column(page, column)
     screenshot(page, "experiment.png", capsys)
@@ -199,3 +231,43 @@ def test_a_retraining_run_shows_params_and_metrics_and_links_to_its_scoring_runs
     trainer = by_id[score.data.tags["consumed_runs"]]
     expect(score_page.get_by_role("link", name=trainer.info.run_name, exact=True)).to_be_visible()
     screenshot(score_page, "score-run.png", capsys)
+
+
+def test_the_study_run_shows_its_pruning_curve_figures_and_job_runs(ui, study, summary, runs, page, capsys):
+    out, _ = study
+    run_id, experiment_id = summary.info.run_id, summary.info.experiment_id
+    page.goto(f"{ui}/#/experiments/{experiment_id}/runs/{run_id}")
+    expect(page.get_by_role("heading", name="study tiny", exact=True)).to_be_visible()
+    # The curve's last point, as the report's table has it: EL2N@1 at the smallest kept fraction.
+    accuracy = pd.read_csv(out / "figures" / "accuracy.csv")
+    el2n = accuracy[(accuracy.noise == 0.0) & (accuracy.method == "el2n_e1")].sort_values("keep").iloc[0]
+    key = "pruning_curve/cifar10/resnet18/noise0.0/el2n_e1"
+    expect(table_row(page, key)).to_contain_text(number_text(float(el2n["mean"])))
+    # Its children are the job runs: the page links the newest first (ten, then "Load more").
+    newest = max(runs, key=lambda r: r.info.start_time)
+    expect(page.get_by_role("link", name=newest.info.run_name, exact=True)).to_have_attribute(
+        "href", f"#/experiments/{experiment_id}/runs/{newest.info.run_id}"
+    )
+    screenshot(page, "study-run.png", capsys)
+
+    # The curve: a section per panel (dataset, architecture, noise) with a chart per pruned method, over
+    # the steps (the percent pruned).
+    page.goto(f"{ui}/#/experiments/{experiment_id}/runs/{run_id}/model-metrics")
+    methods = set(accuracy[accuracy.noise == 0.0].method) - {"full"}
+    section = page.get_by_test_id("experiment-view-compare-runs-section-header").filter(
+        has_text="pruning_curve/cifar10/resnet18/noise0.0"
+    )
+    expect(section).to_contain_text(f"({len(methods)})")
+    for method in methods:
+        expect(page.get_by_text(method, exact=True).first).to_be_visible()
+    expect(page.get_by_text("Step", exact=True).first).to_be_visible()  # a chart drawn
+    screenshot(page, "study-curve.png", capsys)
+
+    page.goto(f"{ui}/#/experiments/{experiment_id}/runs/{run_id}/artifacts")
+    for name in ("claims.json", "report.html", "study_config.json"):
+        expect(page.get_by_text(name, exact=True)).to_be_visible()
+    page.get_by_text("figures", exact=True).click()
+    page.get_by_text("pruning_curve.png", exact=True).click()
+    expect(page.get_by_text("figures/pruning_curve.png", exact=True)).to_be_visible()
+    expect(page.locator('img[src^="blob:"]').first).to_be_visible()  # the figure, previewed
+    screenshot(page, "study-figure.png", capsys)

@@ -67,3 +67,10 @@ def test_a_named_point_stops_only_when_asked(monkeypatch):
     stop.point("run:end")
     with pytest.raises(stop.Stopped):
         stop.point("write:result.json")
+
+
+def test_slurm_s_warning_before_the_time_limit_is_a_stop():
+    """SIGUSR1, which Slurm sends ahead of the time limit when asked (--signal=USR1@300)."""
+    with pytest.raises(stop.Stopped, match=f"stopped by signal {signal.SIGUSR1.value}"):
+        os.kill(os.getpid(), signal.SIGUSR1)
+    assert stop.received() == signal.SIGUSR1

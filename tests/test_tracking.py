@@ -1,23 +1,38 @@
 """MLflow at the edge of a job: a real SQLite store, runs that end FINISHED, FAILED or KILLED, and the
-stale runs of a job killed outright, marked when it runs again."""
+stale runs of a job killed outright, marked when it runs again; a run that a later try goes on with; what
+a training job logs of its data and its machine; the store a Slurm job may track to."""
 
 import argparse
+import hashlib
 import os
 import signal
 import socket
 import subprocess
+import sys
+import time
 
 import pytest
 import torch
 from mlflow.tracking import MlflowClient
 
+from benchmarks.startup import SPEC, job_files, train_scoring_command
 from datadiet import hardware, results, stop, tracking
 from datadiet.study import job
+from servers import running_mlflow_server
+
+
+@pytest.fixture(autouse=True)
+def own_store(monkeypatch):
+    """Each test's own store: not the shell's MLFLOW_TRACKING_URI, nor the one MLflow sets (for
+    subprocesses) when a run starts in this process, which would outlive the test; an SQLite one even
+    where the tests run inside a Slurm job."""
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "")  # recorded, so that the test's end removes it
+    monkeypatch.delenv("MLFLOW_TRACKING_URI")
+    monkeypatch.delenv("SLURM_JOB_ID", raising=False)
 
 
 @pytest.fixture
-def store(tmp_path, monkeypatch):
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+def store(tmp_path):
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     tracking.init_store(uri, "study", tmp_path / "artifacts")
     return uri
@@ -34,6 +49,14 @@ def test_init_store_is_idempotent(store, tmp_path):
         tracking.init_store(store, "study", tmp_path / "artifacts")
         == MlflowClient(store).get_experiment_by_name("study").experiment_id
     )
+
+
+def test_the_experiment_is_of_the_kind_the_ui_opens_on_its_runs_table(store, tmp_path):
+    client = MlflowClient(store)
+    assert client.get_experiment_by_name("study").tags["mlflow.experimentKind"] == "custom_model_development"
+    older = client.create_experiment("made before the tag")  # by an earlier datadiet
+    tracking.init_store(store, "made before the tag", tmp_path / "artifacts")
+    assert client.get_experiment(older).tags["mlflow.experimentKind"] == "custom_model_development"
 
 
 def test_a_finished_job_has_flat_params_and_provenance_tags(store, tmp_path):
@@ -62,7 +85,9 @@ def test_a_finished_job_has_flat_params_and_provenance_tags(store, tmp_path):
 
 def test_a_job_run_is_tagged_with_where_it_ran_and_the_torch_build(store, tmp_path):
     results.write_json({"uri": store, "experiment": "study"}, tmp_path / "store.json")
-    args = argparse.Namespace(tracked=tmp_path / "store.json", rule="score", threads=2, wildcards={"seed": "0"})
+    args = argparse.Namespace(
+        tracked=tmp_path / "store.json", rule="score", threads=2, wildcards={"seed": "0"}, ends_job=True
+    )
     with job.run(args, "score el2n@0 seed=0", {"kind": "el2n"}, tmp_path / "el2n.csv", device=torch.device("cpu")):
         pass
     tags = only_run(store).data.tags
@@ -145,8 +170,7 @@ def test_a_rerun_marks_the_stale_running_run_of_its_job_killed_and_names_itself(
     assert client.get_run(rerun.info.run_id).data.tags["job"] == job
 
 
-def test_a_job_without_an_initialised_store_says_how_to_fix_it(tmp_path, monkeypatch):
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+def test_a_job_without_an_initialised_store_says_how_to_fix_it(tmp_path):
     with pytest.raises(RuntimeError, match="init-tracking"):
         with tracking.job_run(f"sqlite:///{tmp_path / 'new.db'}", "nowhere", "x", {}, {}, output="out"):
             pass
@@ -178,3 +202,157 @@ def test_a_job_links_the_runs_it_consumed_from_its_description(store):
         f"Uses the outputs of:\n\n- [score el2n@1 seed=0](#/experiments/{experiment_id}/runs/{score.info.run_id})"
     )
     assert "mlflow.note.content" not in client.get_run(score.info.run_id).data.tags
+
+
+def history(uri, run_id, key):
+    """(step, value) of a metric as it was logged, in time order."""
+    logged = MlflowClient(uri).get_metric_history(run_id, key)
+    return [(m.step, m.value) for m in sorted(logged, key=lambda m: (m.timestamp, m.step))]
+
+
+def test_a_later_try_goes_on_in_the_run_and_logs_no_step_twice(store):
+    with pytest.raises(KeyboardInterrupt):
+        with tracking.job_run(store, "study", "retrain", {"lr": 0.1}, {}, output="out") as first:
+            for epoch in (1, 2, 3):
+                tracking.log_metrics({"loss": 1 / epoch}, step=epoch)
+            raise KeyboardInterrupt  # stopped after epoch 3; its state was saved at epoch 2
+    assert only_run(store).info.status == "KILLED"
+    with tracking.job_run(store, "study", "retrain", {"lr": 0.1}, {}, "out", resume=first.info.run_id) as second:
+        for epoch in (3, 4):  # epoch 3 again, from the state of epoch 2
+            tracking.log_metrics({"loss": 1 / epoch}, step=epoch)
+        tracking.log_metrics({"final": 0.9})
+    run = only_run(store)
+    assert second.info.run_id == first.info.run_id == run.info.run_id and run.info.status == "FINISHED"
+    assert history(store, run.info.run_id, "loss") == [(1, 1.0), (2, 0.5), (3, 1 / 3), (4, 0.25)]
+    assert history(store, run.info.run_id, "final") == [(0, 0.9)]
+    assert run.data.params == {"lr": "0.1"} and "replaced_by" not in run.data.tags
+
+
+def test_a_run_that_cannot_go_on_is_replaced_by_a_new_one(store):
+    with tracking.job_run(store, "study", "retrain", {"lr": 0.1}, {}, output="out") as first:
+        tracking.log_metrics({"loss": 1.0}, step=1)
+    for resume in (first.info.run_id, "0123456789abcdef0123456789abcdef"):  # other params; not in the store
+        with tracking.job_run(store, "study", "retrain", {"lr": 0.2}, {}, "out", resume=resume) as later:
+            tracking.log_metrics({"loss": 2.0}, step=1)
+        assert later.info.run_id != first.info.run_id
+        assert history(store, later.info.run_id, "loss") == [(1, 2.0)]
+    assert history(store, first.info.run_id, "loss") == [(1, 1.0)]  # left as it was
+
+
+def test_a_run_asked_to_sample_the_system_s_use_does(store, monkeypatch):
+    monkeypatch.setenv("MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL", "0.2")
+    with tracking.job_run(store, "study", "on a gpu", {}, {}, output="out", system_metrics=True):
+        time.sleep(1.5)
+    assert "system/cpu_utilization_percentage" in only_run(store).data.metrics
+
+
+SAME_SET_AT = """
+import sys, time, mlflow, torch
+from datadiet import tracking
+uri, start = sys.argv[1], float(sys.argv[2])
+mlflow.set_tracking_uri(uri)
+for r in range(3):
+    with mlflow.start_run(experiment_id=mlflow.get_experiment_by_name("study").experiment_id):
+        while time.time() < start + r:
+            time.sleep(0.001)
+        tracking.log_training_set(f"set {r}", torch.arange(100), torch.zeros(100, dtype=torch.long), "data.pt")
+"""
+
+
+def test_jobs_logging_the_same_training_set_at_once_all_log_it_once(store):
+    """Runs on one subset share its dataset: jobs that start together race to create it, and the store
+    refuses all but one (UNIQUE constraint). Each job still logs it."""
+    start = time.time() + 6  # past every process's imports
+    command = [sys.executable, "-c", SAME_SET_AT, store, str(start)]
+    jobs = [subprocess.Popen(command, stderr=subprocess.PIPE, text=True) for _ in range(4)]
+    failures = [err for job in jobs if (err := job.communicate()[1]) and job.returncode != 0]
+    assert failures == [], failures[0][-2000:]
+    client = MlflowClient(store)
+    runs = client.search_runs([client.get_experiment_by_name("study").experiment_id])
+    assert len(runs) == 12
+    for r in range(3):
+        logged = [run for run in runs if [d.dataset.name for d in run.inputs.dataset_inputs] == [f"set {r}"]]
+        assert len(logged) == 4 and len({run.inputs.dataset_inputs[0].dataset.digest for run in logged}) == 1
+
+
+def training_args(tmp_path):
+    """The options of a tracked training job on the files of job_files(tmp_path), run in this process."""
+    return argparse.Namespace(
+        tracked=tmp_path / "store.json",
+        dataset=tmp_path / "dataset.pt",
+        rule="retrain",
+        wildcards={"rep": "0"},
+        threads=1,
+        device="cpu",
+        ends_job=True,
+    )
+
+
+def test_a_training_job_logs_its_subset_as_a_dataset_and_no_system_metrics_on_the_cpu(tmp_path, monkeypatch):
+    monkeypatch.delenv("MLFLOW_ENABLE_SYSTEM_METRICS_LOGGING", raising=False)
+    uri = job_files(tmp_path, experiment="study")
+    args = training_args(tmp_path)
+    dataset, labels = results.load_tensors(args.dataset), results.load_tensors(tmp_path / "labels.pt")["labels"]
+    subset = torch.arange(0, 192, 2)
+    how = {"kind": "keep_max"}
+    spec = {**SPEC, "save_epochs": [], "method": "el2n_e2", "keep": 0.5, "selection": how, "study": "study"}
+    training = job.Training(args, spec, dataset, labels, subset)
+    result = job.run_training(training, "retrain el2n@2 keep=0.5 rep=0", tmp_path / "retrain")
+    run = MlflowClient(uri).get_run(result["run_id"])
+    (used,) = run.inputs.dataset_inputs
+    digest = hashlib.sha256(subset.numpy().tobytes() + labels[subset].numpy().tobytes()).hexdigest()[:16]
+    assert (used.dataset.name, used.dataset.digest) == ("synthetic noise=0.0 el2n@2 keep=0.5 rep=0", digest)
+    assert [(tag.key, tag.value) for tag in used.tags] == [("mlflow.data.context", "training")]
+    assert str(tmp_path / "dataset.pt") in used.dataset.source
+    assert run.data.metrics and not [key for key in run.data.metrics if key.startswith("system/")]
+
+
+def datadiet(*args, env):
+    return subprocess.run([sys.executable, "-m", "datadiet", *map(str, args)], capture_output=True, text=True, env=env)
+
+
+def job_env(**variables):
+    """This environment, the tests' store unless MLFLOW_TRACKING_URI is given, and `variables`."""
+    kept = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "DATADIET_TRACEBACK")}
+    return {**kept, **variables}
+
+
+def init_tracking(tmp_path, env):
+    """The workflow's first step, its store in tmp_path/store (unless MLFLOW_TRACKING_URI names one)."""
+    store, out = tmp_path / "store", tmp_path / "store.json"
+    return datadiet("job", "init-tracking", "--store-dir", store, "--experiment", "faults", "--out", out, env=env)
+
+
+def test_an_sqlite_store_is_refused_inside_a_slurm_job_with_one_line(tmp_path):
+    env = job_env(SLURM_JOB_ID="4242")
+    init = init_tracking(tmp_path / "init", env)
+    assert not (tmp_path / "init").exists()  # no store, no marker
+    job_files(tmp_path)  # an SQLite store made outside Slurm (on the login node, say) and its marker
+    train = subprocess.run(train_scoring_command(tmp_path, tmp_path / "out"), capture_output=True, text=True, env=env)
+    for proc, step in ((init, "init-tracking"), (train, "train-scoring")):
+        assert proc.returncode == 1
+        (line,) = proc.stderr.splitlines()
+        assert line.startswith(f"datadiet job {step}: error: Slurm job 4242 would track to the SQLite file sqlite:")
+        assert "`datadiet mlflow-server --host 0.0.0.0`" in line and "MLFLOW_TRACKING_URI" in line
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    assert client.search_runs([client.get_experiment_by_name("faults").experiment_id]) == []
+
+
+@pytest.fixture(scope="module")
+def mlflow_server(tmp_path_factory):
+    """`datadiet mlflow-server` on loopback; yields its URI."""
+    with running_mlflow_server(tmp_path_factory.mktemp("mlflow-server"), env=job_env()) as uri:
+        yield uri
+
+
+def test_a_slurm_job_tracks_to_a_server(tmp_path, mlflow_server):
+    env = job_env(SLURM_JOB_ID="4242", MLFLOW_TRACKING_URI=mlflow_server)
+    job_files(tmp_path)  # the dataset and labels files (and a local store, which the server replaces)
+    init = init_tracking(tmp_path, env)
+    assert init.returncode == 0, init.stderr
+    assert results.read_json(tmp_path / "store.json")["uri"] == mlflow_server
+    train = subprocess.run(train_scoring_command(tmp_path, tmp_path / "out"), capture_output=True, text=True, env=env)
+    assert train.returncode == 0, train.stderr
+    client = MlflowClient(mlflow_server)
+    run = client.get_run(results.read_json(tmp_path / "out" / "result.json")["run_id"])
+    assert run.info.status == "FINISHED" and run.inputs.dataset_inputs

@@ -1,9 +1,11 @@
 import copy
 from dataclasses import replace
+from types import SimpleNamespace
 
 import pytest
 import torch
 
+from datadiet import train as train_module
 from datadiet.scores import AUMTracker, ForgettingTracker
 from datadiet.train import Callback, TrainConfig, TrainSet, init_model, run_seeds, total_steps, train
 
@@ -61,6 +63,7 @@ def run(
     state_epochs=(),
     trackers=("forgetting", "aum"),
     arch="resnet18",
+    state_every_s=0,
 ):
     torch.set_num_threads(1)
     data = synthetic_set()
@@ -77,6 +80,7 @@ def run(
         trackers={name: kinds[name](96) for name in trackers},
         state_epochs=state_epochs,
         start_state=start_state,
+        state_every_s=state_every_s,
     )
     return model, made
 
@@ -246,6 +250,43 @@ def test_a_subset_run_reports_once_per_full_data_epoch_and_resumes_from_a_report
     assert resumed_record.epochs == [3, 5]
     assert_same_weights(reference, resumed)
     assert torch.equal(ref_trackers["forgetting"].counts, trackers["forgetting"].counts)
+
+
+class Clock(Callback):
+    """The resume file's clock, `seconds` later at every report; and the epoch the file holds as each
+    report starts (None: no file yet)."""
+
+    def __init__(self, state_path, seconds):
+        self.now, self.state_path, self.seconds, self.held = 0.0, state_path, seconds, []
+
+    def monotonic(self):
+        return self.now
+
+    def on_epoch_end(self, epoch, step, metrics):
+        self.now += self.seconds
+        self.held.append(torch.load(self.state_path, weights_only=False)["epoch"] if self.state_path.exists() else None)
+
+
+def test_the_state_is_saved_once_its_interval_has_passed_at_the_end_and_on_a_stop(tmp_path, monkeypatch):
+    cfg, state = TrainConfig(epochs=6, batch_size=32), tmp_path / "state.pt"
+    clock = Clock(state, seconds=400)  # a report every 400 s, a save due every 1000 s
+    monkeypatch.setattr(train_module, "time", SimpleNamespace(monotonic=clock.monotonic))
+    reference, ref_trackers = run(state, [clock], cfg=cfg, state_every_s=1000)
+    assert clock.held == [None, None, None, 3, 3, 3]  # written at 1200 s (epoch 3), not at every report
+    assert torch.load(state, weights_only=False)["epoch"] == 6  # and at the end
+    state.unlink()
+    clock = Clock(state, seconds=400)
+    monkeypatch.setattr(train_module, "time", SimpleNamespace(monotonic=clock.monotonic))
+    with pytest.raises(KeyboardInterrupt):
+        run(state, [clock, Record(stop_at=5)], cfg=cfg, state_every_s=1000)  # a stop inside epoch 5's report
+    assert clock.held == [None, None, None, 3, 3]
+    assert torch.load(state, weights_only=False)["epoch"] == 4  # the stop saved the last report's state
+    record = Record()
+    resumed, trackers = run(state, [record], cfg=cfg, state_every_s=1000)
+    assert record.epochs == [5, 6]
+    assert_same_weights(reference, resumed)
+    assert torch.equal(ref_trackers["forgetting"].counts, trackers["forgetting"].counts)
+    assert torch.equal(ref_trackers["aum"].score(), trackers["aum"].score())
 
 
 def test_a_state_with_other_trackers_is_not_resumed(tmp_path):

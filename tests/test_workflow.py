@@ -12,8 +12,8 @@ import yaml
 from mlflow.tracking import MlflowClient
 
 from datadiet.report import FIGURES
-from datadiet.study import config as study_config
-from datadiet.study.estimate import planned_jobs, summarize
+from datadiet.study import config as study_config, study_run
+from datadiet.study.estimate import planned_jobs, submitted, summarize
 from datadiet.study.experiments import size_sweep
 from studies import (
     CIFAR,
@@ -30,7 +30,7 @@ from studies import (
 # The rules whose jobs train, score or measure, one at least of each in every study.
 EXPERIMENT_RULES = {"train_scoring", "lmc_parent", "score", "retrain", "retrain_window", "ntk_velocity", "lmc_child",
                     "lmc_barrier", "sweep_scoring"}  # fmt: skip
-PAPER_PLAN = "029eaa57d3ab2f5f1311a44a304e9d03097226aa3154f2e58f52982045832a30"
+PAPER_PLAN = "93a634b393162a5a3ff84d8ce9853b515e9235ed0969e6c37e1765d113ddb921"
 OUTCOMES = {"reproduced", "not reproduced", "inconclusive", "underpowered", "not measured"}
 REGIMES = ("below paper scale", "scale unknown", *size_sweep.REGIMES)
 VERDICTS = OUTCOMES | {f"{v} ({regime})" for v in OUTCOMES for regime in REGIMES}
@@ -280,9 +280,10 @@ def test_every_job_is_one_finished_mlflow_run_with_params_and_provenance(study):
     out, overrides = study
     client = MlflowClient(f"sqlite:///{out / 'mlflow.db'}")
     experiment = client.get_experiment_by_name("tiny")
-    runs = client.search_runs([experiment.experiment_id], max_results=5000)
+    runs = study_run.job_runs(client, experiment.experiment_id)
     by_rule = pd.Series([r.data.tags["rule"] for r in runs]).value_counts().to_dict()
-    # One run per job of the DAG that trains, scores or measures (Snakemake's own job list).
+    # Every run the DAG's jobs that train, score or measure make (Snakemake's own job list; a job that
+    # makes several runs, one after another, is listed once a run).
     planned = (
         pd.Series(
             [
@@ -357,7 +358,7 @@ def test_paper_preset_dry_run_plans_every_experiment_and_estimate_prices_it():
         "cifar10_n10000",
         "cifar10_n25000",
     }
-    retrains = [job.wildcards for job in jobs if job.rule == "retrain"]
+    retrains = [job.wildcards for job in jobs if job.rule in ("retrain", "sweep_retrain", "sweep_full")]
     assert {w["arch"] for w in retrains} == {"resnet18", "resnet50"}
     assert {float(w["keep"]) for w in retrains} >= {0.1, 0.5, 0.9, 1.0}
     assert {w["noise"] for w in retrains} == {"0.0", "0.1", "0.2"}
@@ -365,14 +366,18 @@ def test_paper_preset_dry_run_plans_every_experiment_and_estimate_prices_it():
     assert {w["method"] for w in retrains if w["noise"] == "0.2" and w["dataset"] == "cifar100"} >= methods
     assert {int(job.wildcards["seed"]) for job in jobs if job.rule == "train_scoring"} == set(range(10))
     assert {int(w["rep"]) for w in retrains} == {0, 1, 2, 3}
-    # Exactly the jobs recorded (after issue 18: the size sweep, keep_min at the main size; issue 20: a
-    # download job per torchvision dataset, before its decoding): a digest.
+    # Exactly the runs recorded (after issue 18: the size sweep, keep_min at the main size; issue 20: a
+    # download job per torchvision dataset, a job per scoring run for all its scores, one per retraining
+    # point for its repeats, the size sweep's full-data points a rule of their own): a digest.
     listed = sorted(
         f"{job.rule} " + ", ".join(f"{k}={v}" for k, v in sorted(job.wildcards.items()))
         for job in jobs
         if job.wildcards
     )
-    assert len(listed) == 4718 and hashlib.sha256("\n".join(listed).encode()).hexdigest() == PAPER_PLAN
+    assert len(listed) == 4990 and hashlib.sha256("\n".join(listed).encode()).hexdigest() == PAPER_PLAN
+    # Jobs worth scheduling: about 1,100 Slurm jobs for its 4,990 runs (4,717 jobs before issue 20).
+    assert len(submitted(jobs)) == 1114
+    assert {rule for rule, _ in submitted(jobs)}.isdisjoint({"download", "aggregate_scores", "input_norm"})
     table = summarize(jobs, config)
     assert set(table) >= {
         "scores",
@@ -385,9 +390,9 @@ def test_paper_preset_dry_run_plans_every_experiment_and_estimate_prices_it():
         "size sweep",
         "linear mode connectivity",
     }
-    assert all(hours > 0 for name, (_, hours) in table.items() if name != "set-up and report")
+    assert all(hours > 0 for name, (_, _, hours) in table.items() if name != "set-up and report")
     # Same order of magnitude as the paper's ~15,000 V100 GPU-hours.
-    assert 3_000 < sum(hours for _, hours in table.values()) < 60_000
+    assert 3_000 < sum(hours for _, _, hours in table.values()) < 60_000
 
 
 def test_two_configs_never_share_a_results_folder(tmp_path):

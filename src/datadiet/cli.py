@@ -32,6 +32,7 @@ def add_job(jobs, name):
         p.add_argument("--tracked", required=True, help="the MLflow store's marker (init-tracking's --out)")
         p.add_argument("--threads", type=int, default=1, help="CPU threads")
         p.add_argument("--device", choices=DEVICES, default="auto", help="auto: the GPU if torch sees one")
+        p.set_defaults(ends_job=True)  # a job of several runs ends with its last (jobs.each_run)
     for option in options.split():
         flag, many = option.rstrip("+*?"), option[-1]
         nargs = {"+": "+", "*": "*"}.get(many)

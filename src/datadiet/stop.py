@@ -1,6 +1,7 @@
 """Stopping a job at any moment. Slurm and Snakemake stop jobs with SIGTERM (preemption, time limit,
-a cancelled workflow), a user with Ctrl-C: either becomes one `Stopped` exception, raised where the
-job is, so that what it leaves is clean (an MLflow run KILLED, no half-written file) and the same
+a cancelled workflow), Slurm warns of the time limit with SIGUSR1 when asked (`--signal=USR1@300`), a
+user stops with Ctrl-C: each becomes one `Stopped` exception, raised where the job is, so that what it
+leaves is clean (an MLflow run KILLED, no half-written file, the training state saved) and the same
 command resumes. Steps that must not be cut in two (an MLflow call, the end of a run) run
 `shielded()`: a stop that arrives inside one is raised when the step is done.
 
@@ -11,7 +12,7 @@ import contextlib
 import os
 import signal
 
-SIGNALS = (signal.SIGTERM, signal.SIGINT)
+SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1)
 # Fault injection for the tests: the job sends itself SIGTERM when it reaches the named point.
 POINT_VARIABLE = "DATADIET_STOP_AT"
 

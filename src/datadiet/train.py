@@ -6,10 +6,13 @@ A run can also start from the state of another run at some epoch (a "spawn point
 connectivity): it continues that run's model, optimizer and schedule with its own data order.
 """
 
+import contextlib
+import copy
 import hashlib
 import io
 import math
 import os
+import time
 from dataclasses import asdict, dataclass
 
 import torch
@@ -305,10 +308,10 @@ def _schedule_settings(schedule_state):
     return {k: v for k, v in schedule_state.items() if k not in progress}
 
 
-def _run_key(cfg, steps, data_seed, train_size, trackers, start_state, stop_epoch):
+def run_key(cfg, steps, data_seed, train_size, trackers, start_state, stop_epoch):
     """What a resume file must have been saved by to be resumed: this very run (same schedule, data,
     seed, trackers and spawn point; a child's digest of its start weights tells apart children of
-    different parents that spawned at the same step)."""
+    different parents that spawned at the same step). `train` computes it from its own arguments."""
     start = (
         None
         if start_state is None
@@ -325,36 +328,85 @@ def _run_key(cfg, steps, data_seed, train_size, trackers, start_state, stop_epoc
     }
 
 
-def _saved_by_this_run(state_path, run_key):
+def resumes(state_path, key):
+    """Whether a run of this `run_key` would resume from the resume file at `state_path` (its tensors
+    stay on disk: only the key is read)."""
+    if not os.path.exists(state_path):
+        return False
+    return torch.load(state_path, map_location="cpu", weights_only=False, mmap=True)["run_key"] == key
+
+
+def _saved_by_this_run(state_path, key):
     """The resume file at `state_path` if this very run saved it, else None."""
     if not state_path or not os.path.exists(state_path):
         return None
     saved = torch.load(state_path, map_location="cpu", weights_only=False)
-    if saved["run_key"] != run_key:
+    if saved["run_key"] != key:
         print(f"ignoring {state_path}: it was saved by a run with other settings", flush=True)
         return None
     print(f"resuming from {state_path} at epoch {saved['epoch']}, step {saved['step']}", flush=True)
     return saved
 
 
-class _SaveForResume(Callback):
-    """Writes the resume file at every report, after the other callbacks: a run stopped inside one of
-    them resumes from the report before."""
+def _copy_where_it_is(value):
+    """A copy of a state whose tensors stay on their device (on a GPU the copy takes no host time) and
+    whose containers keep their types (the schedule's milestones stay a Counter)."""
+    if isinstance(value, torch.Tensor):
+        return value.detach().clone()
+    if isinstance(value, dict):
+        copied = copy.copy(value)
+        for key, item in value.items():
+            copied[key] = _copy_where_it_is(item)
+        return copied
+    if isinstance(value, (list, tuple)):
+        return type(value)(_copy_where_it_is(item) for item in value)
+    return value
 
-    def __init__(self, state, state_path, run_key):
-        self.state, self.state_path, self.run_key = state, state_path, run_key
+
+class _SaveForResume(Callback):
+    """Writes the resume file (90-190 MB for the paper's networks) at the first report `every_s` seconds
+    after the last write, and on `flush()`: the state of the last report, kept as a copy until then.
+    Runs after the other callbacks: a run stopped inside one of them resumes from the report before.
+    Without a `state_path` it writes nothing."""
+
+    def __init__(self, state, state_path, key, every_s):
+        self.state, self.state_path, self.key, self.every_s = state, state_path, key, every_s
+        self.written_at = time.monotonic()
+        self.unwritten = None  # the last report's state, if the file does not hold it yet
 
     def on_epoch_end(self, epoch, step, metrics):
-        trackers = {name: t.state_dict() for name, t in self.state.trackers.items()}
-        results.save_tensors(
-            {
-                **self.state.state_dict(),
-                "generator": self.state.generator.get_state(),
-                "trackers": trackers,
-                "run_key": self.run_key,
-            },
-            self.state_path,
-        )
+        if not self.state_path:
+            return
+        state = {
+            **self.state.state_dict(),
+            "generator": self.state.generator.get_state(),
+            "trackers": {name: t.state_dict() for name, t in self.state.trackers.items()},
+            "run_key": self.key,
+        }
+        if time.monotonic() - self.written_at >= self.every_s:
+            self.unwritten = state  # live tensors: training goes on only once they are written
+            self.flush()
+        else:
+            self.unwritten = _copy_where_it_is(state)
+
+    def flush(self):
+        """Write the last report's state if the file does not hold it yet."""
+        if self.unwritten is not None:
+            results.save_tensors(self.unwritten, self.state_path)
+            self.written_at, self.unwritten = time.monotonic(), None
+
+
+@contextlib.contextmanager
+def _saving(state, state_path, key, every_s):
+    """A _SaveForResume for the training inside. When that ends, or a stop (a KeyboardInterrupt: a stop
+    signal, Ctrl-C) ends it early, the last report's state is written (again if a stop cut the write)."""
+    saver = _SaveForResume(state, state_path, key, every_s)
+    try:
+        yield saver
+        saver.flush()  # the whole run: a job stopped after training does not train again
+    except KeyboardInterrupt:
+        saver.flush()
+        raise
 
 
 def train(
@@ -373,6 +425,7 @@ def train(
     report_every=None,
     autocast=False,
     stop_epoch=None,
+    state_every_s=0,
 ):
     """Train `model` for `steps` optimizer steps (in all, counting those of `start_state`).
 
@@ -382,40 +435,39 @@ def train(
     `on_state` with the full training state (model, optimizer, schedule, epoch, step).
     `start_state`: such a state; the run continues from it with a FRESH data order from `data_seed`
     and fresh trackers (a child spawned from a parent run).
-    `state_path`: where the full training state is saved at every report; if it exists when the
-    run starts and was saved by this very run, the run resumes from it (preemption-safe).
+    `state_path`: the resume file (the full training state), written at a report `state_every_s` s after the last
+    write (0: every report), at the end and on a stop (the last report's); a run resumes from one it saved.
     `test`: optional (images, labels) evaluated at every report.
-    `report_every`: report (evaluate `test`, call `on_epoch_end`, save the state) at the first epoch's end after
+    `report_every`: report (evaluate `test`, call `on_epoch_end`, save the state if due) at the first epoch's end after
     every `report_every` steps, and after the last; default every epoch (a small subset has many short epochs).
     `autocast`: forward and loss in bfloat16 autocast (the GPU path; weights and optimizer stay float32).
     `stop_epoch`: stop after this epoch, on the schedule of `steps` steps (its checkpoints are the whole run's).
     """
     trackers = {} if trackers is None else trackers
     _fit_to_the_data(model, train_set)
-    run_key = _run_key(cfg, steps, data_seed, len(train_set.images), trackers, start_state, stop_epoch)
+    key = run_key(cfg, steps, data_seed, len(train_set.images), trackers, start_state, stop_epoch)
     state = fresh_state(model, cfg, steps, data_seed, trackers)
-    saved = _saved_by_this_run(state_path, run_key)
+    saved = _saved_by_this_run(state_path, key)
     if saved is not None:
         state = resumed_state(state, saved)
     elif start_state is not None:
         state = spawned_state(state, start_state, len(train_set.images) // cfg.batch_size, steps)
     else:
         _epoch_hooks(state, callbacks, save_epochs, state_epochs)
-    if state_path:
-        callbacks = [*callbacks, _SaveForResume(state, state_path, run_key)]
-    train_from(
-        state,
-        train_set,
-        cfg,
-        steps,
-        callbacks=callbacks,
-        test=test,
-        save_epochs=save_epochs,
-        state_epochs=state_epochs,
-        report_every=report_every,
-        autocast=autocast,
-        stop_epoch=stop_epoch,
-    )
+    with _saving(state, state_path, key, state_every_s) as saver:
+        train_from(
+            state,
+            train_set,
+            cfg,
+            steps,
+            callbacks=[*callbacks, saver],
+            test=test,
+            save_epochs=save_epochs,
+            state_epochs=state_epochs,
+            report_every=report_every,
+            autocast=autocast,
+            stop_epoch=stop_epoch,
+        )
     return trackers
 
 

@@ -28,6 +28,7 @@ if config["tracking"]["uri"]:  # the environment's wins, as it does for jobs
 
 
 onstart:
+    check_slurm_submission()
     S.record()
 
 
@@ -54,13 +55,32 @@ def path(template, **values):
 def cluster_resources(kind):
     """Slurm resources of a kind of job (config cluster.jobs.<kind>), as snakemake-executor-plugin-slurm
     reads them (local runs ignore them), and the device."""
-    return {"device": config["device"], **cluster.resources(config["cluster"], kind)}
+    try:
+        return {"device": config["device"], **cluster.resources(config["cluster"], kind)}
+    except ConfigError as error:
+        raise WorkflowError(str(error))
+
+
+def check_slurm_submission():
+    """Submitting to Slurm, a job that asks for a GPU needs a partition, unless the plugin picks partitions
+    (--slurm-partition-config). Runs at the start (onstart): the executor is known only then. Not in local
+    runs, dry runs, or a job's step inside Slurm (executor slurm-jobstep, and no onstart there)."""
+    if workflow.executor_plugin.name != "slurm":
+        return
+    if workflow.executor_settings.partition_config or os.environ.get("SNAKEMAKE_SLURM_PARTITIONS"):
+        return
+    try:
+        cluster.check_gpu_partition(config["cluster"])
+    except ConfigError as error:
+        raise WorkflowError(str(error))
 
 
 # Jobs run the package with the interpreter that runs Snakemake (a Slurm job step runs that one too), so
-# nothing needs .venv/bin on PATH; in a --sdm conda environment, that environment's python.
+# nothing needs .venv/bin on PATH; in a --sdm conda environment (envs/datadiet.yaml, which holds the
+# package's dependencies, not the package), that environment's python on the checkout's src/.
 IN_CONDA = DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method
-DATADIET = "python -m datadiet" if IN_CONDA else f"{shlex.quote(sys.executable)} -m datadiet"
+SRC = shlex.quote(os.path.join(workflow.basedir, "src"))
+DATADIET = f"PYTHONPATH={SRC} python -m datadiet" if IN_CONDA else f"{shlex.quote(sys.executable)} -m datadiet"
 
 
 def job(step, extra="", **files):
@@ -77,6 +97,20 @@ def job(step, extra="", **files):
 def spec(make):
     """A params function: the job's spec for these wildcards, as JSON for the shell."""
     return lambda wildcards: json.dumps({"study": S.name, **make(wildcards)}, sort_keys=True)
+
+
+def run_specs(template, make, files):
+    """A params function of a job that makes several runs, one a file of its output `files` (made from
+    layout `template`): the spec of each, `make(wildcards, fields of its file)`, as a JSON list."""
+    return lambda wildcards, output: json.dumps(
+        [{"study": S.name, **make(wildcards, layout.parse(template, file))} for file in output[files]],
+        sort_keys=True,
+    )
+
+
+def one_after_another(resources, runs):
+    """The resources of a job that makes `runs` runs one after another: their time limits add up."""
+    return {**resources, "runtime": resources["runtime"] * runs}
 
 
 def wildcards_json(wildcards):
@@ -99,3 +133,54 @@ RUNS = path(layout.RUNS)
 
 def figure(name, category="Figures"):
     return report(path(f"{layout.FIGURES}/{name}.png"), caption=f"../report/{name}.rst", category=category)
+
+
+# Scores and retraining: a job's runs (`rep`) and their specs.
+
+
+def score_spec(w, fields):
+    """One score of a scoring job: GraNd or EL2N at one checkpoint of its run."""
+    score = names.Score.parse(fields["score"])
+    return {
+        "dataset": w.dataset,
+        "arch": w.arch,
+        "kind": score.kind,
+        "epoch": score.epoch,
+        "run": int(w.seed),
+        "noise": float(w.noise),
+        "grand_chunk_size": config["scores"]["grand_chunk_size"],
+    }
+
+
+def checkpoints_of(scores):
+    return [path(layout.CHECKPOINT, epoch=names.Score.parse(s).epoch) for s in scores]
+
+
+def seed_scores(scores):
+    return [path(layout.SEED_SCORES, score=s) for s in scores]
+
+
+def retrain_spec(w, fields):
+    """One run of a retraining point: its rep's seeds, the subset its method keeps."""
+    return training_spec(
+        w, fields["rep"], method=w.method, keep=float(w.keep), selection=S.selection(w.method, float(w.keep))
+    )
+
+
+def window_spec(w, fields):
+    selection = {"kind": "window", "left_out": float(w.left_out)}
+    return training_spec(w, fields["rep"], method=names.window_method(w.score), keep=float(w.keep), selection=selection)
+
+
+def runs_of(template, runs, name):
+    """The files `name` of a job's runs: one for each rep in `runs`, its other fields left as wildcards."""
+    return expand(f"{template}/{name}", rep=runs, allow_missing=True)
+
+
+def out_dirs(w, output):
+    return [os.path.dirname(result) for result in output.result]
+
+
+def one_of(values):
+    """A wildcard constraint: exactly one of `values` (numbers as paths write them)."""
+    return "|".join(re.escape(layout.number(v) if isinstance(v, float) else str(v)) for v in values)

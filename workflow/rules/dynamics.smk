@@ -28,7 +28,7 @@ rule ntk_velocity:
     resources:
         **cluster_resources("dynamics"),
     conda:
-        "../../environment.yml"
+        "../envs/datadiet.yaml"
     log:
         f"{OUT}/logs/{{dataset}}/{{arch}}/ntk_velocity/noise{{noise}}/e{{epoch}}.log",
     benchmark:
@@ -68,7 +68,7 @@ rule lmc_child:
     resources:
         **cluster_resources("train"),
     conda:
-        "../../environment.yml"
+        "../envs/datadiet.yaml"
     log:
         f"{OUT}/logs/{{dataset}}/{{arch}}/lmc_child/noise{{noise}}/parent{{seed}}/spawn{{epoch}}/child{{child}}.log",
     benchmark:
@@ -112,7 +112,7 @@ rule lmc_barrier:
     resources:
         **cluster_resources("dynamics"),
     conda:
-        "../../environment.yml"
+        "../envs/datadiet.yaml"
     log:
         f"{OUT}/logs/{{dataset}}/{{arch}}/lmc_barrier/noise{{noise}}.log",
     benchmark:

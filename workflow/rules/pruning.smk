@@ -9,6 +9,8 @@ RETRAIN = path(layout.RETRAIN)
 WINDOWED = path(layout.WINDOW)
 
 
+# The repeats of a retraining point on a configured dataset (pruning.repeats) in one job, one after
+# another, each its own MLflow run.
 rule retrain:
     input:
         dataset=DATASET,
@@ -16,33 +18,98 @@ rule retrain:
         tracked=TRACKED,
         scores=lambda w: S.selection_scores(w.dataset, w.arch, w.noise, w.method),
     output:
-        result=f"{RETRAIN}/result.json",
-        subset=f"{RETRAIN}/subset.json",
+        result=runs_of(RETRAIN, S.repeats, "result.json"),
+        subset=runs_of(RETRAIN, S.repeats, "subset.json"),
+    wildcard_constraints:
+        dataset=CONFIGURED,
     params:
         rule="retrain",
-        spec=spec(
-            lambda w: training_spec(
-                w,
-                w.rep,
-                method=w.method,
-                keep=float(w.keep),
-                selection=S.selection(w.method, float(w.keep)),
-            )
-        ),
+        spec=run_specs(f"{RETRAIN}/result.json", retrain_spec, "result"),
         wildcards=wildcards_json,
         scores=lambda w, input: f"--scores {input.scores[0]}" if input.scores else "",
-        out_dir=lambda w, output: os.path.dirname(output.result),
+        out_dir=out_dirs,
     threads: config["threads"]
     resources:
-        **cluster_resources("train"),
+        **one_after_another(cluster_resources("train"), len(S.repeats)),
     conda:
-        "../../environment.yml"
+        "../envs/datadiet.yaml"
     log:
-        f"{OUT}/logs/{{dataset}}/{{arch}}/retrain/noise{{noise}}/{{method}}/keep{{keep}}/rep{{rep}}.log",
+        f"{OUT}/logs/{{dataset}}/{{arch}}/retrain/noise{{noise}}/{{method}}/keep{{keep}}.log",
     benchmark:
-        f"{OUT}/benchmarks/{{dataset}}/{{arch}}/retrain/noise{{noise}}/{{method}}/keep{{keep}}/rep{{rep}}.tsv"
+        f"{OUT}/benchmarks/{{dataset}}/{{arch}}/retrain/noise{{noise}}/{{method}}/keep{{keep}}.tsv"
     shell:
         job("retrain", "{params.scores}", dataset="input.dataset", labels="input.labels", out_dir="params.out_dir")
+
+
+# The size sweep's points: on a subset, its selections `repeats` times and full data `full_repeats` times;
+# at the study's own size, the runs of these beyond a point's repeats (the retrain rule's). Each its own
+# rule, so that no point trains runs nobody reads.
+SWEPT = {
+    "arch": one_of([S.arch_of(S.sweep["dataset"])]),
+    "noise": one_of([float(S.clean)]),
+    "method": one_of(size_sweep.methods(S.sweep["score"])),
+    "keep": one_of(map(float, S.sweep["kept"])),
+}
+SWEPT_FULL = {**SWEPT, "method": "full", "keep": one_of([1.0])}
+
+if S.sweep_runs:
+
+    use rule retrain as sweep_retrain with:
+        output:
+            result=runs_of(RETRAIN, S.sweep_runs, "result.json"),
+            subset=runs_of(RETRAIN, S.sweep_runs, "subset.json"),
+        wildcard_constraints:
+            dataset=SUBSETS,
+            **SWEPT,
+        params:
+            rule="sweep_retrain",
+        resources:
+            **one_after_another(cluster_resources("train"), len(S.sweep_runs)),
+
+
+if S.sweep_full_runs:
+
+    use rule retrain as sweep_full with:
+        output:
+            result=runs_of(RETRAIN, S.sweep_full_runs, "result.json"),
+            subset=runs_of(RETRAIN, S.sweep_full_runs, "subset.json"),
+        wildcard_constraints:
+            dataset=SUBSETS,
+            **SWEPT_FULL,
+        params:
+            rule="sweep_full",
+        resources:
+            **one_after_another(cluster_resources("train"), len(S.sweep_full_runs)),
+
+
+if S.more_runs:
+
+    use rule retrain as retrain_more with:
+        output:
+            result=runs_of(RETRAIN, S.more_runs, "result.json"),
+            subset=runs_of(RETRAIN, S.more_runs, "subset.json"),
+        wildcard_constraints:
+            dataset=one_of(S.own_size),
+            **SWEPT,
+        params:
+            rule="retrain_more",
+        resources:
+            **one_after_another(cluster_resources("train"), len(S.more_runs)),
+
+
+if S.more_full_runs:
+
+    use rule retrain as full_more with:
+        output:
+            result=runs_of(RETRAIN, S.more_full_runs, "result.json"),
+            subset=runs_of(RETRAIN, S.more_full_runs, "subset.json"),
+        wildcard_constraints:
+            dataset=one_of(S.own_size),
+            **SWEPT_FULL,
+        params:
+            rule="full_more",
+        resources:
+            **one_after_another(cluster_resources("train"), len(S.more_full_runs)),
 
 
 rule retrain_window:
@@ -52,29 +119,21 @@ rule retrain_window:
         tracked=TRACKED,
         scores=path(layout.MEAN_SCORES),
     output:
-        result=f"{WINDOWED}/result.json",
-        subset=f"{WINDOWED}/subset.json",
+        result=runs_of(WINDOWED, range(S.window["repeats"]), "result.json"),
+        subset=runs_of(WINDOWED, range(S.window["repeats"]), "subset.json"),
     params:
         rule="retrain_window",
-        spec=spec(
-            lambda w: training_spec(
-                w,
-                w.rep,
-                method=names.window_method(w.score),
-                keep=float(w.keep),
-                selection={"kind": "window", "left_out": float(w.left_out)},
-            )
-        ),
+        spec=run_specs(f"{WINDOWED}/result.json", window_spec, "result"),
         wildcards=wildcards_json,
-        out_dir=lambda w, output: os.path.dirname(output.result),
+        out_dir=out_dirs,
     threads: config["threads"]
     resources:
-        **cluster_resources("train"),
+        **one_after_another(cluster_resources("train"), S.window["repeats"]),
     conda:
-        "../../environment.yml"
+        "../envs/datadiet.yaml"
     log:
-        f"{OUT}/logs/{{dataset}}/{{arch}}/window/noise{{noise}}/{{score}}/keep{{keep}}/left_out{{left_out}}/rep{{rep}}.log",
+        f"{OUT}/logs/{{dataset}}/{{arch}}/window/noise{{noise}}/{{score}}/keep{{keep}}/left_out{{left_out}}.log",
     benchmark:
-        f"{OUT}/benchmarks/{{dataset}}/{{arch}}/retrain_window/noise{{noise}}/{{score}}/keep{{keep}}/left_out{{left_out}}/rep{{rep}}.tsv"
+        f"{OUT}/benchmarks/{{dataset}}/{{arch}}/retrain_window/noise{{noise}}/{{score}}/keep{{keep}}/left_out{{left_out}}.tsv"
     shell:
         job("retrain", dataset="input.dataset", labels="input.labels", scores="input.scores", out_dir="params.out_dir")

@@ -42,7 +42,7 @@ rule report:
     resources:
         **cluster_resources("light"),
     conda:
-        "../../environment.yml"
+        "../envs/datadiet.yaml"
     log:
         f"{OUT}/logs/report.log",
     shell:

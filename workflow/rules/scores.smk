@@ -25,7 +25,7 @@ rule train_scoring:
     resources:
         **cluster_resources("train"),
     conda:
-        "../../environment.yml"
+        "../envs/datadiet.yaml"
     log:
         f"{OUT}/logs/{{dataset}}/{{arch}}/train_scoring/noise{{noise}}/seed{{seed}}.log",
     benchmark:
@@ -66,47 +66,82 @@ use rule train_scoring as lmc_parent with:
 ruleorder: lmc_parent > train_scoring
 
 
+# Every GraNd and EL2N score of a scoring run in one job, one after another (each its own MLflow run):
+# on clean data all the study's scores, at a noise level the scores its experiments select by, on a
+# size-sweep subset the sweep's.
 rule score:
     input:
         dataset=DATASET,
         labels=LABELS,
         tracked=TRACKED,
-        checkpoint=path(layout.CHECKPOINT),
+        checkpoints=checkpoints_of(S.scored),
         train_result=f"{SCORING}/result.json",
     output:
-        path(layout.SEED_SCORES, score="{kind}_e{epoch}"),
+        scores=seed_scores(S.scored),
+    wildcard_constraints:
+        dataset=CONFIGURED,
+        noise=re.escape(S.clean),
     params:
         rule="score",
-        spec=spec(
-            lambda w: {
-                "dataset": w.dataset,
-                "arch": w.arch,
-                "kind": w.kind,
-                "epoch": int(w.epoch),
-                "run": int(w.seed),
-                "noise": float(w.noise),
-                "grand_chunk_size": config["scores"]["grand_chunk_size"],
-            }
-        ),
+        spec=run_specs(layout.SEED_SCORES, score_spec, "scores"),
         wildcards=wildcards_json,
     threads: config["threads"]
     resources:
         **cluster_resources("score"),
     conda:
-        "../../environment.yml"
+        "../envs/datadiet.yaml"
     log:
-        f"{OUT}/logs/{{dataset}}/{{arch}}/score/noise{{noise}}/{{kind}}_e{{epoch}}/seed{{seed}}.log",
+        f"{OUT}/logs/{{dataset}}/{{arch}}/score/noise{{noise}}/seed{{seed}}.log",
     benchmark:
-        f"{OUT}/benchmarks/{{dataset}}/{{arch}}/score/noise{{noise}}/{{kind}}_e{{epoch}}/seed{{seed}}.tsv"
+        f"{OUT}/benchmarks/{{dataset}}/{{arch}}/score/noise{{noise}}/seed{{seed}}.tsv"
     shell:
         job(
             "score",
             dataset="input.dataset",
             labels="input.labels",
-            checkpoint="input.checkpoint",
+            checkpoint="input.checkpoints",
             train_result="input.train_result",
-            out="output",
+            out="output.scores",
         )
+
+
+if S.noisy_scored:
+
+    use rule score as score_noisy with:
+        input:
+            dataset=DATASET,
+            labels=LABELS,
+            tracked=TRACKED,
+            checkpoints=checkpoints_of(S.noisy_scored),
+            train_result=f"{SCORING}/result.json",
+        output:
+            scores=seed_scores(S.noisy_scored),
+        wildcard_constraints:
+            dataset=CONFIGURED,
+            noise="|".join(map(re.escape, S.noisy)),
+        params:
+            rule="score_noisy",
+            spec=run_specs(layout.SEED_SCORES, score_spec, "scores"),
+            wildcards=wildcards_json,
+
+
+if S.subsets:
+
+    use rule score as score_subset with:
+        input:
+            dataset=DATASET,
+            labels=LABELS,
+            tracked=TRACKED,
+            checkpoints=checkpoints_of([S.sweep["score"]]),
+            train_result=f"{SCORING}/result.json",
+        output:
+            scores=seed_scores([S.sweep["score"]]),
+        wildcard_constraints:
+            dataset=SUBSETS,
+        params:
+            rule="score_subset",
+            spec=run_specs(layout.SEED_SCORES, score_spec, "scores"),
+            wildcards=wildcards_json,
 
 
 rule input_norm:
@@ -124,7 +159,7 @@ rule input_norm:
     resources:
         **cluster_resources("light"),
     conda:
-        "../../environment.yml"
+        "../envs/datadiet.yaml"
     log:
         f"{OUT}/logs/{{dataset}}/{{arch}}/input_norm/noise{{noise}}.log",
     benchmark:
@@ -144,7 +179,7 @@ rule aggregate_scores:
     resources:
         **cluster_resources("light"),
     conda:
-        "../../environment.yml"
+        "../envs/datadiet.yaml"
     log:
         f"{OUT}/logs/{{dataset}}/{{arch}}/aggregate_scores/noise{{noise}}/{{score}}.log",
     shell:

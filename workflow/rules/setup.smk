@@ -12,7 +12,7 @@ rule download:
     params:
         spec=lambda w: json.dumps(S.data_spec(w.dataset), sort_keys=True),
     conda:
-        "../../environment.yml"
+        "../envs/datadiet.yaml"
     log:
         f"{OUT}/logs/{{dataset}}/download.log",
     shell:
@@ -32,7 +32,7 @@ rule prepare_data:
     resources:
         **cluster_resources("light"),
     conda:
-        "../../environment.yml"
+        "../envs/datadiet.yaml"
     log:
         f"{OUT}/logs/{{dataset}}/prepare_data.log",
     shell:
@@ -50,7 +50,7 @@ rule corrupt_labels:
     resources:
         **cluster_resources("light"),
     conda:
-        "../../environment.yml"
+        "../envs/datadiet.yaml"
     log:
         f"{OUT}/logs/{{dataset}}/corrupt_labels/noise{{noise}}.log",
     shell:
@@ -70,7 +70,7 @@ rule init_tracking:
     resources:
         **cluster_resources("light"),
     conda:
-        "../../environment.yml"
+        "../envs/datadiet.yaml"
     log:
         f"{OUT}/logs/init_tracking.log",
     shell:

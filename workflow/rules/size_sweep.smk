@@ -22,7 +22,7 @@ rule sweep_scoring:
     resources:
         **cluster_resources("train"),
     conda:
-        "../../environment.yml"
+        "../envs/datadiet.yaml"
     log:
         f"{OUT}/logs/{{dataset}}/{{arch}}/sweep_scoring/noise{{noise}}/seed{{seed}}.log",
     benchmark:

@@ -127,6 +127,20 @@ class Study:
         # Checkpoints every scoring run keeps: the score epochs and both ends of each NTK-velocity step.
         ntk_epochs = {e + d for e in self.ntk["epochs"] for d in (0, 1)} if self.active("ntk") else set()
         self.checkpoint_epochs = sorted(set(self.grand_epochs) | set(self.el2n_epochs) | ntk_epochs)
+        # The GraNd and EL2N scores one scoring job computes from its run's checkpoints: every score of
+        # the study on clean data, the scores the noisy experiments select by at a noise level.
+        noisy = {str(self.method(m).score) for m in self.noisy_methods if self.method(m).score}
+        self.noisy_scores = sorted(noisy | {self.window["score"], self.ntk["score"]})
+        self.noisy_scored = [s for s in self.scored if s in self.noisy_scores] if self.noisy else []
+        # The runs one retraining job makes, one after another: a point's repeats on a configured dataset;
+        # on a size-sweep subset, the sweep's repeats of a selection and its full_repeats of full data.
+        # At the study's own size, the sweep's points may ask for more runs than the point's repeats: one
+        # more job each makes those, so that no other point trains runs nobody reads.
+        swept = (self.sweep["repeats"], self.sweep["full_repeats"]) if self.sizes else (0, 0)
+        self.own_size = [name for name in self.sizes if name in self.datasets]
+        self.sweep_runs, self.sweep_full_runs = (list(range(n)) for n in swept)
+        more = swept if self.own_size else (0, 0)
+        self.more_runs, self.more_full_runs = (list(range(len(self.repeats), n)) for n in more)
         lmc = self.active("lmc")
         self.spawn_epochs = sorted(self.lmc["spawn_epochs"]) if lmc else []
         self.parents = list(range(self.lmc["parents"])) if lmc else []  # LMC parents: these scoring seeds

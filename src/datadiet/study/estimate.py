@@ -1,11 +1,13 @@
-"""`datadiet estimate`: jobs and GPU-hours per experiment of a config, before anyone launches it.
+"""`datadiet estimate`: jobs, runs and GPU-hours per experiment of a config, before anyone launches it.
 
-The job list is Snakemake's own (its --summary table of the whole DAG), so it cannot drift from the
-workflow; each job is read from its outputs through the study's layout. The cost of a job is its
-training images (or scored examples) over the throughput assumed in the config's `estimate` section.
+The run list is Snakemake's own (its --summary table of the whole DAG), so it cannot drift from the
+workflow; each run is read from its outputs through the study's layout, and a job may make several
+(layout.RUN_FIELD). The cost of a run is its training images (or scored examples) over the throughput
+assumed in the config's `estimate` section.
 """
 
 import io
+import re
 import subprocess
 import sys
 from collections import defaultdict
@@ -22,14 +24,34 @@ CLASSES = {"cifar10": 10, "cifar100": 100, "cinic10": 10}
 
 @dataclass(frozen=True)
 class Job:
+    """One run of a job of the DAG (a job that makes several runs is listed once a run)."""
+
     rule: str
     kind: str  # which of layout.JOB_OUTPUTS names it
     wildcards: dict
 
+    @property
+    def job(self):
+        """The Snakemake job that makes this run: its rule, and its wildcards bar the run's own."""
+        own = layout.RUN_FIELD.get(self.kind)
+        return self.rule, tuple(sorted((k, v) for k, v in self.wildcards.items() if k != own))
+
+
+def local_rules():
+    """The rules the main Snakemake process runs itself (`localrule: True`), never submitted to Slurm."""
+    files = [ROOT / "Snakefile", *sorted((ROOT / "workflow" / "rules").glob("*.smk"))]
+    text = "\n".join(file.read_text() for file in files)
+    return set(re.findall(r"^rule (\w+):\n(?:    .*\n)*?    localrule: True$", text, re.M))
+
+
+def submitted(runs):
+    """The jobs of `runs` that a Slurm study submits (the local rules' run in the main process)."""
+    return {run.job for run in runs if run.rule not in local_rules()}
+
 
 def planned_jobs(configfile, extra=()):
-    """Every job of the DAG, done or not; `extra`: more config files, merged over the first in order (as
-    snakemake's --configfile takes them)."""
+    """Every run of every job of the DAG, done or not; `extra`: more config files, merged over the first in
+    order (as snakemake's --configfile takes them)."""
     cmd = [sys.executable, "-m", "snakemake", "--summary", "--forceall", "--configfile", str(configfile), *extra]
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
     if proc.returncode != 0:
@@ -107,13 +129,15 @@ def gpu_hours(job, study):
     return images_processed(job, study) / rate / 3600
 
 
-def summarize(jobs, config):
-    study, table = study_config.Study(config), defaultdict(lambda: [0, 0.0])
-    for job in jobs:
-        row = table[experiment_of(job, study)]
-        row[0] += 1
-        row[1] += gpu_hours(job, study)
-    return dict(table)
+def summarize(runs, config):
+    """{experiment: [jobs, runs, GPU-hours]}."""
+    study, jobs, table = study_config.Study(config), defaultdict(set), defaultdict(lambda: [0, 0, 0.0])
+    for run in runs:
+        experiment = experiment_of(run, study)
+        jobs[experiment].add(run.job)
+        table[experiment][1] += 1
+        table[experiment][2] += gpu_hours(run, study)
+    return {experiment: [len(jobs[experiment]), *row[1:]] for experiment, row in table.items()}
 
 
 def main(configfile, extra=()):
@@ -124,8 +148,9 @@ def main(configfile, extra=()):
         f"{configfile}: jobs and GPU-hours per experiment, at "
         f"{', '.join(f'{a} {r:g} img/s' for a, r in est['images_per_second'].items())} on one {est['gpu']}"
     )
-    print(f"{'experiment':<26}{'jobs':>8}{'GPU-hours':>12}")
-    for name, (jobs, hours) in sorted(table.items(), key=lambda kv: -kv[1][1]):
-        print(f"{name:<26}{jobs:>8}{hours:>12.1f}")
-    print(f"{'total':<26}{sum(j for j, _ in table.values()):>8}{sum(h for _, h in table.values()):>12.1f}")
+    print(f"{'experiment':<26}{'jobs':>8}{'runs':>8}{'GPU-hours':>12}")
+    for name, (jobs, runs, hours) in sorted(table.items(), key=lambda kv: -kv[1][2]):
+        print(f"{name:<26}{jobs:>8}{runs:>8}{hours:>12.1f}")
+    total = [sum(row[i] for row in table.values()) for i in range(3)]
+    print(f"{'total':<26}{total[0]:>8}{total[1]:>8}{total[2]:>12.1f}")
     return table

@@ -4,9 +4,14 @@ job, the run from the first step to result.json.
 A job is what its spec says (the hyperparameters, logged as MLflow params); where it runs comes from
 its options (threads, device) and the tracking store (MLFLOW_TRACKING_URI, else --tracked), logged
 as tags.
+
+A training job saves its resumable state (90-190 MB, on a shared file system) every
+DATADIET_STATE_EVERY_S seconds (default 600; 0: at every report) and when it is stopped; the try that
+resumes from it goes on in the same MLflow run, whose id waits beside it in work/run.json.
 """
 
 import os
+import shutil
 import time
 from pathlib import Path
 
@@ -22,10 +27,17 @@ from ..train import (
     epoch_count,
     evaluate,
     init_model,
+    resumes,
+    run_key,
     run_seeds,
     total_steps,
     train,
 )
+from . import names
+
+STATE_EVERY_VARIABLE = "DATADIET_STATE_EVERY_S"
+STATE_EVERY_S = 600  # a stop saves the state too: a time limit or a preemption loses little in between
+RUN_FILE = "run.json"  # in work/: the MLflow run of the try that saved work/state.pt
 
 
 def device(threads, name="auto"):
@@ -64,15 +76,34 @@ def load_data(args):
     return dataset, labels
 
 
-def run(args, name, params, output, consumed=(), device="cpu"):
+def run(args, name, params, output, consumed=(), device="cpu", resume=None):
     """The MLflow run of a job, in the store and experiment its --tracked file names (MLFLOW_TRACKING_URI
-    wins), tagged with its rule, wildcards, the runs it consumed and where it runs: the device (a job
-    that picks none computes on the CPU), its name, capability and driver, and the torch build."""
+    wins; an SQLite file is refused inside a Slurm job), tagged with its rule, wildcards, the runs it
+    consumed and where it runs: the device (a job that picks none computes on the CPU), its name,
+    capability and driver, and the torch build. On a GPU it samples the system's use (system metrics).
+    `resume`: the run of an earlier try whose saved training state this one resumes."""
     store = results.read_json(args.tracked)
+    uri = tracking.study_store(store["uri"])
     tags = {"rule": args.rule, "consumed_runs": ",".join(consumed), "threads": args.threads, "device": str(device)}
     tags.update({f"wildcard.{k}": v for k, v in args.wildcards.items()})
     tags.update(hardware.device_tags(torch.device(device)))
-    return tracking.job_run(store["uri"], store["experiment"], name, params, tags, output=output)
+    on_gpu = torch.device(device).type == "cuda"
+    return tracking.job_run(
+        uri,
+        store["experiment"],
+        name,
+        params,
+        tags,
+        output=output,
+        ends_job=args.ends_job,
+        resume=resume,
+        system_metrics=on_gpu,
+    )
+
+
+def state_every_s():
+    """Seconds between saves of a training job's resumable state: DATADIET_STATE_EVERY_S, else 600."""
+    return float(os.environ.get(STATE_EVERY_VARIABLE, STATE_EVERY_S))
 
 
 class SaveCheckpoints(Callback):
@@ -109,6 +140,23 @@ class Training:
     def params(self):
         return {**self.spec, "seeds": self.seeds, "train_size": len(self.subset), "steps": self.steps}
 
+    def training_set_name(self):
+        """What it trains on, as its MLflow dataset is named: the study's dataset and label noise, and
+        for a subset how it was chosen."""
+        spec = self.spec
+        name = f"{spec['dataset']} noise={spec['noise']}"
+        if "keep" not in spec:  # the whole training set
+            return name
+        left_out = f" left_out={spec['selection']['left_out']}" if "left_out" in spec["selection"] else ""
+        return f"{name} {names.run_label(spec['method'])} keep={spec['keep']}{left_out} rep={spec['run']}"
+
+    def run_key(self, trackers, start_state):
+        """What `train` requires of a resume file to resume from it (train.run_key of this training)."""
+        stop_epoch = self.spec.get("stop_epoch")
+        return run_key(
+            self.cfg, self.steps, self.seeds["data"], len(self.subset), trackers or {}, start_state, stop_epoch
+        )
+
     def train(self, work, save_epochs=(), state_epochs=(), trackers=None, start_state=None):
         """The trained model; checkpoints and the resumable state go to `work`."""
         cfg, n = self.cfg, len(self.dataset["train_labels"])
@@ -144,6 +192,7 @@ class Training:
             report_every=full_epoch,
             autocast=self.device.type == "cuda",
             stop_epoch=stop_epoch,
+            state_every_s=state_every_s(),
         )
         return model
 
@@ -197,7 +246,13 @@ def run_training(
     out_dir = Path(out_dir)
     work = out_dir / "work"
     kept = [f"ckpt_e{e}.pt" for e in save_epochs] + [f"state_e{e}.pt" for e in state_epochs]
-    with run(training.args, name, training.params(), out_dir / "result.json", consumed, training.device) as mlrun:
+    earlier = earlier_run(work, training.run_key(trackers, start_state))
+    params, result_path = training.params(), out_dir / "result.json"
+    with run(training.args, name, params, result_path, consumed, training.device, earlier) as mlrun:
+        if mlrun.info.run_id != earlier:
+            results.write_json({"run_id": mlrun.info.run_id}, work / RUN_FILE)
+        subset = training.subset
+        tracking.log_training_set(training.training_set_name(), subset, training.labels[subset], training.args.dataset)
         for path in artifacts:
             tracking.log_artifact(path)
         start = time.time()
@@ -207,15 +262,56 @@ def run_training(
         result = training.result(mlrun.info.run_id, model, time.time() - start)
         if outputs is not None:
             result.update(outputs(result, model))
-        results.write_json(result, out_dir / "result.json")
+        results.write_json(result, result_path)
     clean_work(work, kept)
     return result
+
+
+# A job of several runs keeps a copy of each finished run's files beside its folder (<run folder>.done/)
+# until the whole job is done: Snakemake deletes a failed job's outputs, and its next try takes the runs an
+# earlier try finished from there rather than train them again.
+DONE_SUFFIX = ".done"
+SPEC_FILE = "spec.json"
+
+
+def keep_finished(spec, out_dir, files):
+    """Keep a copy of the finished run's `files` (in `out_dir`) and its spec, for the job's next try."""
+    done = Path(f"{out_dir}{DONE_SUFFIX}")
+    for name in files:
+        results.publish(Path(out_dir) / name, done / name)
+    results.write_json(spec, done / SPEC_FILE)  # last: it marks the copy whole
+
+
+def restore_finished(spec, out_dir, files):
+    """Whether an earlier try of the job finished this run (the same spec): its files are put back."""
+    done = Path(f"{out_dir}{DONE_SUFFIX}")
+    if not (done / SPEC_FILE).exists() or results.read_json(done / SPEC_FILE) != spec:
+        return False
+    for name in files:
+        results.publish(done / name, Path(out_dir) / name)
+    print(f"{out_dir}: finished by an earlier try of this job, kept", flush=True)
+    return True
+
+
+def forget_finished(out_dirs):
+    """The job is done: the copies of its runs go."""
+    for out_dir in out_dirs:
+        shutil.rmtree(f"{out_dir}{DONE_SUFFIX}", ignore_errors=True)
+
+
+def earlier_run(work, key):
+    """The MLflow run of the job's earlier try if the training (its run `key`) resumes from the state
+    that try saved, else None."""
+    if (work / RUN_FILE).exists() and resumes(work / "state.pt", key):
+        return results.read_json(work / RUN_FILE)["run_id"]
+    return None
 
 
 def clean_work(work, kept):
     """The job is done (a stop no longer interrupts it). The state goes first: a job killed in between
     starts again rather than resume from a state whose checkpoints are gone."""
     (work / "state.pt").unlink(missing_ok=True)
+    (work / RUN_FILE).unlink(missing_ok=True)
     for file in kept:
         (work / file).unlink()
     if work.exists():

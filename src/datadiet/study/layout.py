@@ -86,3 +86,5 @@ JOB_OUTPUTS = {
     "tracking": TRACKED,
     "report": REPORT,
 }
+# A job that makes several runs, one after another: the field of its outputs that tells them apart.
+RUN_FIELD = {"retrain": "rep", "window": "rep", "score": "score"}

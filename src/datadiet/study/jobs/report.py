@@ -1,9 +1,10 @@
-"""The report step: figures, the claims table and the HTML page from the study's result files."""
+"""The report step: figures, the claims table and the HTML page from the study's result files, then
+the study's run in MLflow (see study_run) from them."""
 
 import json
 
 from ... import report as pages, results
-from .. import config
+from .. import config, study_run
 
 
 def report(args):
@@ -14,4 +15,6 @@ def report(args):
         for k in ("curve", "how_early", "window", "transfer", "ntk", "lmc", "sweep", "scores", "labels")
     }
     inputs["benchmarks"] = args.benchmarks
-    pages.build(study, results.read_json(args.tracked), args.captions, inputs, args.out_dir, args.html)
+    store = results.read_json(args.tracked)
+    pages.build(study, store, args.captions, inputs, args.out_dir, args.html)
+    study_run.log_study(store, spec["study"], spec["config"], args.out_dir, args.html)

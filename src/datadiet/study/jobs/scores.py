@@ -8,6 +8,7 @@ import torch
 from ... import data, progress, results, scores, tracking
 from ...train import load_checkpoint
 from .. import job
+from . import each_run
 
 
 def train_scoring(args):
@@ -42,16 +43,22 @@ def train_scoring(args):
 
 
 def score(args):
-    """GraNd or EL2N of every training example from one checkpoint, as one MLflow run."""
-    spec = args.spec
+    """The GraNd and EL2N scores of one scoring run, one after another from their checkpoints (--spec: a
+    list, one spec a score), each as its own MLflow run told apart by its wildcards kind and epoch."""
     device = job.device(args.threads, args.device)
     dataset, labels = job.load_data(args)
-    model = load_checkpoint(args.checkpoint, spec["arch"]).to(device)
-    images = data.normalize(dataset["train_images"], dataset["mean"], dataset["std"], model.memory_format)
     trained_by = results.read_json(args.train_result)["run_id"]
+    for one, checkpoint, out in each_run(args, args.checkpoint, args.out, own={"kind": "kind", "epoch": "epoch"}):
+        model = load_checkpoint(checkpoint, one.spec["arch"]).to(device)
+        score_one(one, dataset, labels, model, device, out, trained_by)
+
+
+def score_one(args, dataset, labels, model, device, out, trained_by):
+    spec = args.spec
+    images = data.normalize(dataset["train_images"], dataset["mean"], dataset["std"], model.memory_format)
     label = f"{spec['kind']}@{spec['epoch']}"
     name = f"score {label} seed={spec['run']} noise={spec['noise']} {spec['dataset']} {spec['arch']}"
-    with job.run(args, name, spec, args.out, [trained_by], device) as run:
+    with job.run(args, name, spec, out, [trained_by], device) as run:
         start = time.time()
         with progress.bar(len(labels), label) as bar:
             if spec["kind"] == "grand":
@@ -67,8 +74,8 @@ def score(args):
             "runs": [run.info.run_id],
             "trained_by": trained_by,
         }
-        results.write_scores(args.out, torch.arange(len(labels)), labels, {"score": values}, made_by)
-        tracking.log_artifact(args.out)
+        results.write_scores(out, torch.arange(len(labels)), labels, {"score": values}, made_by)
+        tracking.log_artifact(out)
 
 
 def input_norm(args):

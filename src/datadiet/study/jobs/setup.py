@@ -11,11 +11,11 @@ from ... import data, noise, results
 
 def init_tracking(args):
     """The store (MLFLOW_TRACKING_URI, else SQLite in --store-dir, a path relative to where the
-    workflow runs, so a moved checkout keeps its store) and its experiment."""
+    workflow runs, so a moved checkout keeps its store; not inside a Slurm job) and its experiment."""
     from ... import tracking  # here only: the other steps never import MLflow
 
     store = Path(args.store_dir)
-    uri = tracking.resolve_uri(f"sqlite:///{store}/mlflow.db")
+    uri = tracking.study_store(f"sqlite:///{store}/mlflow.db")
     experiment_id = tracking.init_store(uri, args.experiment, store / "mlflow" / "artifacts")
     results.write_json({"uri": uri, "experiment": args.experiment, "experiment_id": experiment_id}, args.out)
 
