@@ -62,7 +62,7 @@ study: setup
 # The Slurm tests start a real single-node cluster from Debian's packages, and the MLflow UI test
 # drives Debian's Chromium (root only).
 system-deps:
-	@if ! command -v slurmctld >/dev/null || ! command -v munged >/dev/null || ! command -v chromium >/dev/null; then \
+	@if ! PATH="$$PATH:/usr/sbin:/sbin" command -v slurmctld >/dev/null || ! PATH="$$PATH:/usr/sbin:/sbin" command -v munged >/dev/null || ! command -v chromium >/dev/null; then \
 		if [ "$$(id -u)" = 0 ]; then \
 			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq slurm-wlm munge chromium >/dev/null; \
 		else echo "not root: Slurm, munge and Chromium not installed, the tests that need them will say so and skip"; fi; \

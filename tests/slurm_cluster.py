@@ -20,9 +20,14 @@ CONF = Path("/etc/slurm/slurm.conf")
 SNAKEMAKE_OPTIONS = ["--slurm-status-command", "squeue", "--slurm-init-seconds-before-status-checks", "10"]
 
 
+def tool(name):
+    """The path of a Slurm or munge program: daemons live in /usr/sbin, which a user's PATH may lack."""
+    return shutil.which(name) or shutil.which(name, path="/usr/sbin:/sbin")
+
+
 def why_not():
     """Why this machine cannot run the test cluster, or None if it can."""
-    missing = [tool for tool in ("slurmctld", "slurmd", "sbatch", "squeue", "munged") if not shutil.which(tool)]
+    missing = [name for name in ("slurmctld", "slurmd", "sbatch", "squeue", "munged") if not tool(name)]
     if missing:
         return f"{', '.join(missing)} not installed (`make system-deps` installs slurm-wlm and munge as root)"
     if os.geteuid() != 0:
@@ -88,12 +93,14 @@ class Cluster:
         if subprocess.run("munge -n | unmunge", shell=True, capture_output=True).returncode != 0:
             Path("/run/munge").mkdir(exist_ok=True)
             shutil.chown("/run/munge", "munge", "munge")
-            subprocess.run(["runuser", "-u", "munge", "--", shutil.which("munged")], check=True)
+            subprocess.run([tool("runuser"), "-u", "munge", "--", tool("munged")], check=True)
         # Foreground daemons (-D) are ours to stop; -i ignores state left by an earlier test run.
         self.processes.append(
-            subprocess.Popen(["slurmctld", "-D", "-i"], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+            subprocess.Popen([tool("slurmctld"), "-D", "-i"], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
         )
-        self.processes.append(subprocess.Popen(["slurmd", "-D"], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT))
+        self.processes.append(
+            subprocess.Popen([tool("slurmd"), "-D"], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+        )
         deadline = time.time() + 60
         while time.time() < deadline:
             state = subprocess.run(["sinfo", "-h", "-o", "%T"], capture_output=True, text=True).stdout.strip()
