@@ -6,6 +6,7 @@ workflow; each run is read from its outputs through the study's layout, and a jo
 assumed in the config's `estimate` section.
 """
 
+import functools
 import io
 import re
 import subprocess
@@ -37,6 +38,7 @@ class Job:
         return self.rule, tuple(sorted((k, v) for k, v in self.wildcards.items() if k != own))
 
 
+@functools.cache  # the rule files, read once: callers ask for every run of a plan
 def local_rules():
     """The rules the main Snakemake process runs itself (`localrule: True`), never submitted to Slurm."""
     files = [ROOT / "Snakefile", *sorted((ROOT / "workflow" / "rules").glob("*.smk"))]

@@ -106,6 +106,14 @@ def state_every_s():
     return float(os.environ.get(STATE_EVERY_VARIABLE, STATE_EVERY_S))
 
 
+def subset_label(spec):
+    """How a retraining run's subset was chosen, as its run and dataset names say it:
+    `el2n@1 keep=0.5 rep=0` (a window: `left_out=` after keep)."""
+    how = spec["selection"]
+    left_out = f" left_out={how['left_out']}" if "left_out" in how else ""
+    return f"{names.run_label(spec['method'])} keep={spec['keep']}{left_out} rep={spec['run']}"
+
+
 class SaveCheckpoints(Callback):
     def __init__(self, out_dir, arch, width, num_classes):
         self.out_dir, self.arch, self.width, self.num_classes = Path(out_dir), arch, width, num_classes
@@ -145,10 +153,7 @@ class Training:
         for a subset how it was chosen."""
         spec = self.spec
         name = f"{spec['dataset']} noise={spec['noise']}"
-        if "keep" not in spec:  # the whole training set
-            return name
-        left_out = f" left_out={spec['selection']['left_out']}" if "left_out" in spec["selection"] else ""
-        return f"{name} {names.run_label(spec['method'])} keep={spec['keep']}{left_out} rep={spec['run']}"
+        return name if "keep" not in spec else f"{name} {subset_label(spec)}"  # no keep: the whole set
 
     def run_key(self, trackers, start_state):
         """What `train` requires of a resume file to resume from it (train.run_key of this training)."""

@@ -8,7 +8,7 @@ import torch
 
 from ... import results, selection
 from ...train import run_seeds
-from .. import job, names
+from .. import job
 from . import each_run
 
 
@@ -17,9 +17,10 @@ def retrain(args):
     --out-dir each), each as its own MLflow run told apart by its wildcard rep. A repeat an earlier try of
     the job finished is not trained again."""
     dataset, labels = job.load_data(args)
+    scores = selection_scores(args.scores, len(labels))
     for one, out_dir in each_run(args, args.out_dir, own={"rep": "run"}):
         if not job.restore_finished(one.spec, out_dir, OUTPUTS):
-            retrain_run(one, dataset, labels, out_dir)
+            retrain_run(one, dataset, labels, scores, out_dir)
             job.keep_finished(one.spec, out_dir, OUTPUTS)
     job.forget_finished(args.out_dir)
 
@@ -27,13 +28,19 @@ def retrain(args):
 OUTPUTS = ("subset.json", "result.json")  # a run's files the rule declares
 
 
-def retrain_run(args, dataset, labels, out_dir):
+def selection_scores(path, n):
+    """The mean scores a job's method selects by (--scores) and the runs that made them; (None, []) for a
+    method that selects by none (random, full data)."""
+    if path is None:
+        return None, []
+    values = torch.tensor(results.read_scores(path, n)["mean"].to_numpy())
+    return values, results.read_json(results.provenance_path(path))["runs"]
+
+
+def retrain_run(args, dataset, labels, scores, out_dir):
     spec = args.spec
     n, method, keep, how = len(labels), spec["method"], spec["keep"], spec["selection"]
-    values, consumed = None, []
-    if how["kind"] != "random":
-        values = torch.tensor(results.read_scores(args.scores, n)["mean"].to_numpy())
-        consumed = results.read_json(results.provenance_path(args.scores))["runs"]
+    values, consumed = scores if how["kind"] != "random" else (None, [])
     subset = selection.select(how, n, keep, run_seeds(spec["run"])["subset"], values)
     subset_file = Path(out_dir) / "subset.json"
     chosen = {"method": method, "keep": keep, "run": spec["run"], "selection": how}
@@ -42,11 +49,7 @@ def retrain_run(args, dataset, labels, out_dir):
         print(warning, file=sys.stderr, flush=True)
     written = {**chosen, **described, "indices": subset.tolist(), "score_runs": consumed}
     results.write_json(written, subset_file)
-    left_out = f" left_out={how['left_out']}" if "left_out" in how else ""
-    name = (
-        f"retrain {names.run_label(method)} keep={keep}{left_out} rep={spec['run']} "
-        f"noise={spec['noise']} {spec['dataset']} {spec['model']['arch']}"
-    )
+    name = f"retrain {job.subset_label(spec)} noise={spec['noise']} {spec['dataset']} {spec['model']['arch']}"
     training = job.Training(args, spec, dataset, labels, subset)
     job.run_training(
         training,
