@@ -80,6 +80,13 @@ def whole(tmp_path_factory):
     return tmp, uri, time.time() - start
 
 
+def wait_until(ready, job, log):
+    """Poll `ready()` every 20 ms until it holds; fail, showing the job's `log`, if the job ends first."""
+    while not ready():
+        assert job.poll() is None, log.read_text()
+        time.sleep(0.02)
+
+
 def handles_sigterm(pid):
     """Whether the process has a handler for SIGTERM (its SigCgt mask in /proc)."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -190,9 +197,7 @@ def test_a_job_killed_outright_mid_training_goes_on_in_its_run_when_it_runs_agai
     tmp, uri, _ = whole
     out = tmp / "sigkill"
     job = train_scoring(tmp, uri, out, env={"DATADIET_STATE_EVERY_S": "0"})  # a save at every report
-    while not (out / "work" / "state.pt").exists():
-        assert job.poll() is None, (out / "out.log").read_text()
-        time.sleep(0.02)
+    wait_until(lambda: (out / "work" / "state.pt").exists(), job, out / "out.log")
     job.kill()  # SIGKILL: no chance to end its MLflow run, nor to save the state
     assert job.wait() == -signal.SIGKILL
     (stale,) = runs(uri, out)
@@ -211,9 +216,7 @@ def test_slurm_s_warning_signal_saves_the_state_and_the_rerun_goes_on_in_the_sam
     tmp, uri, _ = whole
     out = tmp / "usr1"
     job = train_scoring(tmp, uri, out)
-    while "epoch 2/6" not in (out / "out.log").read_text():
-        assert job.poll() is None, (out / "out.log").read_text()
-        time.sleep(0.02)
+    wait_until(lambda: "epoch 2/6" in (out / "out.log").read_text(), job, out / "out.log")
     assert not (out / "work" / "state.pt").exists()
     job.send_signal(signal.SIGUSR1)
     assert job.wait() == 130
@@ -256,9 +259,7 @@ def test_a_job_of_several_runs_stopped_in_its_second_keeps_the_first_and_resumes
     cmd = [*map(str, cmd), "--out-dir", *map(str, out)]
     with open(tmp / "out.log", "w") as log:
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
-        while (tmp / "out.log").read_text().count("epoch 4/") < 2:  # the second run has reported
-            assert proc.poll() is None, (tmp / "out.log").read_text()
-            time.sleep(0.02)
+        wait_until(lambda: (tmp / "out.log").read_text().count("epoch 4/") >= 2, proc, tmp / "out.log")  # 2nd run
         proc.send_signal(signal.SIGTERM)
         assert proc.wait() == 130, (tmp / "out.log").read_text()
     assert not (out[1] / "result.json").exists() and (out[1] / "work" / "state.pt").exists(), (
