@@ -4,6 +4,7 @@ import hashlib
 import json
 import re
 import shutil
+from collections import defaultdict
 from pathlib import Path
 
 import pandas as pd
@@ -30,7 +31,7 @@ from studies import (
 # The rules whose jobs train, score or measure, one at least of each in every study.
 EXPERIMENT_RULES = {"train_scoring", "lmc_parent", "score", "retrain", "retrain_window", "ntk_velocity", "lmc_child",
                     "lmc_barrier", "sweep_scoring"}  # fmt: skip
-PAPER_PLAN = "93a634b393162a5a3ff84d8ce9853b515e9235ed0969e6c37e1765d113ddb921"
+PAPER_PLAN = "4826b95f1a3264299e5b0dbb8fa6294a367e8e905dc0bf81f162ac69ab7ac78d"
 OUTCOMES = {"reproduced", "not reproduced", "inconclusive", "underpowered", "not measured"}
 REGIMES = ("below paper scale", "scale unknown", *size_sweep.REGIMES)
 VERDICTS = OUTCOMES | {f"{v} ({regime})" for v in OUTCOMES for regime in REGIMES}
@@ -368,15 +369,24 @@ def test_paper_preset_dry_run_plans_every_experiment_and_estimate_prices_it():
     assert {int(w["rep"]) for w in retrains} == {0, 1, 2, 3}
     # Exactly the runs recorded (after issue 18: the size sweep, keep_min at the main size; issue 20: a
     # download job per torchvision dataset, a job per scoring run for all its scores, one per retraining
-    # point for its repeats, the size sweep's full-data points a rule of their own): a digest.
+    # point for its repeats, the size sweep's full-data points a rule of their own, a subset's score made by
+    # its scoring job): a digest.
     listed = sorted(
         f"{job.rule} " + ", ".join(f"{k}={v}" for k, v in sorted(job.wildcards.items()))
         for job in jobs
         if job.wildcards
     )
     assert len(listed) == 4990 and hashlib.sha256("\n".join(listed).encode()).hexdigest() == PAPER_PLAN
-    # Jobs worth scheduling: about 1,100 Slurm jobs for its 4,990 runs (4,717 jobs before issue 20).
-    assert len(submitted(jobs)) == 1114
+    # Jobs worth scheduling: about 1,100 Slurm jobs for its 4,990 runs (4,717 jobs before issue 20); a
+    # subset's score (seconds of work) is made by the job that trained its scoring run.
+    assert len(submitted(jobs)) == 1108
+    kinds = defaultdict(set)
+    for job in jobs:
+        kinds[job.job].add(job.kind)
+    subsets = study_config.Study(config).subsets
+    assert {frozenset(kinds[j.job]) for j in jobs if j.kind == "score" and j.wildcards["dataset"] in subsets} == {
+        frozenset({"scoring", "score"})
+    }
     assert {rule for rule, _ in submitted(jobs)}.isdisjoint({"download", "aggregate_scores", "input_norm"})
     table = summarize(jobs, config)
     assert set(table) >= {

@@ -83,14 +83,14 @@ SRC = shlex.quote(os.path.join(workflow.basedir, "src"))
 DATADIET = f"PYTHONPATH={SRC} python -m datadiet" if IN_CONDA else f"{shlex.quote(sys.executable)} -m datadiet"
 
 
-def job(step, extra="", **files):
-    """The shell command of a tracked job step: its spec and wildcards (params.spec, params.wildcards),
-    its threads and files (name=option value, e.g. dataset="input.dataset"); its log gets the output."""
+def job(step, extra="", spec="params.spec", log="log", **files):
+    """The shell command of a tracked job step: its spec (`spec`) and wildcards (params.wildcards), its
+    threads and files (name=option value, e.g. dataset="input.dataset"); its log (`log`) gets the output."""
     options = "".join(f" --{name.replace('_', '-')} {{{value}:q}}" for name, value in files.items())
     options += f" {extra}" if extra else ""
     return (
-        f"{DATADIET} job {step} --spec {{params.spec:q}} --wildcards {{params.wildcards:q}} --rule {{params.rule}}"
-        f" --threads {{threads}} --device {{resources.device}} --tracked {{input.tracked:q}}{options} > {{log:q}} 2>&1"
+        f"{DATADIET} job {step} --spec {{{spec}:q}} --wildcards {{params.wildcards:q}} --rule {{params.rule}}"
+        f" --threads {{threads}} --device {{resources.device}} --tracked {{input.tracked:q}}{options} > {{{log}:q}} 2>&1"
     )
 
 

@@ -67,8 +67,8 @@ ruleorder: lmc_parent > train_scoring
 
 
 # Every GraNd and EL2N score of a scoring run in one job, one after another (each its own MLflow run):
-# on clean data all the study's scores, at a noise level the scores its experiments select by, on a
-# size-sweep subset the sweep's.
+# on clean data all the study's scores, at a noise level the scores its experiments select by (a
+# size-sweep subset's score is made by its scoring job, sweep_scoring).
 rule score:
     input:
         dataset=DATASET,
@@ -121,25 +121,6 @@ if S.noisy_scored:
             noise="|".join(map(re.escape, S.noisy)),
         params:
             rule="score_noisy",
-            spec=run_specs(layout.SEED_SCORES, score_spec, "scores"),
-            wildcards=wildcards_json,
-
-
-if S.subsets:
-
-    use rule score as score_subset with:
-        input:
-            dataset=DATASET,
-            labels=LABELS,
-            tracked=TRACKED,
-            checkpoints=checkpoints_of([S.sweep["score"]]),
-            train_result=f"{SCORING}/result.json",
-        output:
-            scores=seed_scores([S.sweep["score"]]),
-        wildcard_constraints:
-            dataset=SUBSETS,
-        params:
-            rule="score_subset",
             spec=run_specs(layout.SEED_SCORES, score_spec, "scores"),
             wildcards=wildcards_json,
 

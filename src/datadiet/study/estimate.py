@@ -61,9 +61,19 @@ def planned_jobs(configfile, extra=()):
     table = pd.read_csv(io.StringIO(proc.stdout), sep="\t", dtype=str)
     found = [(rule, *kind_of(path)) for rule, path in zip(table.rule, table.output_file)]
     found = [job for job in found if job[2] is not None]
-    # A job's outputs are listed one a row; the one earliest in layout.JOB_OUTPUTS names the job.
+    # A job's outputs are listed one a row; the one earliest in layout.JOB_OUTPUTS names the job's runs.
     naming = {rule: min(order for r, order, _, _ in found if r == rule) for rule, *_ in found}
-    return [Job(rule, kind, wildcards) for rule, order, kind, wildcards in found if order == naming[rule]]
+    return [
+        Job(rule, kind, wildcards)
+        for rule, order, kind, wildcards in found
+        if order == naming[rule] or is_score_run(kind, wildcards)
+    ]
+
+
+def is_score_run(kind, wildcards):
+    """A GraNd or EL2N score is a run of its own, whichever job makes it (a size-sweep scoring job makes
+    one after its training run); forgetting and AUM are made inside their training run."""
+    return kind == "score" and Score.parse(wildcards["score"]).epoch is not None
 
 
 def kind_of(path):
