@@ -84,6 +84,11 @@ def provenance_path(scores_path):
     return Path(scores_path).with_suffix(".json")
 
 
+def read_mean_scores(path, num_examples):
+    """Each example's score averaged over seeds (an aggregate's 'mean' column), in dataset order."""
+    return torch.tensor(read_scores(path, num_examples)["mean"].to_numpy())
+
+
 def read_scores(path, num_examples=None):
     """A score table, checked against the training set it claims to score."""
     table = pd.read_csv(path)

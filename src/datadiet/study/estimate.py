@@ -123,7 +123,7 @@ def images_processed(job, study):
         return trained
     if job.kind == "child":
         return trained * (1 - int(w["epoch"]) / epochs)
-    if job.kind == "score" and Score.parse(w["score"]).epoch is not None:
+    if is_score_run(job.kind, w):
         return n * (2 if w["score"].startswith("grand") else 1 / 3)
     if job.kind == "ntk":
         ntk = config["experiments"]["ntk"]

@@ -19,8 +19,8 @@ def ntk_velocity(args):
     dataset, labels = job.load_data(args)
     before, after = (load_checkpoint(path, spec["arch"]).to(device) for path in (args.before, args.after))
     images = data.normalize(dataset["train_images"], dataset["mean"], dataset["std"], before.memory_format)
-    mean = results.read_scores(args.scores, len(labels))["mean"].to_numpy()
-    order = selection.ascending_order(torch.tensor(mean))
+    mean = results.read_mean_scores(args.scores, len(labels))
+    order = selection.ascending_order(mean)
     size = spec["block_size"]
     blocks = dynamics.measured_blocks(len(order), size, spec["blocks"])
     consumed = [results.read_json(Path(args.before).parent / "result.json")["run_id"]]
@@ -41,7 +41,7 @@ def ntk_velocity(args):
                     "block": b,
                     "first_rank": b * size,
                     "velocity": v,
-                    "mean_score": mean[block.numpy()].mean(),
+                    "mean_score": mean[block].numpy().mean(),
                     "corrupted_fraction": corrupted[block].float().mean().item(),
                 }
             )
@@ -78,8 +78,7 @@ def lmc_barrier(args):
     spec = args.spec
     device = job.device(args.threads, args.device)
     dataset, labels = job.load_data(args)
-    mean = results.read_scores(args.scores, len(labels))["mean"].to_numpy()
-    sets = dynamics.example_sets(torch.tensor(mean), spec["set_size"], seed=0)
+    sets = dynamics.example_sets(results.read_mean_scores(args.scores, len(labels)), spec["set_size"], seed=0)
     # Preprocessed once for every pair (all children share one architecture).
     memory_format = load_checkpoint(args.children[0], spec["arch"]).memory_format
     train = dataset["train_images"]

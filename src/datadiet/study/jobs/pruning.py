@@ -4,8 +4,6 @@ on it for the same step budget as full data."""
 import sys
 from pathlib import Path
 
-import torch
-
 from ... import results, selection
 from ...train import run_seeds
 from .. import job
@@ -33,14 +31,13 @@ def selection_scores(path, n):
     method that selects by none (random, full data)."""
     if path is None:
         return None, []
-    values = torch.tensor(results.read_scores(path, n)["mean"].to_numpy())
-    return values, results.read_json(results.provenance_path(path))["runs"]
+    return results.read_mean_scores(path, n), results.read_json(results.provenance_path(path))["runs"]
 
 
 def retrain_run(args, dataset, labels, scores, out_dir):
     spec = args.spec
     n, method, keep, how = len(labels), spec["method"], spec["keep"], spec["selection"]
-    values, consumed = scores if how["kind"] != "random" else (None, [])
+    values, consumed = scores
     subset = selection.select(how, n, keep, run_seeds(spec["run"])["subset"], values)
     subset_file = Path(out_dir) / "subset.json"
     chosen = {"method": method, "keep": keep, "run": spec["run"], "selection": how}
