@@ -1,4 +1,5 @@
 import signal
+import sys
 
 import pytest
 
@@ -19,8 +20,10 @@ def study(tmp_path_factory):
 def stoppable():
     """This process as a job: a stop signal raises stop.Stopped (the handlers restored afterwards)."""
     previous = {signum: signal.getsignal(signum) for signum in stop.SIGNALS}
+    unraisable_hook = sys.unraisablehook
     stop.install()
     yield
     stop.install()  # forgets the stop this test received
     for signum, handler in previous.items():
         signal.signal(signum, handler)
+    sys.unraisablehook = unraisable_hook

@@ -3,6 +3,8 @@ signal does not cut the clean-up short."""
 
 import os
 import signal
+import subprocess
+import sys
 
 import pytest
 
@@ -74,3 +76,26 @@ def test_slurm_s_warning_before_the_time_limit_is_a_stop():
     with pytest.raises(stop.Stopped, match=f"stopped by signal {signal.SIGUSR1.value}"):
         os.kill(os.getpid(), signal.SIGUSR1)
     assert stop.received() == signal.SIGUSR1
+
+
+# A job whose stop lands in a weakref callback (as SQLAlchemy's, run by the garbage collector, in CI):
+# raised there, Python drops it and prints "Exception ignored"; the job must stop all the same.
+STOP_IN_A_WEAKREF_CALLBACK = """
+import os, signal, time, weakref
+from datadiet import stop
+
+stop.install()
+thing = type("Thing", (), {})()
+collected = weakref.ref(thing, lambda _: os.kill(os.getpid(), signal.SIGTERM) or time.sleep(0.1))
+try:
+    del thing
+    time.sleep(10)
+    print("went on")
+except stop.Stopped as stopped:
+    print("stopped by", stopped.signum)
+"""
+
+
+def test_a_stop_that_lands_where_python_drops_exceptions_is_raised_in_the_job_all_the_same():
+    job = subprocess.run([sys.executable, "-c", STOP_IN_A_WEAKREF_CALLBACK], capture_output=True, text=True, timeout=60)
+    assert (job.stdout, job.stderr) == (f"stopped by {signal.SIGTERM.value}\n", "")

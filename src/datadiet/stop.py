@@ -3,7 +3,8 @@ a cancelled workflow), Slurm warns of the time limit with SIGUSR1 when asked (`-
 user stops with Ctrl-C: each becomes one `Stopped` exception, raised where the job is, so that what it
 leaves is clean (an MLflow run KILLED, no half-written file, the training state saved) and the same
 command resumes. Steps that must not be cut in two (an MLflow call, the end of a run) run
-`shielded()`: a stop that arrives inside one is raised when the step is done.
+`shielded()`: a stop that arrives inside one is raised when the step is done. A stop that lands where
+Python drops exceptions (a weakref callback or `__del__` run by the garbage collector) is sent again.
 
 Only the standard library here: the entry point installs the handler before it imports anything.
 """
@@ -11,6 +12,8 @@ Only the standard library here: the entry point installs the handler before it i
 import contextlib
 import os
 import signal
+import sys
+import threading
 
 SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1)
 # Fault injection for the tests: the job sends itself SIGTERM when it reaches the named point.
@@ -39,12 +42,25 @@ def _handler(signum, frame):
         raise Stopped(signum)
 
 
+def _unraisable(unraisable):
+    """Python reports here an exception it had to drop (one raised in a weakref callback, say, which
+    SQLAlchemy's registry runs as objects are collected): a stop raised there is sent again, from
+    another thread a moment later, so that it is raised in the job's own code."""
+    global _received
+    if not isinstance(unraisable.exc_value, Stopped):
+        sys.__unraisablehook__(unraisable)  # Python's own report
+    elif _received is not None:
+        _received = None
+        threading.Timer(0.01, os.kill, (os.getpid(), unraisable.exc_value.signum)).start()
+
+
 def install():
     """From now until `done()`, a stop signal raises `Stopped`."""
     global _received, _pending
     _received, _pending = None, False
     for signum in SIGNALS:
         signal.signal(signum, _handler)
+    sys.unraisablehook = _unraisable
 
 
 def done():
