@@ -35,6 +35,24 @@ def why_not():
     return None
 
 
+def munge_answers():
+    return subprocess.run("munge -n | unmunge", shell=True, capture_output=True).returncode == 0
+
+
+def node_state():
+    return subprocess.run(["sinfo", "-h", "-o", "%T"], capture_output=True, text=True).stdout.strip()
+
+
+def within(seconds, ready):
+    """Whether ready() holds within `seconds` (asked every 0.2 s)."""
+    deadline = time.time() + seconds
+    while not ready():
+        if time.time() > deadline:
+            return False
+        time.sleep(0.2)
+    return True
+
+
 def slurm_conf(state, host, cpus):
     return f"""# written by the datadiet tests (tests/slurm_cluster.py)
 ClusterName=datadiet-test
@@ -90,28 +108,35 @@ class Cluster:
         if CONF.exists() and "datadiet tests" not in CONF.read_text():
             raise RuntimeError(f"{CONF} exists and is not ours: not touching a real cluster's configuration")
         CONF.write_text(slurm_conf(self.state, self.host, self.cpus))
-        if subprocess.run("munge -n | unmunge", shell=True, capture_output=True).returncode != 0:
+        if not munge_answers():  # a munged already running (the machine's own) is left alone
             Path("/run/munge").mkdir(exist_ok=True)
             shutil.chown("/run/munge", "munge", "munge")
-            subprocess.run([tool("runuser"), "-u", "munge", "--", tool("munged")], check=True)
-        # Foreground daemons (-D) are ours to stop; -i ignores state left by an earlier test run.
+            self.processes.append(
+                subprocess.Popen(
+                    [tool("munged"), "-F"],
+                    user="munge",
+                    group="munge",
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.STDOUT,
+                )
+            )
+            if not within(10, munge_answers):
+                self.stop()
+                raise RuntimeError("munged did not start")
+        # Foreground daemons (-F, -D) are ours to stop; -i ignores state left by an earlier test run.
         self.processes.append(
             subprocess.Popen([tool("slurmctld"), "-D", "-i"], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
         )
         self.processes.append(
             subprocess.Popen([tool("slurmd"), "-D"], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
         )
-        deadline = time.time() + 60
-        while time.time() < deadline:
-            state = subprocess.run(["sinfo", "-h", "-o", "%T"], capture_output=True, text=True).stdout.strip()
-            if state in ("idle", "mixed", "allocated"):
-                return self
-            time.sleep(1)
+        if within(60, lambda: node_state() in ("idle", "mixed", "allocated")):
+            return self
         logs = "\n".join(
             (self.state / f).read_text()[-2000:] for f in ("slurmctld.log", "slurmd.log") if (self.state / f).exists()
         )
         self.stop()
-        raise RuntimeError(f"the test cluster did not come up (sinfo: {state!r}):\n{logs}")
+        raise RuntimeError(f"the test cluster did not come up (sinfo: {node_state()!r}):\n{logs}")
 
     def stop(self):
         for process in self.processes:
