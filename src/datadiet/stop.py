@@ -49,7 +49,7 @@ def _unraisable(unraisable):
     global _received
     if not isinstance(unraisable.exc_value, Stopped):
         sys.__unraisablehook__(unraisable)  # Python's own report
-    elif _received is not None:
+    else:  # forgotten, so that the handler takes it again
         _received = None
         threading.Timer(0.01, os.kill, (os.getpid(), unraisable.exc_value.signum)).start()
 
