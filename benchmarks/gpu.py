@@ -20,10 +20,10 @@ def run(folder, train_split, batch=128):
     mean, std = torch.tensor(MEAN), torch.tensor(STD)
     train_set = TrainSet(train_split.images.to(device), train_split.labels.to(device), mean.to(device), std.to(device))
     ours = build("resnet18", 10, 64).to(device)
-    cfg = TrainConfig(epochs=1, batch_size=batch)
+    cfg = TrainConfig(epochs=1, batch_size=batch, precision="bf16")
 
     def our_epoch():
-        train(ours, train_set, cfg, 0, n // batch, autocast=True)
+        train(ours, train_set, cfg, 0, n // batch)
         torch.cuda.synchronize()
 
     from torchvision import models

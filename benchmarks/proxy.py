@@ -24,7 +24,7 @@ def trainer(preset, train_set, device, width=None, batch=None):
     flops = gpu_check.flops_per_image(model, train_set, cfg)
 
     def one_pass():
-        train(model, train_set, cfg, 0, steps, autocast=device.type == "cuda")
+        train(model, train_set, cfg, 0, steps)
         if device.type == "cuda":
             torch.cuda.synchronize()
 

@@ -112,9 +112,7 @@ class Check:
         if self.device.type == "cuda":
             torch.cuda.synchronize()
         start = time.perf_counter()
-        train(
-            model, part, cfg, run_seeds(run)["data"], steps, autocast=self.device.type == "cuda", stop_epoch=stop_epoch
-        )
+        train(model, part, cfg, run_seeds(run)["data"], steps, stop_epoch=stop_epoch)
         if self.device.type == "cuda":
             torch.cuda.synchronize()
         self.seconds += time.perf_counter() - start

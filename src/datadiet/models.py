@@ -116,7 +116,14 @@ class ResNet(nn.Module):
 
     def forward(self, x):
         x = self.stages(self.stem(x))
-        return self.fc(self.pool(x).flatten(1))
+        return fp32_head(self.fc, self.pool(x).flatten(1))
+
+
+def fp32_head(fc, features):
+    """The classifier in float32 even under bf16 autocast: the logits that the loss, forgetting and AUM
+    read keep fp32's resolution (a 10-class layer costs nothing). Without autocast, `fc(features)` exactly."""
+    with torch.autocast(features.device.type, enabled=False):
+        return fc(features.float())
 
 
 def airbench_conv(in_channels, out_channels, kernel=3, padding=1, bias=False):
@@ -178,7 +185,7 @@ class Airbench(nn.Module):
 
     def forward(self, x):
         x = self.groups(F.gelu(self.whiten(x)))
-        return self.fc(self.pool(x).flatten(1)) / 9
+        return fp32_head(self.fc, self.pool(x).flatten(1)) / 9
 
 
 def has_whitening(model):

@@ -109,7 +109,6 @@ def train_seed(train_set, num_classes, cfg, arch, width, init, seed, score, scor
             steps,
             callbacks=callbacks,
             trackers=trackers,
-            autocast=device.type == "cuda",
         )
     return model, trackers
 

@@ -127,7 +127,9 @@ class PruneImages:
         self.args, self.score_epoch = args, score_epoch
         self.device = device(args.threads, args.device)
         self.paths, self.labels, self.classes = prune.list_folder(args.data)
-        self.cfg = TrainConfig(epochs=args.epochs, batch_size=args.batch_size)
+        # bf16 autocast on a GPU, as the study's GPU presets; fp32 on a CPU.
+        precision = "auto" if self.device.type == "cuda" else "fp32"
+        self.cfg = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, precision=precision)
         if seeds:  # too few images for one batch: an error now rather than after decoding them
             self.steps, _ = prune.run_steps(args.score, self.cfg, len(self.paths), score_epoch)
         with progress.bar(len(self.paths), "decoding") as shown:

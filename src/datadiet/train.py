@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass
 import torch
 import torch.nn.functional as F
 
-from . import data, models, results
+from . import data, hardware, models, results
 
 
 @dataclass
@@ -45,6 +45,7 @@ class TrainConfig:
     pad: int = 4  # the random crop's translation, in pixels
     tta: bool = False  # evaluation averages the logits of each image and its mirror image
     compile: bool = False  # torch.compile the training forward pass (pays on a GPU, not on a CPU)
+    precision: str = "fp32"  # or "bf16" (forward and loss under autocast), "auto" (where it pays: hardware.bf16_pays)
 
 
 def run_seeds(run):
@@ -423,7 +424,6 @@ def train(
     state_epochs=(),
     start_state=None,
     report_every=None,
-    autocast=False,
     stop_epoch=None,
     state_every_s=0,
 ):
@@ -440,7 +440,6 @@ def train(
     `test`: optional (images, labels) evaluated at every report.
     `report_every`: report (evaluate `test`, call `on_epoch_end`, save the state if due) at the first epoch's end after
     every `report_every` steps, and after the last; default every epoch (a small subset has many short epochs).
-    `autocast`: forward and loss in bfloat16 autocast (the GPU path; weights and optimizer stay float32).
     `stop_epoch`: stop after this epoch, on the schedule of `steps` steps (its checkpoints are the whole run's).
     """
     trackers = {} if trackers is None else trackers
@@ -465,7 +464,6 @@ def train(
             save_epochs=save_epochs,
             state_epochs=state_epochs,
             report_every=report_every,
-            autocast=autocast,
             stop_epoch=stop_epoch,
         )
     return trackers
@@ -489,7 +487,6 @@ def train_from(
     save_epochs=(),
     state_epochs=(),
     report_every=None,
-    autocast=False,
     stop_epoch=None,
 ):
     """Train from `state` until `steps` steps are done (or `stop_epoch` ends), with the hooks and
@@ -504,6 +501,8 @@ def train_from(
     state.model.train()
     # Compiled, the forward pass runs as a few fused kernels; the state keeps the plain module.
     forward = torch.compile(state.model, dynamic=False) if cfg.compile else state.model
+    # bf16 autocast: weights, optimizer and the classifier's logits stay float32 (models.fp32_head).
+    autocast = hardware.autocast_bf16(cfg.precision, device)
     for cb in callbacks:
         cb.on_train_start(state.step)
     for epoch in range(state.epoch + 1, epochs + 1):

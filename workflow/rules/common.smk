@@ -156,6 +156,11 @@ def checkpoints_of(scores):
     return [path(layout.CHECKPOINT, epoch=names.Score.parse(s).epoch) for s in scores]
 
 
+def score_checkpoints(scores):
+    """A params function: the checkpoint each of `scores` is taken from, in their order (one may serve two)."""
+    return lambda w: [path(layout.CHECKPOINT, **dict(w.items()), epoch=names.Score.parse(s).epoch) for s in scores]
+
+
 def seed_scores(scores):
     return [path(layout.SEED_SCORES, score=s) for s in scores]
 

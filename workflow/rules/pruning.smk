@@ -26,7 +26,7 @@ rule retrain:
         rule="retrain",
         spec=run_specs(f"{RETRAIN}/result.json", retrain_spec, "result"),
         wildcards=wildcards_json,
-        scores=lambda w, input: f"--scores {input.scores[0]}" if input.scores else "",
+        scores=lambda w, input: f"--scores {' '.join(map(shlex.quote, input.scores))}" if input.scores else "",
         out_dir=out_dirs,
     threads: config["threads"]
     resources:

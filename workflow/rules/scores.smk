@@ -2,6 +2,9 @@
 # those checkpoints, the input-norm control, and the mean over seeds.
 
 SCORING = path(layout.SCORING)
+# Datasets whose scoring runs train to the end (forgetting, AUM, spawn states) and are scored in jobs of
+# their own; with scores.short_runs none: short_scoring cuts them at their last checkpoint.
+WHOLE_RUN = "(?!)" if S.short_scoring else CONFIGURED
 
 
 rule train_scoring:
@@ -15,13 +18,14 @@ rule train_scoring:
         forgetting=path(layout.SEED_SCORES, score="forgetting"),
         aum=path(layout.SEED_SCORES, score="aum"),
     wildcard_constraints:
-        dataset=CONFIGURED,
+        dataset=WHOLE_RUN,
     params:
         rule="train_scoring",
         spec=spec(lambda w: S.scoring_spec(w.dataset, w.arch, w.noise, w.seed)),
         wildcards=wildcards_json,
         out_dir=lambda w, output: os.path.dirname(output.result),
     threads: config["threads"]
+    priority: 1  # before the other training jobs: every selection waits for the scoring runs
     resources:
         **cluster_resources("train"),
     conda:
@@ -79,7 +83,7 @@ rule score:
     output:
         scores=seed_scores(S.scored),
     wildcard_constraints:
-        dataset=CONFIGURED,
+        dataset=WHOLE_RUN,
         noise=re.escape(S.clean),
     params:
         rule="score",
@@ -165,3 +169,85 @@ rule aggregate_scores:
         f"{OUT}/logs/{{dataset}}/{{arch}}/aggregate_scores/noise{{noise}}/{{score}}.log",
     shell:
         f"{DATADIET} job aggregate --inputs {{input:q}} --out {{output:q}} > {{log:q}} 2>&1"
+
+
+# A short scoring run on a size-sweep subset, cut at the sweep's score epoch, and its score in one job (the score takes seconds: not worth a job of its own);
+# each its own MLflow run, as in the train_scoring and score rules.
+rule sweep_scoring:
+    input:
+        dataset=DATASET,
+        labels=LABELS,
+        tracked=TRACKED,
+    output:
+        result=f"{SCORING}/result.json",
+        checkpoints=checkpoints_of([S.sweep["score"]]),
+        scores=seed_scores([S.sweep["score"]]),
+    wildcard_constraints:
+        dataset=SUBSETS,
+    params:
+        rule="sweep_scoring",
+        spec=spec(lambda w: S.sweep_scoring_spec(w.dataset, w.arch, w.noise, w.seed)),
+        score_spec=run_specs(layout.SEED_SCORES, score_spec, "scores"),
+        score_checkpoints=score_checkpoints([S.sweep["score"]]),
+        wildcards=wildcards_json,
+        out_dir=lambda w, output: os.path.dirname(output.result),
+    threads: config["threads"]
+    priority: 1  # before the other training jobs: every selection waits for the scoring runs
+    resources:
+        **cluster_resources("train"),
+    conda:
+        "../envs/datadiet.yaml"
+    log:
+        train=f"{OUT}/logs/{{dataset}}/{{arch}}/sweep_scoring/noise{{noise}}/seed{{seed}}.log",
+        score=f"{OUT}/logs/{{dataset}}/{{arch}}/sweep_scoring/noise{{noise}}/seed{{seed}}.score.log",
+    benchmark:
+        f"{OUT}/benchmarks/{{dataset}}/{{arch}}/sweep_scoring/noise{{noise}}/seed{{seed}}.tsv"
+    shell:
+        job("train-scoring", log="log.train", dataset="input.dataset", labels="input.labels", out_dir="params.out_dir")
+        + " && "
+        + job(
+            "score",
+            spec="params.score_spec",
+            log="log.score",
+            dataset="input.dataset",
+            labels="input.labels",
+            checkpoint="params.score_checkpoints",
+            train_result="output.result",
+            out="output.scores",
+        )
+
+
+# With scores.short_runs, the scoring runs of the configured datasets likewise: cut at the last checkpoint
+# a score needs, every GraNd and EL2N score of the study made in the same job.
+if S.short_scoring:
+
+    use rule sweep_scoring as short_scoring with:
+        output:
+            result=f"{SCORING}/result.json",
+            checkpoints=[path(layout.CHECKPOINT, epoch=t) for t in S.checkpoint_epochs],
+            scores=seed_scores(S.scored),
+        wildcard_constraints:
+            dataset=CONFIGURED,
+            noise=re.escape(S.clean),
+        params:
+            rule="short_scoring",
+            spec=spec(lambda w: S.short_scoring_spec(w.dataset, w.arch, w.noise, w.seed, S.checkpoint_epochs)),
+            score_spec=run_specs(layout.SEED_SCORES, score_spec, "scores"),
+            score_checkpoints=score_checkpoints(S.scored),
+            wildcards=wildcards_json,
+            out_dir=lambda w, output: os.path.dirname(output.result),
+        log:
+            train=f"{OUT}/logs/{{dataset}}/{{arch}}/short_scoring/noise{{noise}}/seed{{seed}}.log",
+            score=f"{OUT}/logs/{{dataset}}/{{arch}}/short_scoring/noise{{noise}}/seed{{seed}}.score.log",
+        benchmark:
+            f"{OUT}/benchmarks/{{dataset}}/{{arch}}/short_scoring/noise{{noise}}/seed{{seed}}.tsv"
+
+
+# With scores.seeds_per_repeat, the mean a retraining repeat selects by: over its own scoring runs.
+use rule aggregate_scores as aggregate_repeat_scores with:
+    input:
+        lambda w: [path(layout.SEED_SCORES, **dict(w.items()), seed=s) for s in S.repeat_seeds(int(w.rep))],
+    output:
+        path(layout.REPEAT_SCORES),
+    log:
+        f"{OUT}/logs/{{dataset}}/{{arch}}/aggregate_scores/noise{{noise}}/{{score}}/rep{{rep}}.log",

@@ -98,6 +98,8 @@ class Study:
         self.datasets = config["datasets"]
         self.first = next(iter(self.datasets))
         self.seeds = list(range(config["scores"]["seeds"]))
+        self.seeds_per_repeat = config["scores"]["seeds_per_repeat"]
+        self.short_scoring = config["scores"]["short_runs"]  # scoring runs cut at their last checkpoint
         self.repeats = list(range(config["pruning"]["repeats"]))
         self.noise = numbers(config["noise"]["levels"])
         self.clean, self.noisy = self.noise[0], self.noise[1:]
@@ -123,7 +125,8 @@ class Study:
         self.grand_epochs = sorted(set(config["scores"]["grand_epochs"]) | early | epoch_of(swept, "grand"))
         self.el2n_epochs = sorted(set(config["scores"]["el2n_epochs"]) | early | epoch_of(swept, "el2n"))
         self.scored = [f"grand_e{t}" for t in self.grand_epochs] + [f"el2n_e{t}" for t in self.el2n_epochs]
-        self.all_scores = self.scored + ["forgetting", "aum", "input_norm"]
+        # Forgetting and AUM are counted over a scoring run's whole training: short runs have none.
+        self.all_scores = self.scored + ([] if self.short_scoring else ["forgetting", "aum"]) + ["input_norm"]
         # Checkpoints every scoring run keeps: the score epochs and both ends of each NTK-velocity step.
         ntk_epochs = {e + d for e in self.ntk["epochs"] for d in (0, 1)} if self.active("ntk") else set()
         self.checkpoint_epochs = sorted(set(self.grand_epochs) | set(self.el2n_epochs) | ntk_epochs)
@@ -230,13 +233,20 @@ class Study:
         )
 
     def selection_scores(self, dataset, arch, noise, method):
-        """The mean score file a method selects by: none for random and full, another architecture's for
-        a transfer."""
+        """The mean score files a method selects by: none for random and full, another architecture's for
+        a transfer; with scores.seeds_per_repeat one a repeat, in the order of `repeats`."""
         method = self.method(method)
         if method.score is None:
             return []
         where = {"dataset": dataset, "arch": method.source_arch or arch, "noise": noise, "score": str(method.score)}
+        if self.seeds_per_repeat and dataset not in self.subsets:
+            return [self.path(layout.REPEAT_SCORES, **where, rep=r) for r in self.repeats]
         return [self.path(layout.MEAN_SCORES, **where)]
+
+    def repeat_seeds(self, rep):
+        """The scoring runs retraining repeat `rep` selects by, with scores.seeds_per_repeat."""
+        k = self.seeds_per_repeat
+        return list(range(rep * k, (rep + 1) * k))
 
     def data_spec(self, dataset):
         """How to read a dataset: source, path, subset; a size-sweep subset: its parent's, and `size`."""
@@ -261,14 +271,18 @@ class Study:
         return {**spec, "download": False} if spec["source"] == "torchvision" else spec
 
     def sweep_scoring_spec(self, dataset, arch, noise, seed):
-        """A size-sweep scoring run: trained only up to the checkpoint of the sweep's score (the step
-        budget and schedule of the whole run, cut there: the checkpoint is the whole run's)."""
-        epoch = names.Score.parse(self.sweep["score"]).epoch
-        return self.training_spec(dataset, arch, noise, seed, save_epochs=[epoch], stop_epoch=epoch)
+        """A size-sweep scoring run: trained only up to the checkpoint of the sweep's score."""
+        return self.short_scoring_spec(dataset, arch, noise, seed, [names.Score.parse(self.sweep["score"]).epoch])
+
+    def short_scoring_spec(self, dataset, arch, noise, seed, epochs):
+        """A scoring run trained only up to the last of its checkpoints `epochs` (the step budget and
+        schedule of the whole run, cut there: the checkpoints are the whole run's)."""
+        return self.training_spec(dataset, arch, noise, seed, save_epochs=epochs, stop_epoch=max(epochs))
 
     def check(self):
         """What the schema cannot say: names that must refer to each other, epochs inside training."""
         self._check_methods()
+        self._check_scoring()
         self._check_window()
         self._check_sweep()
         for name, section in self.sections.items():
@@ -295,6 +309,27 @@ class Study:
             if spec["source"] != "torchvision" and not os.path.exists(spec.get("path", "")):
                 raise ConfigError(f"config datasets.{name}.path: {spec.get('path')!r} does not exist")
         return self
+
+    def _check_scoring(self):
+        k, repeats = self.seeds_per_repeat, len(self.repeats)
+        if k and len(self.seeds) < k * repeats:
+            raise ConfigError(
+                f"config scores.seeds_per_repeat: {k} scoring runs for each of the {repeats} repeats need "
+                f"scores.seeds >= {k * repeats}, not {len(self.seeds)}"
+            )
+        if k and self.sizes:
+            raise ConfigError(
+                "config scores.seeds_per_repeat: the size sweep selects by the mean of all its scoring runs; "
+                "turn off one of the two"
+            )
+        whole_run = [name for name in ("how_early", "lmc") if self.active(name)] + (
+            ["noise.levels"] if self.noisy else []
+        )
+        if self.short_scoring and whole_run:
+            raise ConfigError(
+                f"config scores.short_runs: {', '.join(whole_run)} need scoring runs trained to the end "
+                "(forgetting, spawn states, noisy scoring); turn them off or short_runs off"
+            )
 
     def _check_window(self):
         from .experiments import window

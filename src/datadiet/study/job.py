@@ -47,6 +47,7 @@ def device(threads, name="auto"):
     On a GPU, cuDNN picks its fastest kernels and matmuls use TF32:
     runs there are fast, not bit-reproducible (the CPU path is)."""
     torch.set_num_threads(threads)
+    hardware.keep_freed_memory()
     if name != "cpu" and not torch.cuda.is_available():
         grant = hardware.gpu_grant(os.environ)
         if grant:
@@ -145,8 +146,18 @@ class Training:
         self.num_classes = len(dataset["classes"])
         self.test = (dataset["test_images"], dataset["test_labels"])
 
+    def precision(self):
+        """The arithmetic it trains in on this device: train.precision resolved (auto: where bf16 pays)."""
+        return "bf16" if hardware.autocast_bf16(self.cfg.precision, self.device) else "fp32"
+
     def params(self):
-        return {**self.spec, "seeds": self.seeds, "train_size": len(self.subset), "steps": self.steps}
+        return {
+            **self.spec,
+            "seeds": self.seeds,
+            "train_size": len(self.subset),
+            "steps": self.steps,
+            "trained_in": self.precision(),
+        }
 
     def training_set_name(self):
         """What it trains on, as its MLflow dataset is named: the study's dataset and label noise, and
@@ -195,7 +206,6 @@ class Training:
             trackers=trackers,
             start_state=start_state,
             report_every=full_epoch,
-            autocast=self.device.type == "cuda",
             stop_epoch=stop_epoch,
             state_every_s=state_every_s(),
         )
@@ -227,6 +237,7 @@ class Training:
             "noise": spec["noise"],
             "run": spec["run"],
             "num_examples": len(self.dataset["train_labels"]),
+            "trained_in": self.precision(),
         }
 
 

@@ -21,6 +21,7 @@ STATE = SCORING + "/state_e{epoch}.pt"  # a spawn point of linear mode connectiv
 SCORES = RUNS + "/scores/noise{noise}/{score}"
 SEED_SCORES = SCORES + "/seed{seed}.csv"
 MEAN_SCORES = SCORES + "/mean.csv"
+REPEAT_SCORES = SCORES + "/rep{rep}.csv"  # the mean over one retraining repeat's own scoring runs
 RETRAIN = RUNS + "/retrain/noise{noise}/{method}/keep{keep}/rep{rep}"
 WINDOW = RUNS + "/window/noise{noise}/{score}/keep{keep}/left_out{left_out}/rep{rep}"
 NTK = RUNS + "/ntk/noise{noise}/velocity_e{epoch}.csv"
@@ -80,6 +81,7 @@ JOB_OUTPUTS = {
     "ntk": NTK,
     "score": SEED_SCORES,
     "mean": MEAN_SCORES,
+    "repeat_mean": REPEAT_SCORES,
     "dataset": DATASET,
     "download": DOWNLOADED,
     "labels": LABELS,

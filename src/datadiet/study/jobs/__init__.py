@@ -18,7 +18,7 @@ JOBS = {
     "train-scoring": ("scores", True, "--dataset --labels --out-dir --forgetting? --aum?"),
     "score": ("scores", True, "--dataset --labels --checkpoint+ --train-result --out+"),
     "input-norm": ("scores", True, "--dataset --labels --out"),
-    "retrain": ("pruning", True, "--dataset --labels --out-dir+ --scores?"),
+    "retrain": ("pruning", True, "--dataset --labels --out-dir+ --scores*"),
     "ntk-velocity": ("dynamics", True, "--dataset --labels --before --after --scores --out"),
     "lmc-child": ("dynamics", True, "--dataset --labels --spawn --parent --out-dir"),
     "lmc-barrier": ("dynamics", True, "--dataset --labels --children+ --results+ --scores --out"),

@@ -13,12 +13,17 @@ from . import each_run
 def retrain(args):
     """The repeats of one retraining point, one after another (--spec: a list, one spec a repeat, and an
     --out-dir each), each as its own MLflow run told apart by its wildcard rep. A repeat an earlier try of
-    the job finished is not trained again."""
+    the job finished is not trained again. --scores: one mean score file for every repeat, or one a
+    repeat (each repeat's own scoring runs), none for a method that selects by no score."""
     dataset, labels = job.load_data(args)
-    scores = selection_scores(args.scores, len(labels))
-    for one, out_dir in each_run(args, args.out_dir, own={"rep": "run"}):
+    paths = args.scores if len(args.scores) != 1 else args.scores * len(args.spec)
+    if paths and len(paths) != len(args.spec):
+        raise ValueError(f"--scores: {len(paths)} score files for {len(args.spec)} repeats (give one, or one a repeat)")
+    read = {path: selection_scores(path, len(labels)) for path in dict.fromkeys(paths)}  # each file once
+    scores = [read[path] for path in paths] or [(None, [])] * len(args.spec)
+    for (one, out_dir), selected_by in zip(each_run(args, args.out_dir, own={"rep": "run"}), scores, strict=True):
         if not job.restore_finished(one.spec, out_dir, OUTPUTS):
-            retrain_run(one, dataset, labels, scores, out_dir)
+            retrain_run(one, dataset, labels, selected_by, out_dir)
             job.keep_finished(one.spec, out_dir, OUTPUTS)
     job.forget_finished(args.out_dir)
 
@@ -27,10 +32,7 @@ OUTPUTS = ("subset.json", "result.json")  # a run's files the rule declares
 
 
 def selection_scores(path, n):
-    """The mean scores a job's method selects by (--scores) and the runs that made them; (None, []) for a
-    method that selects by none (random, full data)."""
-    if path is None:
-        return None, []
+    """The mean scores in a file of --scores and the runs that made them."""
     return results.read_mean_scores(path, n), results.read_json(results.provenance_path(path))["runs"]
 
 
