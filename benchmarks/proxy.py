@@ -8,17 +8,19 @@ from dataclasses import replace
 import torch
 
 from benchmarks.common import Entry, rates
-from datadiet import gpu_check
+from datadiet import gpu_check, hardware
 from datadiet.train import TrainSet, init_model, train
 
 CIFAR10_TRAIN = 50_000
 
 
-def trainer(preset, train_set, device, width=None, batch=None):
-    """(one pass of the preset's network and recipe over `train_set`, the images it trains on, its FLOPs an image)."""
+def trainer(preset, train_set, device, width=None, batch=None, precision=None):
+    """(one pass of the preset's network and recipe over `train_set`, the images it trains on, its FLOPs an image);
+    `precision`: instead of the preset's."""
     arch, preset_width, cfg, _ = gpu_check.preset(preset)
-    # Compiling pays on a GPU only (config/proxy.yaml compiles: it is a GPU preset).
-    cfg = replace(cfg, batch_size=batch or cfg.batch_size, compile=cfg.compile and device.type == "cuda")
+    # Compiling pays on a GPU only, in a process of many runs (gpu_check).
+    cfg = replace(cfg, batch_size=batch or cfg.batch_size, compile=device.type == "cuda")
+    cfg = replace(cfg, precision=precision or cfg.precision)
     model = init_model(arch, 10, width or preset_width, 0).to(device)
     steps = len(train_set.labels) // cfg.batch_size
     flops = gpu_check.flops_per_image(model, train_set, cfg)
@@ -53,7 +55,7 @@ def run(train_split, mean, std, device, width=None, batch=None, repeats=3):
     ]
     peak = gpu_check.bf16_peak(device)
     if peak is None:
-        return entries
+        return entries + precisions(train_set, device, width, batch, repeats)
     return entries + [
         Entry("gpu_train_img_s", measured["resnet18"], "img/s", peak / resnet_flops, ">= 0.25",
               f"{where}: ResNet18 width 64, batch 128; the baseline is the bf16 peak's rate, the ratio its fraction"),
@@ -62,3 +64,31 @@ def run(train_split, mean, std, device, width=None, batch=None, repeats=3):
         Entry("gpu_proxy_10_epochs_s", 10 * CIFAR10_TRAIN / measured["proxy"], "s", None, "<= 10",
               f"{where}: the proxy's 10 epochs on 50,000 images at the rate measured (compiling not counted)"),
     ]  # fmt: skip
+
+
+def precisions(train_set, device, width, batch, repeats):
+    """The proxy's training rate in bf16 autocast against fp32, side by side, and its epoch on all of CIFAR-10
+    at the precision `auto` picks here (the headline preset's)."""
+    runs = {name: trainer("proxy", train_set, device, width, batch, precision=name) for name in ("bf16", "fp32")}
+    measured = rates({name: one_pass for name, (one_pass, _, _) in runs.items()}, runs["fp32"][1], repeats=repeats)
+    pays = hardware.bf16_pays(device)
+    auto = "bf16" if pays else "fp32"
+    return [
+        Entry(
+            "bf16_vs_fp32_train",
+            measured["bf16"],
+            "img/s",
+            measured["fp32"],
+            ">= 1.5" if pays else "",
+            f"{hardware.cpu_name()}: the proxy's step under bf16 autocast vs fp32"
+            + ("" if pays else "; no goal: bf16 does not pay on this CPU (Intel without AMX), auto trains fp32"),
+        ),
+        Entry(
+            "proxy_epoch_s",
+            CIFAR10_TRAIN / measured[auto],
+            "s",
+            None,
+            "",
+            f"{hardware.cpu_name()}: one epoch of the proxy on 50,000 images in {auto} (train.precision auto)",
+        ),
+    ]

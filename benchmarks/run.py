@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 
 from benchmarks import dynamics, gpu, pipeline, proxy, scoring, startup, workflow
-from datadiet import data
+from datadiet import data, hardware
 
 ROOT = Path(__file__).resolve().parents[1]
 SECTIONS = ("pipeline", "scoring", "dynamics", "startup", "workflow", "proxy", "gpu")  # gpu: skipped without one
@@ -46,6 +46,7 @@ def main(argv=None):
     if not Path(args.data).is_file():
         parser.error(f"{args.data} not found: pass --data PATH to the CIFAR-10 JPEG archive")
     torch.set_num_threads(os.cpu_count() or 1)
+    hardware.keep_freed_memory()  # as every job of the study does
     entries = []
     with tempfile.TemporaryDirectory() as tmp:
         folder = pipeline.extract_folder(args.data, Path(tmp) / "folder", per_class=256)

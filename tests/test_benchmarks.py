@@ -2,10 +2,12 @@
 
 import math
 
+import pytest
 import torch
 
 from benchmarks import dynamics, proxy, scoring, startup
 from benchmarks.common import Entry
+from datadiet import hardware
 from datadiet.data import Split
 
 
@@ -44,5 +46,12 @@ def test_the_startup_benchmark_reads_each_job_s_first_step(tmp_path):
 def test_the_proxy_benchmark_times_both_networks_through_our_loop():
     g = torch.Generator().manual_seed(0)
     split = Split(torch.randint(0, 256, (64, 3, 32, 32), dtype=torch.uint8, generator=g), torch.arange(64) % 10, [])
-    (entry,) = proxy.run(split, torch.full((3,), 0.5), torch.full((3,), 0.25), torch.device("cpu"), 4, 32, 1)
+    entry, precision, epoch = proxy.run(
+        split, torch.full((3,), 0.5), torch.full((3,), 0.25), torch.device("cpu"), 4, 32, 1
+    )
     assert entry.name == "proxy_train_img_s_vs_resnet18" and entry.value > 0 and entry.baseline > 0, entry
+    # bf16 against fp32 side by side; a goal only where bf16 pays (hardware.bf16_pays), met or not.
+    assert precision.name == "bf16_vs_fp32_train" and precision.value > 0 and precision.baseline > 0, precision
+    assert (precision.goal == ">= 1.5") == hardware.bf16_pays(torch.device("cpu"))
+    auto = precision.value if hardware.bf16_pays(torch.device("cpu")) else precision.baseline
+    assert epoch.name == "proxy_epoch_s" and epoch.value == pytest.approx(50_000 / auto)

@@ -133,6 +133,21 @@ def write(tmp_path, **config):
         ),
         ({"experiments": {"size_sweep": {"sizes": [40, 300]}}}, "0.5 of 40 examples) is smaller than one batch of 32"),
         ({"experiments": {"size_sweep": {"score": "aum"}}}, "'aum' is not a score of a checkpoint"),
+        ({"scores": {"seeds": 3, "seeds_per_repeat": 2}}, "for each of the 2 repeats need scores.seeds >= 4, not 3"),
+        ({"scores": {"seeds": 4, "seeds_per_repeat": 2}}, "the size sweep selects by the mean of all its scoring runs"),
+        (
+            {"scores": {"seeds": 3, "short_runs": True}, "pruning": {"methods": ["random", "el2n_e1"]}},
+            "how_early, lmc, noise.levels need scoring runs trained to the end",
+        ),
+        (
+            {
+                "scores": {"seeds": 3, "short_runs": True},
+                "noise": {"levels": [0.0]},
+                "pruning": {"methods": ["aum"]},
+                "experiments": {"how_early": {"activate": False}, "lmc": {"activate": False}},
+            },
+            "scores.short_runs computes no forgetting or AUM",
+        ),
     ],
 )
 def test_bad_config_is_one_clear_error_naming_it(tmp_path, monkeypatch, override, message):
@@ -201,3 +216,22 @@ def test_a_torchvision_dataset_is_fetched_by_a_download_step_and_decoded_with_do
     laptop = study_config.Study(study_config.load(ROOT / "config.yaml").config)  # a local archive: no download
     assert laptop.data_inputs("cifar10") == [laptop.data_spec("cifar10")["path"]]
     assert laptop.decode_spec("cifar10") == laptop.data_spec("cifar10")
+
+
+def test_each_repeat_selects_by_the_mean_of_its_own_scoring_runs(tmp_path, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    headline = study_config.load(ROOT / "config" / "headline.yaml").check()
+    assert [headline.repeat_seeds(r) for r in headline.repeats] == [[0, 1], [2, 3], [4, 5]]
+    files = headline.selection_scores("cifar10", "airbench", "0.0", "el2n_e1")
+    assert [layout.parse(layout.REPEAT_SCORES, f)["rep"] for f in files] == ["0", "1", "2"]
+    assert headline.selection_scores("cifar10", "airbench", "0.0", "random") == []
+    # Short scoring runs: no forgetting or AUM to select by, and each cut at its last checkpoint.
+    assert headline.all_scores == ["el2n_e1", "input_norm"]
+    spec = headline.short_scoring_spec("cifar10", "airbench", "0.0", 3, headline.checkpoint_epochs)
+    assert (spec["save_epochs"], spec["stop_epoch"], spec["run"]) == ([1], 1, 3)
+    # Without seeds_per_repeat every repeat selects by the mean of all the scoring runs.
+    laptop = study_config.load()
+    assert [
+        layout.parse(layout.MEAN_SCORES, f)["score"]
+        for f in laptop.selection_scores("cifar10", "resnet18", "0.0", "el2n_e10")
+    ] == ["el2n_e10"]

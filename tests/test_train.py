@@ -490,7 +490,7 @@ def test_on_a_gpu_a_training_step_never_synchronises():
 
 
 def test_a_compiled_run_trains_as_the_eager_one():
-    """`compile: true` (the proxy preset's, for GPUs) runs the same steps through torch.compile's kernels:
+    """`compile: true` (gpu_check's, for GPUs) runs the same steps through torch.compile's kernels:
     the same losses to float rounding, on the CPU too (at a gentle lr: lr 1.5 on 96 images amplifies rounding)."""
     losses = {}
     for compiled in (False, True):
@@ -503,3 +503,19 @@ def test_a_compiled_run_trains_as_the_eager_one():
         )
     assert len(losses[True]) == 3 and losses[True] == pytest.approx(losses[False], abs=1e-2)
     assert losses[True][-1] < losses[True][0]
+
+
+def test_a_compiled_run_whose_compiler_fails_trains_eagerly_to_the_same_weights(monkeypatch, tmp_path, capsys):
+    # No working C++ compiler, as on a slim image: Inductor fails at the first forward pass.
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(torch._inductor.config.cpp, "cxx", (None, "/bin/false"))
+    monkeypatch.setattr(train_module.CompiledOrEager, "failed", None)
+    torch._dynamo.reset()
+    eager = run(trackers=(), cfg=CFG)[0]
+    compiled = run(trackers=(), cfg=replace(CFG, compile=True))[0]
+    said = [line for line in capsys.readouterr().out.splitlines() if "torch.compile failed" in line]
+    assert len(said) == 1 and "training eagerly" in said[0] and "compiler" in said[0].lower()
+    assert_same_weights(eager, compiled)
+    # A second compiled run in the process does not try again, and says nothing more.
+    run(trackers=(), cfg=replace(CFG, compile=True))
+    assert "torch.compile failed" not in capsys.readouterr().out

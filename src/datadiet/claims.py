@@ -205,14 +205,14 @@ def scale_note(runs, dataset, arch, clean, regimes=None):
     if regimes and (dataset, arch) in regimes:
         return regimes[(dataset, arch)]
     full = select(runs, dataset=dataset, arch=arch, method="full", noise=clean)
-    theirs = published.FULL_DATA_ACCURACY.get(dataset)
+    theirs, whose = published.full_data_accuracy(dataset, arch)
     if full.empty:
         return Scale("scale unknown", "no full-data run to judge the scale by")
     ours = 100 * full.test_accuracy.mean()
     if theirs is None or ours >= theirs - PAPER_SCALE_POINTS:  # no record: nothing to say it is below
         return None
     return Scale(
-        "below paper scale", f"full data {ours:.1f}% on {full.num_examples.max()} examples vs the paper's ~{theirs:g}%"
+        "below paper scale", f"full data {ours:.1f}% on {full.num_examples.max()} examples vs {whose} ~{theirs:g}%"
     )
 
 

@@ -84,9 +84,9 @@ def load(spec: dict, cache_dir) -> dict[str, Split]:
     key = json.dumps([CACHE_FORMAT, source, name, size, *(["merge_valid"] if merge_valid else []), fingerprint(path)])
     cache = Path(cache_dir) / f"{name}-{source}-{size}px-{hashlib.sha256(key.encode()).hexdigest()[:16]}.pt"
     if cache.exists():
-        return _load_cache(cache)
+        return load_decoded(cache)
     splits = _assemble(read(path, merge_valid), path, size)
-    _save_cache(splits, cache)
+    save_decoded(splits, cache)
     return splits
 
 
@@ -308,8 +308,9 @@ def _checksum(splits: dict[str, Split]) -> str:
     return digest.hexdigest()
 
 
-def _save_cache(splits: dict[str, Split], cache: Path) -> None:
-    """Write through a temporary file and os.replace, so a killed job never leaves half a cache."""
+def save_decoded(splits: dict[str, Split], cache: Path) -> None:
+    """Decoded splits to a file (the cache), with their checksum; through a temporary file and os.replace,
+    so a killed job never leaves half a cache."""
     cache.parent.mkdir(parents=True, exist_ok=True)
     payload = {"format": CACHE_FORMAT, "classes": splits["train"].classes, "sha256": _checksum(splits)}
     for split in SPLITS:
@@ -325,7 +326,8 @@ def _save_cache(splits: dict[str, Split], cache: Path) -> None:
         raise
 
 
-def _load_cache(cache: Path) -> dict[str, Split]:
+def load_decoded(cache: Path) -> dict[str, Split]:
+    """The splits `save_decoded` wrote, checked against their checksum (torch alone: no torchvision)."""
     try:
         payload = torch.load(cache, weights_only=True)
         classes = list(payload["classes"])

@@ -1,5 +1,6 @@
 """`make gpu-check`: the paper's headline on one GPU in minutes, with the science core alone (no MLflow, no
-Snakemake), so that a bare GPU machine whose python3 has torch, pandas and scipy runs it as it comes.
+Snakemake, no torchvision), so that a bare GPU machine whose python3 has torch, pandas, scipy and PyYAML
+runs it as it comes.
 
 1. The fast proxy (config/proxy.yaml's network and recipe) on all of CIFAR-10: EL2N at epoch 1 averaged
    over 2 scoring runs; random against EL2N keep_max at 50% and 70% kept, 3 repeats paired on the init
@@ -10,8 +11,11 @@ Snakemake), so that a bare GPU machine whose python3 has torch, pandas and scipy
    bounds and verdicts (the claims table's rules), training images/s and the fraction of the GPU's bf16
    peak it reached, and whether a training step ever waits for the GPU.
 
-Without a GPU it says so and exits 0; `--tiny` runs the same steps on a slice of the data on any device
-(the test of its plumbing).
+Each part first times its first scoring run and runs the rest only if its estimate (training, scoring and
+evaluation) fits what is left of `--budget`. Training is compiled (once, on a warm-up run that is not
+timed; eager, with one line saying so, where compiling fails). Without a GPU it says so and exits 0;
+`--tiny` runs the same steps on a slice of the data on any device (the test of its plumbing).
+On a machine without torchvision, `--data` takes the decoded file `make gpu-bundle` writes.
 
     PYTHONPATH=src python3 -m datadiet.gpu_check --data ../shared/data/cifar10-jpeg.tar.gz
 """
@@ -92,62 +96,81 @@ def steps_without_a_sync(model, train_set, cfg, steps):
 
 
 class Check:
-    """The runs of one network and recipe on one training set, timed; EL2N taken at `score_epoch`."""
+    """The runs of one network and recipe on one training set, timed: training apart from compiling (a
+    warm-up compiles first) and from forward passes (scoring, test evaluation); EL2N taken at `score_epoch`."""
 
     def __init__(self, arch, width, cfg, score_epoch, train_set, test, device):
         self.arch, self.width, self.cfg, self.score_epoch, self.device = arch, width, cfg, score_epoch, device
         self.train_set, self.test = train_set, test
-        self.images_seen, self.seconds = 0, 0.0
+        self.images_seen, self.seconds = 0, 0.0  # training steps
+        self.forwarded, self.forward_seconds = 0, 0.0  # scoring and evaluation
+        self.compile_seconds = 0.0
 
     def model(self, run):
         return init_model(self.arch, 10, self.width, run_seeds(run)["model"]).to(self.device)
 
-    def trained(self, run, subset, stop_epoch=None):
+    def timed(self, work):
+        """`work()` and the seconds it took, the GPU's queue drained at both ends."""
+        if self.device.type == "cuda":
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        result = work()
+        if self.device.type == "cuda":
+            torch.cuda.synchronize()
+        return result, time.perf_counter() - start
+
+    def warm_up(self):
+        """Compile (where the recipe does) on a throwaway run of two steps, so that no timed run pays for it:
+        later models of the same network reuse the compiled code."""
+        if self.cfg.compile:
+            two = torch.arange(2 * self.cfg.batch_size)
+            _, self.compile_seconds = self.timed(lambda: self.trained(0, two, count=False))
+
+    def trained(self, run, subset, stop_epoch=None, count=True):
         """A run on `subset` with the official seeds of `run` (`stop_epoch`: a scoring run cut there)."""
         cfg, n = self.cfg, len(self.train_set.labels)
         part = TrainSet(
             self.train_set.images[subset], self.train_set.labels[subset], self.train_set.mean, self.train_set.std
         )
         model, steps = self.model(run), total_steps(cfg, n, len(subset))
-        if self.device.type == "cuda":
-            torch.cuda.synchronize()
-        start = time.perf_counter()
-        train(model, part, cfg, run_seeds(run)["data"], steps, stop_epoch=stop_epoch)
-        if self.device.type == "cuda":
-            torch.cuda.synchronize()
-        self.seconds += time.perf_counter() - start
-        taken = steps if stop_epoch is None else min(steps, stop_epoch * (len(subset) // cfg.batch_size))
-        self.images_seen += taken * cfg.batch_size
+        _, seconds = self.timed(lambda: train(model, part, cfg, run_seeds(run)["data"], steps, stop_epoch=stop_epoch))
+        if count:
+            self.seconds += seconds
+            self.images_seen += images_trained(cfg, len(subset), steps, stop_epoch)
         return model
 
-    def accuracy(self, model):
-        return 100 * evaluate(model, *self.test, self.train_set.mean, self.train_set.std, tta=self.cfg.tta)["accuracy"]
+    def forward(self, work, images):
+        result, seconds = self.timed(work)
+        self.forwarded, self.forward_seconds = self.forwarded + images, self.forward_seconds + seconds
+        return result
 
-    def el2n(self, epoch, seeds):
-        """EL2N at `epoch`, averaged over scoring runs 0..seeds-1 on the whole training set."""
+    def accuracy(self, model):
+        images, labels = self.test
+        result = self.forward(
+            lambda: evaluate(model, images, labels, self.train_set.mean, self.train_set.std, tta=self.cfg.tta),
+            len(labels) * (2 if self.cfg.tta else 1),
+        )
+        return 100 * result["accuracy"]
+
+    def el2n_of_run(self, seed):
+        """EL2N of scoring run `seed` (trained to `score_epoch`) on the whole training set."""
         everything = torch.arange(len(self.train_set.labels))
-        images = data.normalize(self.train_set.images, self.train_set.mean, self.train_set.std)
-        runs = [self.trained(seed, everything, stop_epoch=epoch) for seed in range(seeds)]
-        return torch.stack(
-            [scores.el2n(m, images.contiguous(memory_format=m.memory_format), self.train_set.labels) for m in runs]
-        ).mean(0)
+        model = self.trained(seed, everything, stop_epoch=self.score_epoch)
+        images = data.normalize(self.train_set.images, self.train_set.mean, self.train_set.std, model.memory_format)
+        return self.forward(lambda: scores.el2n(model, images, self.train_set.labels), len(everything))
 
     def curve(self, score, kept, repeats, full_repeats):
         """Test accuracy of random and EL2N keep_max at each kept fraction, and of full data: a runs table."""
-        n, rows = len(self.train_set.labels), []
-        for run in range(max(repeats, full_repeats)):
-            seed = run_seeds(run)["subset"]
-            if run < full_repeats:
-                rows.append(("full", 1.0, run, self.accuracy(self.trained(run, torch.arange(n)))))
-            for keep in kept if run < repeats else ():
-                for method, chosen in (
-                    ("random", selection.random(n, keep, seed)),
-                    ("el2n", selection.keep_max(score, keep, seed)),
-                ):
-                    rows.append((method, keep, run, self.accuracy(self.trained(run, chosen))))
+        rows = []
+        for run, method, keep, subset in planned_runs(len(self.train_set.labels), score, kept, repeats, full_repeats):
+            rows.append((method, keep, run, self.accuracy(self.trained(run, subset))))
         return pd.DataFrame(rows, columns=["method", "keep", "run", "test_accuracy"]).assign(
             test_accuracy=lambda d: d.test_accuracy / 100
         )
+
+    def seconds_for(self, trained, forwarded):
+        """The time `trained` training images and `forwarded` forward passes take at the rates measured so far."""
+        return trained * self.seconds / self.images_seen + forwarded * self.forward_seconds / self.forwarded
 
     def throughput(self, peak):
         rate = self.images_seen / self.seconds
@@ -156,7 +179,31 @@ class Check:
             "train_img_s": round(rate),
             "flops_per_image": flops,
             "bf16_peak_fraction": None if peak is None else round(rate * flops / peak, 4),
+            "compile_s": round(self.compile_seconds, 1),
         }
+
+
+def images_trained(cfg, size, steps, stop_epoch=None):
+    """Images a run on `size` examples trains on: `steps` steps, or those up to `stop_epoch`."""
+    taken = steps if stop_epoch is None else min(steps, stop_epoch * (size // cfg.batch_size))
+    return taken * cfg.batch_size
+
+
+def planned_runs(n, score, kept, repeats, full_repeats):
+    """(run, method, kept fraction, subset) of the headline's retraining runs, full data first in each repeat
+    (`score` None: the subsets by the sizes alone, for an estimate)."""
+    for run in range(max(repeats, full_repeats)):
+        if run < full_repeats:
+            yield run, "full", 1.0, torch.arange(n)
+        seed = run_seeds(run)["subset"]
+        for keep in kept if run < repeats else ():
+            yield run, "random", keep, selection.random(n, keep, seed)
+            yield (
+                run,
+                "el2n",
+                keep,
+                selection.random(n, keep, seed) if score is None else selection.keep_max(score, keep, seed),
+            )
 
 
 def verdicts(runs, kept, arch, score_label):
@@ -190,10 +237,22 @@ def accuracies(runs):
     return {f"{m} {k:g}": list(g.test_accuracy.round(2)) for (m, k), g in table.groupby(["method", "keep"])}
 
 
-def headline(check, kept, repeats, full_repeats, peak):
-    """EL2N from SCORE_SEEDS scoring runs, the runs of `check.curve`, their verdicts and throughput."""
+def headline(check, kept, repeats, full_repeats, peak, deadline):
+    """EL2N from SCORE_SEEDS scoring runs, the runs of `check.curve`, their verdicts and throughput; skipped
+    if, at the rates its first scoring run measures, the rest would end after `deadline` (perf_counter s)."""
     start = time.perf_counter()
-    runs = check.curve(check.el2n(check.score_epoch, SCORE_SEEDS), kept, repeats, full_repeats)
+    check.warm_up()
+    first = check.el2n_of_run(0)
+    needed = check.seconds_for(*remaining_work(check, kept, repeats, full_repeats))
+    if time.perf_counter() + needed > deadline:
+        left = deadline - time.perf_counter()
+        rate = check.images_seen / check.seconds
+        return {
+            "skipped": f"its runs would take about {needed:.0f} s more at {rate:.0f} img/s; {max(left, 0):.0f} s left",
+            "seconds": round(time.perf_counter() - start, 1),
+        }
+    score = torch.stack([first] + [check.el2n_of_run(seed) for seed in range(1, SCORE_SEEDS)]).mean(0)
+    runs = check.curve(score, kept, repeats, full_repeats)
     label = f"EL2N@{check.score_epoch}"
     return {
         "network": f"{check.arch} width {check.width}",
@@ -205,14 +264,36 @@ def headline(check, kept, repeats, full_repeats, peak):
     }
 
 
+def remaining_work(check, kept, repeats, full_repeats):
+    """(training images, forward passes) of a headline after its first scoring run: the other scoring runs
+    and their EL2N, then every retraining run and its test evaluation."""
+    cfg, n = check.cfg, len(check.train_set.labels)
+    trained = (SCORE_SEEDS - 1) * images_trained(cfg, n, total_steps(cfg, n, n), check.score_epoch)
+    forwarded = (SCORE_SEEDS - 1) * n
+    tested = len(check.test[1]) * (2 if cfg.tta else 1)
+    for _, _, _, subset in planned_runs(n, None, kept, repeats, full_repeats):
+        trained += images_trained(cfg, len(subset), total_steps(cfg, n, len(subset)))
+        forwarded += tested
+    return trained, forwarded
+
+
 def shrunk(cfg, tiny, eager):
-    """The recipe, cut to a slice of the data for `--tiny` (the plumbing, not the science); `eager`: not compiled."""
-    cfg = replace(cfg, compile=cfg.compile and not eager)
-    return replace(cfg, epochs=2, batch_size=32, compile=False) if tiny else cfg
+    """The recipe, compiled unless `eager` (one process trains ~20 runs: compiling once pays here, where a
+    cluster job of a few short runs would not), cut to a slice of the data for `--tiny` (the plumbing)."""
+    cfg = replace(cfg, compile=not eager)
+    return replace(cfg, epochs=2, batch_size=32) if tiny else cfg
 
 
-def load(archive, tiny, device):
-    splits = data.load({"source": "jpeg_tar", "path": str(archive), "name": "cifar10"}, ROOT / "results" / "cache")
+def decoded(path):
+    """CIFAR-10's splits: from the JPEG archive (torchvision decodes it, once: cached in results/cache), or
+    from the decoded file that `--decode-to` writes (`make gpu-bundle`), which needs no torchvision."""
+    if Path(path).suffix == ".pt":
+        return data.load_decoded(Path(path))
+    return data.load({"source": "jpeg_tar", "path": str(path), "name": "cifar10"}, ROOT / "results" / "cache")
+
+
+def load(path, tiny, device):
+    splits = decoded(path)
     train_split, test_split = splits["train"], splits["test"]
     if tiny:
         train_split = replace(train_split, **_slice(train_split, data.subset_per_class(train_split.labels, 20, 0)))
@@ -228,12 +309,25 @@ def _slice(split, indices):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", default=str(ROOT.parent / "shared/data/cifar10-jpeg.tar.gz"))
+    parser.add_argument(
+        "--data",
+        default=str(ROOT.parent / "shared/data/cifar10-jpeg.tar.gz"),
+        help="the CIFAR-10 JPEG archive, or the .pt that --decode-to wrote from it",
+    )
     parser.add_argument("--out", default=str(ROOT / "results/gpu-check.json"))
-    parser.add_argument("--budget", type=float, default=420, help="seconds: ResNet18 runs only if it fits")
+    parser.add_argument(
+        "--budget", type=float, default=420, help="seconds: each part runs only if its estimate fits what is left"
+    )
     parser.add_argument("--tiny", action="store_true", help="the plumbing on a slice, on any device (tests)")
-    parser.add_argument("--eager", action="store_true", help="no torch.compile, whatever the presets say")
+    parser.add_argument("--eager", action="store_true", help="no torch.compile (else compiled, eager if that fails)")
+    parser.add_argument(
+        "--decode-to", help="write the decoded --data archive here (a .pt) for a machine without torchvision"
+    )
     args = parser.parse_args(argv)
+    if args.decode_to:
+        data.save_decoded(decoded(args.data), Path(args.decode_to))
+        print(f"CIFAR-10 decoded to {args.decode_to}: `--data {args.decode_to}` needs no torchvision", flush=True)
+        return 0
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if device.type != "cuda" and not args.tiny:
         print("gpu-check needs a GPU (torch sees none here): nothing to do", flush=True)
@@ -261,28 +355,15 @@ def main(argv=None):
         report["sync_free_steps"] = steps_without_a_sync(
             checks["resnet18"].model(0), train_set, checks["resnet18"].cfg, 20
         )
-    report["proxy"] = headline(checks["proxy"], KEPT, REPEATS, FULL_REPEATS, peak)
-    print(json.dumps(report["proxy"]["claims"], indent=1), flush=True)
-    left = args.budget - (time.perf_counter() - began)
-    report["resnet18"] = resnet18_if_it_fits(checks["resnet18"], left, peak)
+    deadline = began + args.budget
+    report["proxy"] = headline(checks["proxy"], KEPT, REPEATS, FULL_REPEATS, peak, deadline)
+    print(json.dumps(report["proxy"].get("claims", report["proxy"]), indent=1), flush=True)
+    report["resnet18"] = headline(checks["resnet18"], (0.5,), REPEATS, 0, peak, deadline)
     report["seconds"] = round(time.perf_counter() - began, 1)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(report, indent=1))
     print(json.dumps(report, indent=1), f"\nwritten to {args.out}", flush=True)
     return 0
-
-
-def resnet18_if_it_fits(check, left, peak):
-    """Part 2, when its runs, timed from a short burst of steps, fit in the `left` seconds."""
-    n, cfg = len(check.train_set.labels), check.cfg
-    probe = check.trained(0, torch.arange(n), stop_epoch=1)
-    rate = check.images_seen / check.seconds
-    del probe
-    images = (SCORE_SEEDS * check.score_epoch + 2 * REPEATS * cfg.epochs) * n
-    needed = images / rate
-    if needed > left:
-        return {"skipped": f"its runs would take about {needed:.0f} s at {rate:.0f} img/s; {left:.0f} s were left"}
-    return headline(check, (0.5,), REPEATS, 0, peak)
 
 
 if __name__ == "__main__":

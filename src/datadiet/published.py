@@ -40,5 +40,27 @@ REPRODUCTION_SPEARMAN = {
 # CIFAR-100: about 78% (science review, unverified); CINIC-10: not on record.
 FULL_DATA_ACCURACY = {"cifar10": 95.5, "cifar100": 78.0}
 
+
+def full_data_accuracy(dataset, arch):
+    """(the published full-data accuracy % a study of `arch` on `dataset` is measured against, whose it is):
+    the fast proxy's (airbench) is the reproduction's proxy at 94.06%; the ResNets' the paper's."""
+    if arch == "airbench":
+        return (REPRODUCTION_PROXY_FULL if dataset == "cifar10" else None), "the reproduction's proxy"
+    return FULL_DATA_ACCURACY.get(dataset), "the paper's"
+
+
+REPRODUCTION_PROXY_FULL = 94.06
+
+
+def gain_over_random(arch, score, keep):
+    """The reproduction's accuracy gain of `score` over random at `keep` kept, in points (None if not on
+    record): the proxy's table for airbench, the ResNet18 table otherwise."""
+    table = REPRODUCTION_PROXY if arch == "airbench" else REPRODUCTION_RESNET18
+    if score not in table["accuracy"] or keep not in table["kept"]:
+        return None
+    at = table["kept"].index(keep)
+    return table["accuracy"][score][at] - table["accuracy"]["random"][at]
+
+
 # The paper's headline: the fraction of each dataset that EL2N@20 keeps with no loss in accuracy.
 PRUNABLE_KEEP = {"cifar10": 0.5, "cifar100": 0.75}

@@ -11,6 +11,7 @@ from scipy.stats import spearmanr
 from . import claims, figures, published, results, selection
 from .study import layout, names
 from .study.experiments import lmc, noise, ntk, pruning, scores, size_sweep, transfer, window
+from .train import run_seeds
 
 RUN_COLUMNS = ["dataset", "arch", "noise", "method", "keep", "run", "test_accuracy", "final_train_accuracy",
                "num_examples", "train_size", "run_id"]  # fmt: skip
@@ -272,12 +273,14 @@ def build(study, store, captions, inputs, out_dir, html_path):
     results.write_text(found["table"].to_csv(index=False), out_dir / "accuracy.csv")
     results.write_text(found["sweep_table"].to_csv(index=False), out_dir / "size_sweep.csv")
     results.write_text(found["claims"].to_csv(index=False), out_dir / "claims.csv")
+    results.write_text(every_run(found).to_csv(index=False), out_dir / "runs.csv")
     results.write_text(found["compute"].to_csv(index=False), out_dir / "job_benchmarks.csv")
     results.write_text(page(study, store, captions, found, paths), html_path)
 
 
 def every_run(found):
-    """One row per training run of every experiment, with its MLflow run."""
+    """One row per training run of every experiment: its init seed, the scoring seeds its subset was chosen
+    by (where the score file says them), its accuracies, what it trained in and its MLflow run."""
     runs = pd.concat(
         [
             found["curve"].assign(experiment="pruning curve"),
@@ -287,13 +290,19 @@ def every_run(found):
             found["sweep"].assign(experiment="size sweep"),
         ]
     )
+    runs = runs.reindex(columns=[*runs.columns.drop(["score_seeds", "trained_in"], errors="ignore"), "score_seeds",
+                                 "trained_in"])  # fmt: skip
     runs = runs.drop_duplicates("run_id").assign(
         method=lambda d: d.method.map(names.label),
+        init_seed=lambda d: d.run.map(lambda run: run_seeds(int(run))["model"]),
+        scoring_seeds=lambda d: d.score_seeds.map(
+            lambda seeds: " ".join(map(str, seeds)) if isinstance(seeds, list) else ""
+        ),
         test_accuracy=lambda d: (100 * d.test_accuracy.astype(float)).round(2),
         train_accuracy=lambda d: (100 * d.final_train_accuracy.astype(float)).round(2),
     )
-    columns = ["experiment", "dataset", "arch", "noise", "method", "keep", "run", "test_accuracy", "train_accuracy",
-               "run_id"]  # fmt: skip
+    columns = ["experiment", "dataset", "arch", "noise", "method", "keep", "run", "init_seed", "scoring_seeds",
+               "test_accuracy", "train_accuracy", "trained_in", "run_id"]  # fmt: skip
     return runs[columns].sort_values(columns[:7])
 
 

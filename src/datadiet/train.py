@@ -500,7 +500,7 @@ def train_from(
     reported_step, sums = state.step, Sums(device)
     state.model.train()
     # Compiled, the forward pass runs as a few fused kernels; the state keeps the plain module.
-    forward = torch.compile(state.model, dynamic=False) if cfg.compile else state.model
+    forward = CompiledOrEager(state.model) if cfg.compile else state.model
     # bf16 autocast: weights, optimizer and the classifier's logits stay float32 (models.fp32_head).
     autocast = hardware.autocast_bf16(cfg.precision, device)
     for cb in callbacks:
@@ -513,6 +513,33 @@ def train_from(
             continue
         _report(state, sums, train_set, test, callbacks, cfg.tta)
         reported_step, sums = state.step, Sums(device)
+
+
+class CompiledOrEager:
+    """`model` under torch.compile, or the model itself if compiling fails: Inductor builds C++ (CPU) or
+    Triton (GPU) code at the first call, which needs a C compiler and Python's headers, absent from slim
+    images and some compute nodes. One line says so; later runs of the process do not try again."""
+
+    failed = None  # why compiling failed in this process, once it has
+
+    def __init__(self, model):
+        self.model = model
+        self.compiled = None if CompiledOrEager.failed else torch.compile(model, dynamic=False)
+        self.tried = False
+
+    def __call__(self, x):
+        if self.compiled is None:
+            return self.model(x)
+        if self.tried:  # compiled once: any later error is the model's, not the compiler's
+            return self.compiled(x)
+        self.tried = True
+        try:
+            return self.compiled(x)
+        except Exception as error:  # torch._dynamo's and Inductor's errors share no narrower base
+            CompiledOrEager.failed = f"{type(error).__name__}: {str(error).strip().splitlines()[0][:300]}"
+            print(f"torch.compile failed, training eagerly ({CompiledOrEager.failed})", flush=True)
+            self.compiled = None
+            return self.model(x)
 
 
 class Sums:

@@ -375,10 +375,11 @@ class Study:
             for method in methods:
                 score = self.method(method).score
                 if score is not None and str(score) not in self.all_scores:
+                    short = " (scores.short_runs computes no forgetting or AUM)" if self.short_scoring else ""
                     raise ConfigError(
                         f"config {key}: {method!r} needs a score this config does not compute; "
                         f"computed scores: {self.all_scores} "
-                        "(add the epoch to scores.grand_epochs / scores.el2n_epochs)"
+                        f"(add the epoch to scores.grand_epochs / scores.el2n_epochs){short}"
                     )
 
     # Two configs never share a results folder: the first run records the config's identity, and

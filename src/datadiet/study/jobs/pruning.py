@@ -20,7 +20,7 @@ def retrain(args):
     if paths and len(paths) != len(args.spec):
         raise ValueError(f"--scores: {len(paths)} score files for {len(args.spec)} repeats (give one, or one a repeat)")
     read = {path: selection_scores(path, len(labels)) for path in dict.fromkeys(paths)}  # each file once
-    scores = [read[path] for path in paths] or [(None, [])] * len(args.spec)
+    scores = [read[path] for path in paths] or [(None, {"runs": [], "seeds": []})] * len(args.spec)
     for (one, out_dir), selected_by in zip(each_run(args, args.out_dir, own={"rep": "run"}), scores, strict=True):
         if not job.restore_finished(one.spec, out_dir, OUTPUTS):
             retrain_run(one, dataset, labels, selected_by, out_dir)
@@ -32,21 +32,23 @@ OUTPUTS = ("subset.json", "result.json")  # a run's files the rule declares
 
 
 def selection_scores(path, n):
-    """The mean scores in a file of --scores and the runs that made them."""
-    return results.read_mean_scores(path, n), results.read_json(results.provenance_path(path))["runs"]
+    """The mean scores in a file of --scores and what made them: {"runs": MLflow runs, "seeds": scoring seeds}."""
+    return results.read_mean_scores(path, n), results.read_json(results.provenance_path(path))
 
 
 def retrain_run(args, dataset, labels, scores, out_dir):
     spec = args.spec
     n, method, keep, how = len(labels), spec["method"], spec["keep"], spec["selection"]
-    values, consumed = scores
+    values, made_by = scores
+    # The scoring runs behind the selection: their MLflow runs, and their seeds where the file says them.
+    consumed, provenance = made_by["runs"], {"score_runs": made_by["runs"], "score_seeds": made_by.get("seeds")}
     subset = selection.select(how, n, keep, run_seeds(spec["run"])["subset"], values)
     subset_file = Path(out_dir) / "subset.json"
     chosen = {"method": method, "keep": keep, "run": spec["run"], "selection": how}
     described, warning = selection.describe(how["kind"], values, subset, labels, dataset["classes"])
     if warning:
         print(warning, file=sys.stderr, flush=True)
-    written = {**chosen, **described, "indices": subset.tolist(), "score_runs": consumed}
+    written = {**chosen, **described, "indices": subset.tolist(), **provenance}
     results.write_json(written, subset_file)
     name = f"retrain {job.subset_label(spec)} noise={spec['noise']} {spec['dataset']} {spec['model']['arch']}"
     training = job.Training(args, spec, dataset, labels, subset)
@@ -56,5 +58,5 @@ def retrain_run(args, dataset, labels, scores, out_dir):
         out_dir,
         consumed,
         artifacts=[subset_file],
-        outputs=lambda result, model: {**chosen, "score_runs": consumed},
+        outputs=lambda result, model: {**chosen, **provenance},
     )

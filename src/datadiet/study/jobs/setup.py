@@ -82,5 +82,9 @@ def aggregate(args):
     provenance = [results.read_json(results.provenance_path(path)) for path in args.inputs]
     columns = {f"seed{p['seed']}": torch.tensor(t["score"].to_numpy()) for t, p in zip(tables, provenance)}
     mean = torch.stack(list(columns.values())).mean(0)
-    made_by = {"score": provenance[0]["score"], "runs": [r for p in provenance for r in p["runs"]]}
+    made_by = {
+        "score": provenance[0]["score"],
+        "runs": [r for p in provenance for r in p["runs"]],
+        "seeds": [p["seed"] for p in provenance],
+    }
     results.write_scores(args.out, tables[0]["index"], tables[0]["label"], {"mean": mean, **columns}, made_by)
