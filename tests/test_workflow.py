@@ -405,6 +405,19 @@ def test_paper_preset_dry_run_plans_every_experiment_and_estimate_prices_it():
     assert 3_000 < sum(hours for _, _, hours in table.values()) < 60_000
 
 
+def test_the_headline_preset_plans_each_repeat_by_its_own_short_scoring_runs_and_prices_them():
+    config = study_config.load(ROOT / "config" / "headline.yaml").config
+    jobs = planned_jobs(ROOT / "config" / "headline.yaml")
+    rules = [job.rule for job in jobs if job.kind in ("scoring", "repeat_mean", "retrain")]
+    assert sorted(set(rules)) == ["aggregate_repeat_scores", "retrain", "short_scoring"]
+    assert rules.count("short_scoring") == 6 and rules.count("aggregate_repeat_scores") == 3
+    # Hours at 190 img/s: 6 scoring runs of one epoch (and their EL2N), then as many epochs of each subset
+    # as of full data (budget: epochs): 3 x 5 epochs of 49,152 images and 6 x 5 of 24,576.
+    table = summarize(jobs, config)
+    assert table["pruning curve"][2] == pytest.approx((3 * 5 * 49_152 + 6 * 5 * 24_576) / 190 / 3600)
+    assert table["scores"][2] == pytest.approx((6 * 49_152 + 6 * 50_000 / 3) / 190 / 3600)
+
+
 def test_two_configs_never_share_a_results_folder(tmp_path):
     first = write_overrides(tmp_path, results_dir=str(tmp_path))
     run_snakemake(first, "--until", "init_tracking")  # a real run records the config it ran with

@@ -121,7 +121,10 @@ class ResNet(nn.Module):
 
 def fp32_head(fc, features):
     """The classifier in float32 even under bf16 autocast: the logits that the loss, forgetting and AUM
-    read keep fp32's resolution (a 10-class layer costs nothing). Without autocast, `fc(features)` exactly."""
+    read keep fp32's resolution (a 10-class layer costs nothing). Without autocast, `fc(features)` exactly
+    (in the features' own dtype: float64 in the scores' reference tests)."""
+    if not torch.is_autocast_enabled(features.device.type):
+        return fc(features)
     with torch.autocast(features.device.type, enabled=False):
         return fc(features.float())
 

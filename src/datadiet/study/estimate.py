@@ -119,6 +119,10 @@ def images_processed(job, study):
     trained = epochs * (n // batch) * batch  # step budget: every run trains as many steps as full data
     if job.kind == "scoring" and w["dataset"] in study.subsets:  # cut at the sweep score's epoch
         return trained * Score.parse(study.sweep["score"]).epoch / epochs
+    if job.kind == "scoring" and study.short_scoring:  # cut at its last checkpoint
+        return trained * max(study.checkpoint_epochs) / epochs
+    if job.kind == "retrain" and config["train"]["budget"] == "epochs":  # as many epochs of the subset
+        return epochs * (int(n * float(w["keep"])) // batch) * batch
     if job.kind in ("scoring", "retrain", "window"):
         return trained
     if job.kind == "child":
@@ -137,8 +141,10 @@ def gpu_hours(job, study):
     """Images processed by one job over the assumed throughput, in hours."""
     if "arch" not in job.wildcards:
         return 0.0
-    rate = study.config["estimate"]["images_per_second"][job.wildcards["arch"]]
-    return images_processed(job, study) / rate / 3600
+    rates, arch = study.config["estimate"]["images_per_second"], job.wildcards["arch"]
+    if arch not in rates:
+        raise study_config.ConfigError(f"config estimate.images_per_second has no rate for {arch!r}: {rates}")
+    return images_processed(job, study) / rates[arch] / 3600
 
 
 def summarize(runs, config):
