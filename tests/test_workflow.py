@@ -2,7 +2,6 @@
 
 import hashlib
 import json
-import re
 import shutil
 from collections import defaultdict
 from pathlib import Path
@@ -12,6 +11,7 @@ import pytest
 import yaml
 from mlflow.tracking import MlflowClient
 
+from datadiet import hardware
 from datadiet.report import FIGURES
 from datadiet.study import config as study_config, study_run
 from datadiet.study.estimate import planned_jobs, submitted, summarize
@@ -456,11 +456,9 @@ def test_a_moved_checkout_or_a_tracking_server_reruns_no_job(tmp_path):
 def cpu_kind():
     """The CPU's vendor and widest matrix instructions: they choose torch's kernels, so a study's floats
     differ from one kind of CPU to another (never from one run to the next on the same CPU)."""
-    info = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
-    vendor = re.search(r"vendor_id\s*:\s*(\S+)", info)
-    flags = set(re.search(r"flags\s*:(.*)", info).group(1).split()) if "flags" in info else set()
+    flags, vendor = hardware.cpu_flags()
     widest = next((isa for isa in ("amx_bf16", "avx512_bf16", "avx512f", "avx2") if isa in flags), "other")
-    return f"{vendor.group(1) if vendor else 'unknown'}-{widest}"
+    return f"{vendor}-{widest}"
 
 
 @pytest.mark.skipif(not CIFAR.exists(), reason="the recorded results are of real CIFAR-10 images (../shared/data)")

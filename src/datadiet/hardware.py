@@ -105,7 +105,7 @@ def cpu_flags():
 def bf16_pays(device, flags=None, vendor=None):
     """Whether bf16 autocast trains faster than fp32 on `device`, as measured here: on a GPU yes; on a CPU
     with AMX (Intel) or AMD's AVX-512 BF16 (the proxy's step 1.9x on an EPYC) yes; on an Intel CPU with
-    AVX-512 BF16 but no AMX no (its bf16 convolutions ran at 0.65x fp32's rate, docs/performance.md)."""
+    AVX-512 BF16 but no AMX no (its bf16 convolutions ran at 0.62x fp32's rate: README, "Precision and memory")."""
     if device.type == "cuda":
         return torch.cuda.is_bf16_supported()
     if flags is None:

@@ -290,8 +290,8 @@ def every_run(found):
             found["sweep"].assign(experiment="size sweep"),
         ]
     )
-    runs = runs.reindex(columns=[*runs.columns.drop(["score_seeds", "trained_in"], errors="ignore"), "score_seeds",
-                                 "trained_in"])  # fmt: skip
+    # Results written before these were recorded have neither column.
+    runs = runs.assign(**{column: None for column in ("score_seeds", "trained_in") if column not in runs})
     runs = runs.drop_duplicates("run_id").assign(
         method=lambda d: d.method.map(names.label),
         init_seed=lambda d: d.run.map(lambda run: run_seeds(int(run))["model"]),
