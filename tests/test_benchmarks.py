@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from benchmarks import dynamics, proxy, scoring, startup
+from benchmarks import dynamics, proxy, proxy_gap, scoring, startup
 from benchmarks.common import Entry
 from datadiet import hardware
 from datadiet.data import Split
@@ -55,3 +55,35 @@ def test_the_proxy_benchmark_times_both_networks_through_our_loop():
     assert (precision.goal == ">= 1.5") == hardware.bf16_pays(torch.device("cpu"))
     auto = precision.value if hardware.bf16_pays(torch.device("cpu")) else precision.baseline
     assert epoch.name == "proxy_epoch_s" and epoch.value == pytest.approx(50_000 / auto)
+
+
+@pytest.fixture(scope="module")
+def cifar_slice():
+    """512 training and 200 test images of real CIFAR-10, decoded."""
+    from datadiet import data
+    from paths import CIFAR, ROOT
+
+    if not CIFAR.exists():
+        pytest.skip("needs real CIFAR-10 (../shared/data)")
+    splits = data.load({"source": "jpeg_tar", "path": str(CIFAR), "name": "cifar10"}, ROOT / "results" / "cache")
+    pick = {"train": data.subset_per_class(splits["train"].labels, 52, 0)[:512], "test": torch.arange(0, 10_000, 50)}
+    return {k: Split(splits[k].images[i], splits[k].labels[i], splits[k].classes) for k, i in pick.items()}
+
+
+def test_the_proxy_gap_runs_airbench_s_own_code_on_our_tensors_on_the_cpu_and_leaves_torch_as_it_was(
+    cifar_slice, tmp_path
+):
+    result = proxy_gap.run_airbench(cifar_slice, 0, tmp_path / "airbench", epochs=1, batch_size=128)
+    assert result["epochs"] == 1 and result["train_seconds"] > 0
+    assert sorted(result["accuracy"]) == [0, 1, 2] and all(0 <= a <= 1 for a in result["accuracy"].values())
+    assert torch.nn.Linear(2, 2).half().weight.dtype == torch.float16  # its patches end with the block
+    assert torch.load(tmp_path / "airbench" / "train.pt")["images"].shape == (512, 32, 32, 3)  # its layout
+
+
+def test_the_proxy_gap_runs_ours_with_changes_to_a_preset_s_recipe(cifar_slice):
+    changes = proxy_gap.changes(["epochs=1", "batch_size=128", "flip=alternate", "whiten_bias_epochs=null"])
+    assert changes == {"epochs": 1, "batch_size": 128, "flip": "alternate", "whiten_bias_epochs": None}
+    result = proxy_gap.run_ours(cifar_slice, 0, "proxy", changes)
+    assert result["epochs"] == 1 and sorted(result["accuracy"]) == [0, 1, 2]
+    with pytest.raises(SystemExit, match="KEY=VALUE"):
+        proxy_gap.changes(["flip"])

@@ -203,6 +203,28 @@ def test_a_results_folder_refuses_another_config_and_names_what_differs(tmp_path
         other.check_same_study()
 
 
+def test_a_results_folder_recorded_before_a_setting_was_added_agrees_only_with_its_value_that_computes_the_same(
+    tmp_path,
+):
+    config = study_config.load(ROOT / "config" / "tiny.yaml").config
+    made = study_config.Study({**config, "results_dir": str(tmp_path)})
+    made.record()
+    record = tmp_path / "tiny" / "study_config.json"
+    older = json.loads(record.read_text())
+    del older["train"]["flip"], older["train"]["whiten_bias_epochs"], older["train"]["precision"]
+    record.write_text(json.dumps(older))
+    with pytest.raises(study_config.ConfigError, match=r"it differs in train.precision; train.precision: not in its"):
+        made.check_same_study()  # precision's default (auto) is not what older studies computed in
+    older["train"]["precision"] = config["train"]["precision"]
+    record.write_text(json.dumps(older))
+    made.check_same_study()  # random flips and a whitening bias trained throughout: as before
+    alternate = study_config.Study(
+        {**config, "results_dir": str(tmp_path), "train": {**config["train"], "flip": "alternate"}}
+    )
+    with pytest.raises(study_config.ConfigError, match=r"it differs in train.flip; train.flip: not in its record"):
+        alternate.check_same_study()
+
+
 def test_a_torchvision_dataset_is_fetched_by_a_download_step_and_decoded_with_download_off():
     """Compute nodes often have no internet: the download step (a local rule, on the submit host) fetches,
     prepare_data (a cluster job) decodes what is there and never downloads."""

@@ -5,7 +5,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from datadiet import train as train_module
+from datadiet import data as datadiet_data, train as train_module
 from datadiet.scores import AUMTracker, ForgettingTracker
 from datadiet.train import Callback, TrainConfig, TrainSet, init_model, run_seeds, total_steps, train
 
@@ -162,6 +162,97 @@ def test_a_resumed_proxy_run_ends_with_the_same_weights_lookahead_and_schedule(t
     assert record.epochs == [2, 3]
     assert_same_weights(reference, resumed)
     assert not torch.equal(reference.whiten.weight, torch.zeros_like(reference.whiten.weight))  # fitted
+
+
+AIRBENCH94 = replace(PROXY, flip="alternate", whiten_bias_epochs=1, tta="translate")  # the pieces airbench94 adds
+
+
+def test_a_resumed_run_with_alternating_flips_and_a_frozen_whitening_bias_ends_with_the_same_weights(tmp_path):
+    reference, _ = run(cfg=AIRBENCH94, arch="airbench")
+    state = tmp_path / "state.pt"
+    with pytest.raises(KeyboardInterrupt):
+        run(state, [Record(stop_at=2)], cfg=AIRBENCH94, arch="airbench")
+    resumed, _ = run(state, [Record()], cfg=AIRBENCH94, arch="airbench")
+    assert_same_weights(reference, resumed)
+    random_flips, _ = run(cfg=replace(AIRBENCH94, flip="random"), arch="airbench")
+    assert not torch.equal(reference.fc.weight, random_flips.fc.weight)
+
+
+class Whitening(Callback):
+    """The whitening bias after every epoch, and whether it was training then."""
+
+    def __init__(self, model):
+        self.model, self.biases, self.trained = model, [], []
+
+    def on_epoch_end(self, epoch, step, metrics):
+        self.biases.append(self.model.whiten.bias.detach().clone())
+        self.trained.append(self.model.whiten.bias.requires_grad)
+
+
+@pytest.mark.parametrize("epochs", [None, 1])
+def test_the_whitening_bias_trains_for_whiten_bias_epochs_then_stays_while_the_rest_trains_on(epochs):
+    torch.set_num_threads(1)
+    data, cfg = synthetic_set(), replace(PROXY, whiten_bias_epochs=epochs, lookahead=False)
+    model = init_model("airbench", 3, 2, 0)
+    seen, fc = Whitening(model), []
+    fc_after = type("FC", (Callback,), {"on_epoch_end": lambda self, *a: fc.append(model.fc.weight.detach().clone())})
+    train(model, data, cfg, 0, total_steps(cfg, 96, 96), callbacks=[seen, fc_after()])
+    assert seen.trained == [True, epochs is None, epochs is None]
+    assert not torch.equal(seen.biases[0], seen.biases[1]) if epochs is None else torch.equal(*seen.biases[1:])
+    assert not torch.equal(fc[1], fc[2])  # the rest of the network still trains
+    assert model.whiten.bias.requires_grad  # given back to scores that take every layer's gradient
+
+
+def test_alternating_flips_mirror_each_example_once_in_every_two_epochs():
+    """Recorded inputs of three epochs without translation: an example's first flip is drawn from the
+    data seed, and the next epoch shows the other side, the one after the first side again."""
+    torch.set_num_threads(1)
+    data = synthetic_set(n=64)
+    cfg = replace(PROXY, flip="alternate", pad=0, lookahead=False, batch_size=16)
+    model, inputs = init_model("airbench", 3, 2, 0), []
+
+    def recording(x):
+        inputs.append(x.clone())
+        return model(x)
+
+    train_module._fit_to_the_data(model, data)
+    state = train_module.fresh_state(model, cfg, 12, 7, {})
+    flips = train_module.first_flips(state.generator, 64)
+    orders = []
+    for _ in range(3):
+        generator = torch.Generator().set_state(state.generator.get_state())
+        orders.append(torch.randperm(64, generator=generator))  # the order train_epoch draws next
+        train_module.train_epoch(state, recording, data, cfg, 12, False, train_module.Sums("cpu"), flips)
+        state.epoch += 1
+    plain = datadiet_data.normalize(data.images, data.mean, data.std, model.memory_format)
+    for epoch, order in enumerate(orders):
+        seen = torch.cat(inputs[4 * epoch : 4 * epoch + 4])
+        mirrored = torch.tensor([torch.equal(seen[i], plain[order[i]].flip(-1)) for i in range(64)])
+        as_is = torch.tensor([torch.equal(seen[i], plain[order[i]]) for i in range(64)])
+        assert torch.equal(mirrored, ~as_is)
+        assert torch.equal(mirrored, flips[order] ^ (epoch % 2 == 1))
+    assert 16 < int(flips.sum()) < 48  # drawn, not all one side
+    assert torch.equal(flips, train_module.first_flips(torch.Generator().manual_seed(7), 64))  # from the seed
+
+
+def test_translated_test_time_views_average_as_airbench_level_2():
+    """Against each image's six views built one by one: the image and its mirror weigh 1/4 each, the
+    mirrored and plain 1-pixel shifts up-left and down-right (reflect padded) 1/8 each."""
+    model = init_model("airbench", 3, 2, 0).eval()
+    train_module._fit_to_the_data(model, synthetic_set())
+    x = torch.randn(5, 3, 32, 32)
+
+    def shifted(image, dy, dx):
+        padded = torch.nn.functional.pad(image[None], (1, 1, 1, 1), mode="reflect")[0]
+        return padded[:, 1 + dy : 33 + dy, 1 + dx : 33 + dx]
+
+    with torch.no_grad():
+        for image, got in zip(x, train_module.tta_logits(model, x, "translate")):
+            views = [(image, 1 / 4), (shifted(image, -1, -1), 1 / 8), (shifted(image, 1, 1), 1 / 8)]
+            want = sum(w * (model(v[None]) + model(v.flip(-1)[None])) for v, w in views)
+            torch.testing.assert_close(got, want[0], rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="tta must be one of"):
+        train_module.tta_logits(model, x, "mirror")
 
 
 def test_the_one_cycle_schedule_rises_then_falls_and_batchnorm_trains_faster_with_the_same_decay():

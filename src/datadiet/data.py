@@ -389,15 +389,19 @@ def normalize(images: torch.Tensor, mean, std, memory_format=torch.channels_last
 
 
 def augment(
-    images: torch.Tensor, generator: torch.Generator, pad: int = 4, crop_per_batch: bool = False
+    images: torch.Tensor,
+    generator: torch.Generator,
+    pad: int = 4,
+    crop_per_batch: bool = False,
+    flip: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Reflect-pad by `pad`, random crop back to H x W, random horizontal flip, on a uint8 batch.
+    """Reflect-pad by `pad`, random crop back to H x W, horizontal flip, on a uint8 batch.
 
     One crop offset per example, or one for the whole batch with crop_per_batch (as the official TF
-    code does); flips are per example. All randomness comes from `generator`, so a run is
-    reproducible and resumable from the generator state. Padding, crop and flip are folded into one
-    gather: each output pixel's source row and column are computed, reflecting indices that fall
-    into the padding, so the padded batch is never built.
+    code does); flips are per example: random, or given (`flip`, bool [N]). All randomness comes from
+    `generator`, so a run is reproducible and resumable from the generator state. Padding, crop and
+    flip are folded into one gather: each output pixel's source row and column are computed,
+    reflecting indices that fall into the padding, so the padded batch is never built.
     """
     n, c, h, w = images.shape
     if pad >= min(h, w):
@@ -405,7 +409,8 @@ def augment(
     draws = 1 if crop_per_batch else n
     dy = torch.randint(0, 2 * pad + 1, (draws,), generator=generator, device=generator.device)
     dx = torch.randint(0, 2 * pad + 1, (draws,), generator=generator, device=generator.device)
-    flip = torch.randint(0, 2, (n,), generator=generator, device=generator.device).bool()
+    if flip is None:
+        flip = torch.randint(0, 2, (n,), generator=generator, device=generator.device).bool()
     dy, dx, flip = dy.to(images.device), dx.to(images.device), flip.to(images.device)
     rows = _reflect(dy[:, None] + torch.arange(h, device=images.device) - pad, h)  # [draws, h]
     cols = _reflect(dx[:, None] + torch.arange(w, device=images.device) - pad, w)  # [draws, w]

@@ -33,6 +33,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from . import claims, data, scores, selection
 from .train import (
+    TTA_VIEWS,
     Sums,
     TrainConfig,
     TrainSet,
@@ -148,7 +149,7 @@ class Check:
         images, labels = self.test
         result = self.forward(
             lambda: evaluate(model, images, labels, self.train_set.mean, self.train_set.std, tta=self.cfg.tta),
-            len(labels) * (2 if self.cfg.tta else 1),
+            len(labels) * TTA_VIEWS[self.cfg.tta],
         )
         return 100 * result["accuracy"]
 
@@ -270,7 +271,7 @@ def remaining_work(check, kept, repeats, full_repeats):
     cfg, n = check.cfg, len(check.train_set.labels)
     trained = (SCORE_SEEDS - 1) * images_trained(cfg, n, total_steps(cfg, n, n), check.score_epoch)
     forwarded = (SCORE_SEEDS - 1) * n
-    tested = len(check.test[1]) * (2 if cfg.tta else 1)
+    tested = len(check.test[1]) * TTA_VIEWS[cfg.tta]
     for _, _, _, subset in planned_runs(n, None, kept, repeats, full_repeats):
         trained += images_trained(cfg, len(subset), total_steps(cfg, n, len(subset)))
         forwarded += tested

@@ -196,6 +196,12 @@ def has_whitening(model):
     return isinstance(model, Airbench)
 
 
+def freeze_whitening_bias(model, frozen):
+    """airbench trains its whitening layer's bias for the first epochs only. A no-op for the ResNets."""
+    if has_whitening(model):
+        model.whiten.bias.requires_grad_(not frozen)
+
+
 @torch.no_grad()
 def fit_whitening(model, images):
     """Set airbench's whitening conv from the first WHITEN_IMAGES of `images` (normalised float

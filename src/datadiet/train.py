@@ -43,7 +43,9 @@ class TrainConfig:
     bias_lr_scale: float = 1.0  # BatchNorm parameters train at this times lr (weight decay divided by it)
     lookahead: bool = False  # every 5 steps the weights move to a slow average of themselves
     pad: int = 4  # the random crop's translation, in pixels
-    tta: bool = False  # evaluation averages the logits of each image and its mirror image
+    flip: str = "random"  # or "alternate": each example's flip drawn once, then reversed every other epoch
+    whiten_bias_epochs: int | None = None  # the whitening layer's bias trains this many epochs, then freezes
+    tta: bool | str = False  # test logits: of the image (False), with its mirror (True), and "translate"d (TTA_VIEWS)
     compile: bool = False  # torch.compile the training forward pass (pays on a GPU, not on a CPU)
     precision: str = "fp32"  # or "bf16" (forward and loss under autocast), "auto" (where it pays: hardware.bf16_pays)
 
@@ -85,9 +87,29 @@ class TrainSet:
     std: torch.Tensor
 
 
+# Test-time augmentation, airbench's levels 0-2: the image; with its mirror image; and both again at a
+# 1-pixel translation up-left and one down-right (reflect padded), weighted half and half.
+TTA_VIEWS = {False: 1, True: 2, "translate": 6}
+
+
+def tta_logits(model, x, tta):
+    """The logits of a normalised batch `x`, averaged over the views of TTA_VIEWS[tta]."""
+    if tta not in TTA_VIEWS:
+        raise ValueError(f"tta must be one of {list(TTA_VIEWS)}, got {tta!r}")
+    if tta is False:
+        return model(x)
+    mirrored = (model(x) + model(x.flip(-1))) / 2
+    if tta is True:
+        return mirrored
+    h, w = x.shape[-2:]
+    padded = F.pad(x, (1, 1, 1, 1), mode="reflect")
+    translated = (tta_logits(model, padded[..., :h, :w], True) + tta_logits(model, padded[..., 2:, 2:], True)) / 2
+    return (mirrored + translated) / 2
+
+
 @torch.no_grad()
 def evaluate(model, images, labels, mean, std, batch_size=1000, tta=False):
-    """Loss and accuracy in eval mode on un-augmented images (`tta`: and their mirror images)."""
+    """Loss and accuracy in eval mode on un-augmented images (`tta`: averaged over the views of TTA_VIEWS)."""
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
@@ -95,7 +117,7 @@ def evaluate(model, images, labels, mean, std, batch_size=1000, tta=False):
     for start in range(0, len(images), batch_size):
         x = data.normalize(images[start : start + batch_size].to(device), mean, std, model.memory_format)
         y = labels[start : start + batch_size].to(device)
-        logits = (model(x) + model(x.flip(-1))) / 2 if tta else model(x)
+        logits = tta_logits(model, x, tta)
         loss += F.cross_entropy(logits, y, reduction="sum").item()
         correct += (logits.argmax(1) == y).sum().item()
     model.train(was_training)
@@ -503,16 +525,20 @@ def train_from(
     forward = CompiledOrEager(state.model) if cfg.compile else state.model
     # bf16 autocast: weights, optimizer and the classifier's logits stay float32 (models.fp32_head).
     autocast = hardware.autocast_bf16(cfg.precision, device)
+    flips = first_flips(state.generator, len(train_set.labels)) if cfg.flip == "alternate" else None
     for cb in callbacks:
         cb.on_train_start(state.step)
     for epoch in range(state.epoch + 1, epochs + 1):
-        train_epoch(state, forward, train_set, cfg, steps, autocast, sums)
+        frozen = cfg.whiten_bias_epochs is not None and epoch > cfg.whiten_bias_epochs
+        models.freeze_whitening_bias(state.model, frozen)
+        train_epoch(state, forward, train_set, cfg, steps, autocast, sums, flips)
         state.epoch = epoch
         _epoch_hooks(state, callbacks, save_epochs, state_epochs, sums)
         if epoch < epochs and state.step // report_every == reported_step // report_every:
             continue
         _report(state, sums, train_set, test, callbacks, cfg.tta)
         reported_step, sums = state.step, Sums(device)
+    models.freeze_whitening_bias(state.model, False)  # scores after training take every layer's gradient
 
 
 class CompiledOrEager:
@@ -566,14 +592,23 @@ class Sums:
         return {"train_loss": self.loss.item() / self.seen, "train_accuracy": self.correct.item() / self.seen}
 
 
-def train_epoch(state, forward, train_set, cfg, steps, autocast, sums):
+def first_flips(generator, n):
+    """Alternating flips (airbench): whether each of `n` examples is mirrored in the first epoch, drawn
+    from the run's data seed by a generator of its own, so a resumed run draws the same."""
+    own = torch.Generator().manual_seed(generator.initial_seed())
+    return torch.randint(0, 2, (n,), generator=own).bool().to(generator.device)
+
+
+def train_epoch(state, forward, train_set, cfg, steps, autocast, sums, flips=None):
     """One pass over a new order of the training set, cut short at `steps` steps in all, added to `sums`;
-    `forward`: the model, or its compiled form."""
+    `forward`: the model, or its compiled form; `flips`: `first_flips` (alternating: every other epoch
+    mirrors them all), or None (each example's flip drawn at each step)."""
     images, labels = train_set.images, train_set.labels
     order = torch.randperm(len(images), generator=state.generator, device=images.device)
     for b in range(min(len(images) // cfg.batch_size, steps - state.step)):
         idx = order[b * cfg.batch_size : (b + 1) * cfg.batch_size]
-        x = data.augment(images[idx], state.generator, pad=cfg.pad, crop_per_batch=cfg.crop_per_batch)
+        flip = None if flips is None else flips[idx] ^ (state.epoch % 2 == 1)  # state.epoch: epochs done
+        x = data.augment(images[idx], state.generator, cfg.pad, cfg.crop_per_batch, flip)
         x = data.normalize(x, train_set.mean, train_set.std, state.model.memory_format)
         y = labels[idx]
         with torch.autocast(images.device.type, torch.bfloat16, enabled=autocast):

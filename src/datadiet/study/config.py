@@ -70,12 +70,29 @@ def differing_keys(a, b, prefix=""):
     return [key for k in sorted(set(a) | set(b)) for key in differing_keys(a.get(k), b.get(k), f"{prefix}{k}.")]
 
 
+# Settings added since studies began recording their config, each with the value that computes what a
+# study made before it computed: a record without the key agrees with a config that holds this value.
+ADDED_AS_BEFORE = {"train.flip": "random", "train.whiten_bias_epochs": None}
+
+
 def has_key(config, dotted):
     for key in dotted.split("."):
         if not isinstance(config, dict) or key not in config:
             return False
         config = config[key]
     return True
+
+
+def value_at(config, dotted):
+    for key in dotted.split("."):
+        config = config[key]
+    return config
+
+
+def added_as_before(old, new, dotted):
+    """Whether `dotted`, absent from the record `old`, is a setting added since whose value in `new`
+    computes what the recorded study computed."""
+    return dotted in ADDED_AS_BEFORE and not has_key(old, dotted) and value_at(new, dotted) == ADDED_AS_BEFORE[dotted]
 
 
 def numbers(values):
@@ -388,8 +405,8 @@ class Study:
         recorded = Path(self.path(layout.STUDY_CONFIG))
         if not recorded.exists():
             return
-        old = identity(json.loads(recorded.read_text()))
-        differs = differing_keys(old, identity(self.config))
+        old, now = identity(json.loads(recorded.read_text())), identity(self.config)
+        differs = [key for key in differing_keys(old, now) if not added_as_before(old, now, key)]
         if differs:
             # A key the record lacks is a setting added since that study was made: its default may differ.
             new = [key for key in differs if not has_key(old, key)]
