@@ -258,6 +258,7 @@ def test_the_proxy_preset_runs_end_to_end_at_tiny_scale(tmp_path):
     assert result["arch"] == "airbench" and result["train_size"] in (100, 200)
     run = MlflowClient(f"sqlite:///{out / 'mlflow.db'}").get_run(result["run_id"])
     assert run.data.params["train.schedule"] == "one_cycle" and run.data.params["train.lookahead"] == "True"
+    assert (run.data.params["train.flip"], run.data.params["train.tta"]) == ("alternate", "translate")  # airbench94's
     page = (out / "report.html").read_text()
     assert "Kirsch 2023, hlb-CIFAR10 proxy" in page and "not run" in page
 
