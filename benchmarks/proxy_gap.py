@@ -6,6 +6,7 @@ ours with a preset's recipe, scored at airbench's three test-time augmentation l
     .venv/bin/pip install airbench==0.1.8
     .venv/bin/python -m benchmarks.proxy_gap airbench --seed 0 --out results/proxy_gap/airbench-0.json
     .venv/bin/python -m benchmarks.proxy_gap ours --preset proxy --seed 0 --out results/proxy_gap/ours-0.json
+    .venv/bin/python -m benchmarks.proxy_gap table --runs results/proxy_gap/*.json --out docs/proxy_gap.csv
 
 Both read CIFAR-10 decoded (`make gpu-bundle` writes gpu-check/cifar10.pt; a study's data cache will do,
 `--data`), train in float32 on the CPU (airbench trains in float16 on a GPU) and write {accuracy by TTA
@@ -20,6 +21,7 @@ from dataclasses import replace
 from pathlib import Path
 from unittest import mock
 
+import pandas as pd
 import torch
 import yaml
 
@@ -102,7 +104,8 @@ def run_ours(splits, seed, preset, changes):
     model = init_model(arch, 10, width, seeds["model"])
     start = time.perf_counter()
     steps = total_steps(cfg, n, n)
-    train(model, train_set, cfg, seeds["data"], steps, callbacks=[PrintProgress(cfg.epochs, steps, cfg.batch_size, 1)])
+    progress = PrintProgress(cfg.epochs, steps, cfg.batch_size, n // cfg.batch_size)  # a line an epoch
+    train(model, train_set, cfg, seeds["data"], steps, callbacks=[progress])
     seconds = time.perf_counter() - start
     test = (test_split.images, test_split.labels)
     tta = dict(zip(TTA_LEVELS, TTA_SETTINGS))
@@ -118,9 +121,23 @@ def changes(pairs):
         raise SystemExit(f"--train takes KEY=VALUE, got {pairs}") from None
 
 
+def table(runs):
+    """One row a run: what trained, its seed and its test accuracy at each TTA level (from their JSON files)."""
+    rows = []
+    for path in runs:
+        run = json.loads(Path(path).read_text())
+        recipe = "airbench94 (its code)" if run["impl"] == "airbench" else run["recipe"]
+        changed = "".join(f" {k}={v}" for k, v in run.get("changes", {}).items())
+        accuracy = {f"test_accuracy_tta{level}": run["accuracy"][str(level)] for level in TTA_LEVELS}
+        rows.append({"impl": run["impl"], "recipe": recipe + changed, "seed": run["seed"], "epochs": run["epochs"]})
+        rows[-1].update(accuracy, train_seconds=round(run["train_seconds"]), threads=run["threads"], cpu=run["cpu"])
+    return pd.DataFrame(rows).sort_values(["impl", "recipe", "seed"])
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("impl", choices=["airbench", "ours"])
+    parser.add_argument("impl", choices=["airbench", "ours", "table"], help="table: the --runs' JSON files as CSV")
+    parser.add_argument("--runs", nargs="+", default=[], help="table: the JSON files of runs")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--preset", default="proxy", help="ours: config/<preset>.yaml's train: recipe")
     parser.add_argument(
@@ -130,6 +147,9 @@ def main(argv=None):
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", required=True)
     args = parser.parse_args(argv)
+    if args.impl == "table":
+        table(args.runs).to_csv(args.out, index=False)
+        return
     torch.set_num_threads(args.threads)
     hardware.keep_freed_memory()
     path = Path(args.data)

@@ -1,7 +1,9 @@
 """The benchmarks run and report every figure (on tiny inputs; speed itself is never asserted here)."""
 
+import json
 import math
 
+import pandas as pd
 import pytest
 import torch
 
@@ -87,3 +89,20 @@ def test_the_proxy_gap_runs_ours_with_changes_to_a_preset_s_recipe(cifar_slice):
     assert result["epochs"] == 1 and sorted(result["accuracy"]) == [0, 1, 2]
     with pytest.raises(SystemExit, match="KEY=VALUE"):
         proxy_gap.changes(["flip"])
+
+
+def test_the_proxy_gap_table_has_a_row_a_run_with_its_recipe_seed_and_accuracy_at_each_tta_level(tmp_path):
+    common = {"epochs": 10, "train_seconds": 9.6, "threads": 1, "cpu": "x", "data": "d"}
+    runs = {
+        "a.json": {"impl": "airbench", "seed": 1, "accuracy": {"0": 0.1, "1": 0.2, "2": 0.3}, **common},
+        "b.json": {"impl": "ours", "seed": 0, "recipe": "proxy", "changes": {"flip": "random"}, **common},
+    }
+    runs["b.json"]["accuracy"] = {"0": 0.4, "1": 0.5, "2": 0.6}
+    for name, run in runs.items():
+        (tmp_path / name).write_text(json.dumps(run))
+    proxy_gap.main(
+        ["table", "--runs", str(tmp_path / "b.json"), str(tmp_path / "a.json"), "--out", str(tmp_path / "t.csv")]
+    )
+    table = pd.read_csv(tmp_path / "t.csv")
+    assert list(table.recipe) == ["airbench94 (its code)", "proxy flip=random"] and list(table.seed) == [1, 0]
+    assert list(table.test_accuracy_tta2) == [0.3, 0.6] and list(table.train_seconds) == [10, 10]
