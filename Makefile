@@ -19,7 +19,7 @@ CONFIG ?= config.yaml
 STUDY = $(shell sed -n 's/^study: *//p' $(CONFIG))
 export PATH := $(BIN):$(PATH)
 
-.PHONY: setup system-deps study test bench gpu-check gpu-bundle ui mlflow-server clean lock
+.PHONY: setup system-deps study test test-fast bench gpu-check gpu-bundle ui mlflow-server clean lock
 
 $(STAMP): pyproject.toml $(LOCK)
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null || { \
@@ -70,6 +70,10 @@ system-deps:
 
 test: setup system-deps
 	$(BIN)/python -m pytest
+
+# The unit tier, for every commit: no Slurm, no browser, no whole study (about 4 minutes on 2 cores).
+test-fast: setup
+	$(BIN)/python -m pytest -m "not system"
 
 # Speed figures, each a ratio measured side by side in one run: table on stdout, results/bench.json.
 bench: setup

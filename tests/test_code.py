@@ -54,3 +54,24 @@ def test_the_experiment_modules_import_no_plotting_or_scipy():
         f"import sys, {experiments}; print(sorted(m for m in ('matplotlib', 'seaborn', 'scipy') if m in sys.modules))"
     )
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout == "[]\n"
+
+
+def test_make_test_fast_collects_the_unit_tier_and_leaves_out_every_whole_system_module():
+    """The tiers of conftest.WHOLE_SYSTEM, as `make test-fast` selects them (collection only)."""
+    from conftest import WHOLE_SYSTEM
+
+    dry = subprocess.run(["make", "--no-print-directory", "-n", "test-fast"], cwd=ROOT, capture_output=True, text=True)
+    assert '-m pytest -m "not system"' in dry.stdout, dry.stdout
+    collected = subprocess.run(
+        [sys.executable, "-m", "pytest", "--collect-only", "-q", "-m", "not system", "-p", "no:cacheprovider"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    ).stdout
+    modules = {
+        line.split("::")[0].removeprefix("tests/").removesuffix(".py")
+        for line in collected.splitlines()
+        if "::" in line
+    }
+    on_disk = {path.stem for path in (ROOT / "tests").glob("test_*.py")}
+    assert modules == on_disk - WHOLE_SYSTEM and WHOLE_SYSTEM <= on_disk, collected[-2000:]
