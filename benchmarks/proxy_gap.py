@@ -27,10 +27,10 @@ import yaml
 
 from datadiet import data, gpu_check, hardware
 from datadiet.progress import PrintProgress
-from datadiet.train import TrainSet, evaluate, init_model, run_seeds, total_steps, train
+from datadiet.train import TTA_VIEWS, TrainSet, evaluate, init_model, run_seeds, total_steps, train
 
-TTA_LEVELS = (0, 1, 2)
-TTA_SETTINGS = (False, True, "translate")  # train.tta's names of airbench's levels
+TTA_SETTINGS = tuple(TTA_VIEWS)  # train.tta's names of airbench's levels 0, 1, 2, in that order
+TTA_LEVELS = tuple(range(len(TTA_SETTINGS)))
 
 
 @contextlib.contextmanager

@@ -75,18 +75,20 @@ def differing_keys(a, b, prefix=""):
 ADDED_AS_BEFORE = {"train.flip": "random", "train.whiten_bias_epochs": None}
 
 
-def has_key(config, dotted):
-    for key in dotted.split("."):
-        if not isinstance(config, dict) or key not in config:
-            return False
-        config = config[key]
-    return True
+MISSING = object()
 
 
 def value_at(config, dotted):
+    """The value of a dotted key ("train.flip"), or MISSING."""
     for key in dotted.split("."):
+        if not isinstance(config, dict) or key not in config:
+            return MISSING
         config = config[key]
     return config
+
+
+def has_key(config, dotted):
+    return value_at(config, dotted) is not MISSING
 
 
 def added_as_before(old, new, dotted):
