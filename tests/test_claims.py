@@ -4,7 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from datadiet import claims
+from datadiet import stats, verdicts
+from datadiet.study import claims
 from datadiet.study.experiments import lmc, noise, ntk, pruning, scores, size_sweep, transfer, window
 
 METHODS = ("full", "random", "el2n_e20", "grand_e0", "input_norm")
@@ -89,14 +90,14 @@ def test_an_absence_claim_is_rarely_called_equivalent_at_the_margin():
     """Two one-sided tests: a true difference of exactly the margin is called "equivalent" at most 5%
     of the time (give or take three Monte Carlo standard errors)."""
     rng = np.random.default_rng(5)
-    verdicts = [grand_verdict(simulated(rng, {"grand_e0": claims.MARGIN}, 4, sd=0.3))["verdict"] for _ in range(2000)]
-    assert np.mean([v == "reproduced" for v in verdicts]) <= 0.05 + 3 * np.sqrt(0.05 * 0.95 / 2000)
+    called = [grand_verdict(simulated(rng, {"grand_e0": verdicts.MARGIN}, 4, sd=0.3))["verdict"] for _ in range(2000)]
+    assert np.mean([v == "reproduced" for v in called]) <= 0.05 + 3 * np.sqrt(0.05 * 0.95 / 2000)
 
 
 def test_bounds_match_a_slow_t_interval():
     values = [1.0, 2.0, 4.0, 7.0]
     mean, sd = np.mean(values), np.std(values, ddof=1)
-    est = claims.bounds(values)
+    est = stats.bounds(values)
     assert est.estimate == pytest.approx(mean) and est.n == 4
     assert est.ci_low == pytest.approx(mean - 2.353363 * sd / 2, abs=1e-5)  # t(0.95, 3 df)
     assert est.ci_high == pytest.approx(mean + 2.353363 * sd / 2, abs=1e-5)
@@ -105,7 +106,7 @@ def test_bounds_match_a_slow_t_interval():
 def test_pairing_matches_runs_by_repeat():
     runs = simulated(np.random.default_rng(6), {"el2n_e20": 1.0}, 3)
     runs = runs[~((runs.method == "random") & (runs.run == 1))]  # a repeat that random lacks
-    diffs = claims.paired(runs, "el2n_e20", "random", keep=0.5)
+    diffs = stats.paired(runs, "el2n_e20", "random", keep=0.5)
     assert list(diffs.index) == [0, 2]
 
 
@@ -267,7 +268,7 @@ def test_window_optimum_at_the_easy_end_is_not_reproduced_and_says_where_it_is()
     assert verdict["verdict"] == "not reproduced" and verdict["ci_low"] > 0
     assert "the best window leaves out 60.0% of the set (6000 examples)" in verdict["ours"]
     assert "beyond the hard end (at most 5%)" in verdict["reason"]
-    small = window_optimum(runs, scale=claims.Scale("below paper scale", "full data 40.0% on 1000 examples"))
+    small = window_optimum(runs, scale=verdicts.Scale("below paper scale", "full data 40.0% on 1000 examples"))
     assert small["verdict"] == "not reproduced (below paper scale)" and "1000 examples" in small["reason"]
 
 

@@ -1,4 +1,5 @@
-"""The code's own hygiene: the linter and formatter agree with it, functions stay short, commands
+"""The code's own hygiene: the linter and formatter agree with it, functions stay short, the package's
+modules import each other without a loop and the science core imports nothing of the study, commands
 that track nothing never import MLflow, and the experiment modules Snakemake reads import no plotting."""
 
 import ast
@@ -10,12 +11,91 @@ import pytest
 from paths import ROOT
 
 LONGEST_FUNCTION = 60  # lines
+PACKAGE = ROOT / "src" / "datadiet"
+# The science core, its statistics and the stand-alone GPU check: none of them may reach the study.
+WITHOUT_THE_STUDY = ("data", "models", "train", "scores", "selection", "noise", "dynamics", "stats", "verdicts")
+
+
+def module_name(path):
+    parts = ("datadiet", *path.relative_to(PACKAGE).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def imported(node, package):
+    """The modules an import statement names: `from . import x` names the package and package.x."""
+    if isinstance(node, ast.Import):
+        return [alias.name for alias in node.names]
+    base = node.module or ""
+    if node.level:
+        anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
+        base = ".".join(anchor + ([base] if base else []))
+    return [base] + [f"{base}.{alias.name}" for alias in node.names]
+
+
+def import_graph():
+    """{module: the package's modules it imports}, imports inside functions counted too."""
+    paths = {module_name(path): path for path in PACKAGE.rglob("*.py")}
+    graph = {}
+    for name, path in paths.items():
+        package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+        names = {
+            target
+            for node in ast.walk(ast.parse(path.read_text()))
+            if isinstance(node, (ast.Import, ast.ImportFrom))
+            for target in imported(node, package)
+        }
+        graph[name] = (names & paths.keys()) - {name}
+    return graph
+
+
+def cycles(graph):
+    """Every module that can reach itself through `graph`, with the loop it goes round."""
+    loops = {}
+    for start in graph:
+        stack, seen = [(start, (start,))], set()
+        while stack and start not in loops:
+            module, path = stack.pop()
+            for target in graph[module]:
+                if target == start:
+                    loops[start] = " -> ".join((*path, start))
+                elif target not in seen:
+                    seen.add(target)
+                    stack.append((target, (*path, target)))
+    return loops
+
+
+def reachable(graph, module):
+    seen, stack = set(), [module]
+    while stack:
+        for target in graph[stack.pop()] - seen:
+            seen.add(target)
+            stack.append(target)
+    return seen
 
 
 def test_ruff_finds_nothing_to_fix_or_reformat():
     for command in (["check"], ["format", "--check"]):
         proc = subprocess.run([sys.executable, "-m", "ruff", *command, "."], cwd=ROOT, capture_output=True, text=True)
         assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_the_cycle_finder_finds_a_loop_through_an_import_inside_a_function(tmp_path):
+    assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == {
+        "a": "a -> b -> c -> a",
+        "b": "b -> c -> a -> b",
+        "c": "c -> a -> b -> c",
+    }
+    code = "def late():\n    from . import b\n"
+    assert imported(ast.parse(code).body[0].body[0], "datadiet.study") == ["datadiet.study", "datadiet.study.b"]
+
+
+def test_no_module_of_the_package_imports_itself_round_a_loop():
+    assert cycles(import_graph()) == {}
+
+
+@pytest.mark.parametrize("module", [*WITHOUT_THE_STUDY, "gpu_check"])
+def test_the_science_core_its_statistics_and_the_gpu_check_import_nothing_of_the_study(module):
+    assert sorted(m for m in reachable(import_graph(), f"datadiet.{module}") if m.startswith("datadiet.study")) == []
 
 
 def test_no_function_of_the_package_is_longer_than_a_screen():
@@ -36,7 +116,7 @@ def test_no_function_of_the_package_is_longer_than_a_screen():
         "datadiet.study.jobs.setup",
         "datadiet.study.config",
         "datadiet.study.experiments.pruning",
-        "datadiet.report",
+        "datadiet.study.report",
         "datadiet.gpu_check",  # a bare GPU machine has no MLflow
     ],
 )

@@ -162,7 +162,7 @@ def test_every_third_party_import_of_the_package_is_declared():
 
 def test_the_user_tools_and_the_jobs_import_no_snakemake():
     """What runs in the jobs' conda environment (which has no Snakemake) and under `datadiet prune`."""
-    modules = "datadiet.cli, datadiet.tools, datadiet.tracking, datadiet.figures, datadiet.prune, " + ", ".join(
+    modules = "datadiet.cli, datadiet.tools, datadiet.tracking, datadiet.study.figures, datadiet.prune, " + ", ".join(
         f"datadiet.study.jobs.{m}" for m in ("setup", "scores", "pruning", "dynamics", "report")
     )
     code = f"import sys, {modules}; print(sorted(m for m in sys.modules if m.split('.')[0] == 'snakemake'))"

@@ -11,8 +11,8 @@ from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
 from datadiet import tracking
-from datadiet.report import FIGURES
 from datadiet.study import study_run
+from datadiet.study.report import FIGURES
 
 ACCURACY = pd.DataFrame(
     [

@@ -12,10 +12,10 @@ import yaml
 from mlflow.tracking import MlflowClient
 
 from datadiet import hardware
-from datadiet.report import FIGURES
 from datadiet.study import config as study_config, study_run
 from datadiet.study.estimate import planned_jobs, submitted, summarize
 from datadiet.study.experiments import size_sweep
+from datadiet.study.report import FIGURES
 from studies import (
     CIFAR,
     ROOT,
@@ -199,7 +199,8 @@ def test_a_study_that_leaves_experiments_out_reports_them_not_run(study, tmp_pat
     out NTK and the size sweep too): the report of such a study (here the tiny study's own results,
     re-reported with them all switched off) says so in each figure and in a "not measured" claim row
     each, and judges what it ran."""
-    from datadiet import report, results
+    from datadiet import results
+    from datadiet.study import report
     from datadiet.study.experiments import pruning, scores
 
     out, _ = study

@@ -31,7 +31,7 @@ import pandas as pd
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from . import claims, data, scores, selection
+from . import data, scores, selection, stats, verdicts
 from .train import (
     TTA_VIEWS,
     Sums,
@@ -207,26 +207,28 @@ def planned_runs(n, score, kept, repeats, full_repeats):
             )
 
 
-def verdicts(runs, kept, arch, score_label):
+def headline_claims(runs, kept, arch, score_label):
     """The claims table's rows for the headline: EL2N keep_max against random and against full data."""
     rows = []
     for keep in kept:
         how = {"dataset": "cifar10", "arch": arch}
-        beats = claims.paired(runs, "el2n", "random", keep=keep)
+        beats = stats.paired(runs, "el2n", "random", keep=keep)
         rows.append(
-            claims.superiority(f"{score_label} keep_max beats random ({keep:.0%} kept)", "gpu-check", "", beats, **how)
+            verdicts.superiority(
+                f"{score_label} keep_max beats random ({keep:.0%} kept)", "gpu-check", "", beats, **how
+            )
         )
         full = runs[runs.method == "full"]
         if full.empty:
             continue
-        no_loss = claims.between(runs[(runs.method == "el2n") & (runs.keep == keep)], full)
+        no_loss = stats.between(runs[(runs.method == "el2n") & (runs.keep == keep)], full)
         rows.append(
-            claims.noninferiority(
+            verdicts.noninferiority(
                 f"{score_label} keep_max loses nothing to full data ({keep:.0%} kept)",
                 "gpu-check",
                 "",
                 no_loss,
-                claims.MARGIN,
+                verdicts.MARGIN,
                 **how,
             )
         )
@@ -259,7 +261,7 @@ def headline(check, kept, repeats, full_repeats, peak, deadline):
         "network": f"{check.arch} width {check.width}",
         "recipe": {f.name: getattr(check.cfg, f.name) for f in fields(check.cfg)},
         "accuracy": accuracies(runs),
-        "claims": verdicts(runs, kept, check.arch, label),
+        "claims": headline_claims(runs, kept, check.arch, label),
         **check.throughput(peak),
         "seconds": round(time.perf_counter() - start, 1),
     }

@@ -217,7 +217,7 @@ class PruneImages:
 
 def show_scores(args):
     """Per-class summary and the hardest images of a prune scores.csv, and a figure of them."""
-    from . import figures
+    from .study import figures
 
     table, path = prune.read_table(args.path)
     print(prune.summary(table, args.top))

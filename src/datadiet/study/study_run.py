@@ -14,8 +14,8 @@ from mlflow.entities import Metric, Param
 from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
-from .. import figures, stop, tracking
-from . import layout
+from .. import stop, tracking
+from . import figures, layout
 
 STUDY_RUN_TAG = "datadiet.study_run"  # "true" on a study run: what tells it from the job runs
 CURVE = "pruning_curve"  # the metrics' prefix (the run page charts each panel in a section of its own)

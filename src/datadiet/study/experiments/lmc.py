@@ -30,7 +30,7 @@ def lmc_barrier(table, path, epsilon=None, fit_error=None):
     highest-score, lowest-score and random example sets, mean and std band over parents; beside it the
     error of the worse child on each set (the barrier means little where the children do not fit it).
     Dashed: epsilon and fit_error, when given."""
-    from ...figures import plt, save, sns
+    from ..figures import plt, save, sns
 
     data = table.assign(endpoint_error=table[["error_a", "error_b"]].max(axis=1))
     fig, axes = plt.subplots(1, 2, figsize=(11, 4), layout="constrained")
@@ -87,7 +87,7 @@ def lmc_later(barriers, epsilon, fit_error, scale=None):
     """The spawn epoch from which the barrier is below `epsilon` comes later for the high-score set than
     for the low-score set: per parent, stable epoch of high - low (spawn epochs where the children do
     not fit a set, error above `fit_error`, do not count)."""
-    from ...claims import not_measured, superiority
+    from ...verdicts import not_measured, superiority
 
     if barriers.empty:
         return not_measured(CLAIM, "paper", THEIRS, "experiments.lmc is not run")

@@ -22,7 +22,7 @@ def corrupted_in_top(scores, corrupted):
 def noise_ranking(table, path):
     """Where the corrupted examples fall: the share of corrupted labels among the k highest-scoring
     examples; the noise rate (dotted) is what a random ranking gives."""
-    from ...figures import save, sns
+    from ..figures import save, sns
 
     grid = sns.relplot(data=table, x="top", y="corrupted", hue="score", col="noise", kind="line", height=4, aspect=1.2)
     for noise, ax in grid.axes_dict.items():
@@ -33,7 +33,8 @@ def noise_ranking(table, path):
 
 def pruning_claims(runs, clean, scale, dataset, arch):
     """GraNd at init under the first noise level: worse than random."""
-    from ...claims import closest, not_measured, paired, superiority
+    from ...stats import closest, paired
+    from ...verdicts import not_measured, superiority
 
     noisy = sorted(set(runs.noise) - {clean})[:1]
     if not noisy:
@@ -56,7 +57,7 @@ def pruning_claims(runs, clean, scale, dataset, arch):
 
 def ranking_claims(noisy_scores, corrupted, score, main, scale=None):
     """At the first noise level: most corrupted labels rank in the top k of the score, k = their number."""
-    from ...claims import not_measured
+    from ...verdicts import not_measured
 
     dataset, arch = main
     if not noisy_scores:
@@ -80,7 +81,8 @@ def ranked_hardest(claim, values, corrupted, where):
     import numpy as np
     from scipy import stats
 
-    from ...claims import CONFIDENCE, Estimate, threshold
+    from ...stats import CONFIDENCE, Estimate
+    from ...verdicts import threshold
 
     k = int(corrupted.sum())
     top = np.argsort(-values, kind="stable")[:k]

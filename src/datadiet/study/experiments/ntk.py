@@ -16,7 +16,7 @@ def targets(study):
 
 def ntk_velocity(table, path):
     """Fig. 3: kernel velocity of blocks of examples sorted by score (easiest left), clean and noisy."""
-    from ...figures import save, sns
+    from ..figures import save, sns
 
     data = table.assign(rank=lambda d: d.first_rank / d.num_examples, labels=lambda d: "noise " + d.noise.astype(str))
     grid = sns.relplot(
@@ -28,7 +28,8 @@ def ntk_velocity(table, path):
 
 def ntk_rises(ntk, clean, main, scale=None):
     """Velocity rises with the score rank of the block (one run: the blocks are the sample)."""
-    from ...claims import not_measured, spearman, threshold
+    from ...stats import spearman
+    from ...verdicts import not_measured, threshold
 
     where = {"dataset": main[0], "arch": main[1]}
     claim, theirs = "NTK velocity rises with EL2N", "higher score, higher velocity (Fig. 3)"

@@ -52,7 +52,7 @@ def how_early_targets(study):
 def pruning_curve(runs, path):
     """Final test accuracy vs fraction pruned, a line per method with a min-max band over repeats,
     the full-data accuracy as a dashed line; a panel per dataset and label-noise level."""
-    from ...figures import PANELS_OF_LINES, full_data_per_method, save, sns
+    from ..figures import PANELS_OF_LINES, full_data_per_method, save, sns
 
     curves = full_data_per_method(runs).assign(
         pruned=lambda d: 1 - d.keep,
@@ -73,7 +73,7 @@ def pruning_curve(runs, path):
 def how_early(runs, path):
     """Fig. 1 top: final accuracy at one kept fraction vs the epoch the score was computed at;
     forgetting (end of training) and random as horizontal lines."""
-    from ...figures import plt, save, sns
+    from ..figures import plt, save, sns
 
     timed = runs[runs.method.str.match(r"^(grand|el2n)_e\d+$")].assign(
         epoch=lambda d: d.method.str.split("_e").str[1].astype(int),
@@ -107,7 +107,7 @@ def how_early(runs, path):
 
 def claims(runs, clean, scale, score, dataset, arch):
     """The pruning curve's claims on one (dataset, architecture): `runs` holds its runs only."""
-    from ... import published
+    from .. import published
 
     how = {"dataset": dataset, "arch": arch, "scale": scale}
     clean_runs = runs[runs.noise == clean]
@@ -123,8 +123,9 @@ def claims(runs, clean, scale, score, dataset, arch):
 
 
 def el2n_beats_random(runs, score, how):
-    from ... import published
-    from ...claims import closest, not_measured, paired, superiority
+    from ...stats import closest, paired
+    from ...verdicts import not_measured, superiority
+    from .. import published
 
     claim, theirs = (
         f"{names.label(score)} beats random at moderate pruning",
@@ -142,7 +143,8 @@ def el2n_beats_random(runs, score, how):
 
 def grand_init_vs_input_norm(runs, how):
     """An absence: GraNd@0 selects no better subsets than input norm (equivalent within the margin)."""
-    from ...claims import MARGIN, closest, equivalence, not_measured, paired
+    from ...stats import closest, paired
+    from ...verdicts import MARGIN, equivalence, not_measured
 
     claim, theirs = "GraNd at init does not beat input norm", "-0.22 points at 50% kept"
     if not {"grand_e0", "input_norm"} <= set(runs.method):
@@ -156,7 +158,8 @@ def grand_init_vs_input_norm(runs, how):
 
 def ccs_beats_random(runs, score, how):
     """CCS against random, as Zheng et al. report it, at the highest pruning rate."""
-    from ...claims import not_measured, paired, superiority
+    from ...stats import paired
+    from ...verdicts import not_measured, superiority
 
     method, theirs = f"ccs-{score}", ">= 7 points above random at 90% pruned"
     claim = f"CCS({names.label(score)}) beats random at high pruning"
@@ -169,7 +172,8 @@ def ccs_beats_random(runs, score, how):
 
 def prunable(runs, score, keep, how):
     """The headline: the score keeps `keep` of the data with no loss against full data."""
-    from ...claims import MARGIN, between, noninferiority, not_measured
+    from ...stats import between
+    from ...verdicts import MARGIN, noninferiority, not_measured
 
     claim = f"{1 - keep:.0%} of the data can go with no loss ({names.label(score)} vs full data)"
     theirs = "50% of CIFAR-10 (slightly better); about 25% of CIFAR-100 (little or no loss)"
@@ -181,7 +185,8 @@ def prunable(runs, score, keep, how):
 
 def how_early_claims(runs, scale, dataset, arch):
     """Fig. 1 top: EL2N from early in training selects better subsets than GraNd at init."""
-    from ...claims import not_measured, paired, superiority
+    from ...stats import paired
+    from ...verdicts import not_measured, superiority
 
     claim, theirs = "EL2N from early training beats GraNd at init", "EL2N useful from epochs 1-10; GraNd at init not"
     scores = [names.Method.parse(m).score for m in runs.method.unique()]

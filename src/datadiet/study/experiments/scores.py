@@ -52,7 +52,7 @@ def spearman_brown(rho, m):
 
 def spearman_heatmap(correlations, path):
     """Rank correlation between scores, annotated."""
-    from ...figures import plt, save, sns
+    from ..figures import plt, save, sns
 
     labels = [names.label(c) for c in correlations.columns]
     fig, ax = plt.subplots(figsize=(1.0 * len(labels) + 2, 0.85 * len(labels) + 1.5))
@@ -77,7 +77,7 @@ def seeds(agreement, path, up_to=10):
     Spearman-Brown extrapolation from one seed to `up_to` seeds."""
     import numpy as np
 
-    from ...figures import plt, save, sns
+    from ..figures import plt, save, sns
 
     fig, ax = plt.subplots(figsize=(6, 4))
     labels = list(agreement.score.unique())
@@ -94,7 +94,8 @@ def seeds(agreement, path, up_to=10):
 
 def claims(scores, main, scale=None):
     """Rank correlations of the clean mean scores of the main (dataset, architecture)."""
-    from ...claims import spearman, threshold
+    from ...stats import spearman
+    from ...verdicts import threshold
 
     where = {"dataset": main[0], "arch": main[1], "scale": scale}
     epochs = {kind: {s.epoch for s in map(names.Score.parse, scores) if s.kind == kind} for kind in names.AT_EPOCH}

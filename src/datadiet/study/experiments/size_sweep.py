@@ -50,7 +50,7 @@ def gains(runs, score):
     test and (un-augmented) train accuracy at n."""
     import pandas as pd
 
-    from ...claims import between, bounds
+    from ...stats import between, bounds
 
     rows = []
     for n, at_n in runs.groupby("num_examples"):
@@ -91,7 +91,7 @@ def crossovers(table, score):
 def size_sweep(table, crossing, score, path):
     """Gains over random against N (log scale) and against full-data accuracy: keep_max and keep_min
     with their intervals, the cost of random pruning dashed, N* dotted where the grid holds it."""
-    from ...figures import plt, save
+    from ..figures import plt, save
 
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.2), squeeze=False)
     styles = {score: ("tab:red", "-"), f"easy-{score}": ("tab:blue", "-"), "full": ("gray", "--")}
@@ -125,7 +125,7 @@ def size_sweep(table, crossing, score, path):
 def paired_gains(runs, method):
     """(log2 n, gain in points) per size and repeat: `method` minus random at the same size, kept
     fraction and init seed."""
-    from ...claims import between
+    from ...stats import between
 
     points = []
     for n, at_n in runs.groupby("num_examples"):
@@ -137,7 +137,8 @@ def paired_gains(runs, method):
 def claims(runs, score, dataset, arch):
     """Sorscher et al.: keep_max - random rises with N; keep_min beats random where data is scarce.
     A row each per kept fraction (`runs`: the sweep's runs of one dataset and architecture)."""
-    from ...claims import not_measured, paired, superiority
+    from ...stats import paired
+    from ...verdicts import not_measured, superiority
 
     rising, scarce = "keep_max - random rises with N", "keep_min beats random where data is scarce"
     source, where = "beyond (Sorscher et al. 2022)", {"dataset": dataset, "arch": arch}
@@ -161,7 +162,8 @@ def rises(runs, score, claim, source, where):
     t bounds; reproduced when its lower bound is above 0. Needs 3 repeats at each of 2 sizes or more."""
     from scipy import stats
 
-    from ...claims import CONFIDENCE, MIN_REPEATS, Estimate, decided, row, superior
+    from ...stats import CONFIDENCE, MIN_REPEATS, Estimate, superior
+    from ...verdicts import decided, row
 
     points, theirs = paired_gains(runs, score), "keep_max - random grows with N (the crossover)"
     per_size = runs[runs.method == score].groupby("num_examples").run.nunique()
@@ -178,10 +180,11 @@ def rises(runs, score, claim, source, where):
 
 
 def regimes(table, study_sizes, score):
-    """{(dataset, arch): claims.Scale} of each dataset the sweep ran at its own size: which end of the
+    """{(dataset, arch): verdicts.Scale} of each dataset the sweep ran at its own size: which end of the
     ranking beats random there, at the kept fraction nearest 0.5, says which regime the study's verdicts
     are in."""
-    from ...claims import Scale, closest
+    from ...stats import closest
+    from ...verdicts import Scale
 
     found = {}
     for (dataset, arch), n in study_sizes.items():
@@ -204,7 +207,7 @@ def regimes(table, study_sizes, score):
 def regime_of(hard, easy):
     """The regime from keep_max - random (`hard`) and keep_min - random (`easy`): the end of the ranking
     that beats random, or random that beats both; measured, never assumed from one of them."""
-    from ...claims import MIN_REPEATS
+    from ...stats import MIN_REPEATS
 
     if min(hard.repeats, easy.repeats) < MIN_REPEATS:
         return REGIMES[4]

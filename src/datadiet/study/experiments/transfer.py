@@ -29,7 +29,7 @@ def accuracy_bars(runs, path):
     architecture's scores and at random (full data dashed)."""
     import numpy as np
 
-    from ...figures import plt, save, sns
+    from ..figures import plt, save, sns
 
     data = runs[runs.method != "full"].assign(
         accuracy=lambda d: 100 * d.test_accuracy,
@@ -55,7 +55,8 @@ def accuracy_bars(runs, path):
 def claims(runs, score, scale):
     """Scores from one architecture select subsets as good for another as its own scores: a row per
     (trained architecture, scoring architecture), equivalent within the margin."""
-    from ...claims import MARGIN, equivalence, not_measured, paired
+    from ...stats import paired
+    from ...verdicts import MARGIN, equivalence, not_measured
 
     claim, theirs = "scores transfer across architectures", "similar pruning curves"
     if runs.empty:

@@ -43,7 +43,7 @@ def sliding_window(windows, path, settings):
     dotted line marks the contrast window."""
     from matplotlib.ticker import FuncFormatter
 
-    from ...figures import PANELS_OF_LINES, save, sns
+    from ..figures import PANELS_OF_LINES, save, sns
 
     data = windows.assign(accuracy=lambda d: 100 * d.test_accuracy, kept=lambda d: d.keep.map("{:.0%}".format))
     grid = sns.relplot(data=data, x="left_out", y="accuracy", hue="kept", col="noise", **PANELS_OF_LINES)
@@ -63,7 +63,7 @@ def claims(windows, clean, scale, settings):
     """The Fig. 2 claims per (dataset, arch) the windows ran on: the optimum excludes the hardest (at
     the smallest kept fraction), the penalty disappears with 50% kept, and noise makes it larger.
     `settings`: the config's experiments.window."""
-    from ...claims import not_measured
+    from ...verdicts import not_measured
 
     if windows.empty:
         claim = "sliding-window optimum excludes the hardest"
@@ -86,10 +86,10 @@ def claims(windows, clean, scale, settings):
 
 def contrast(runs, noise, keep, left_out):
     """Accuracy (points) of the window leaving out `left_out` minus the hardest window, per repeat."""
-    from ... import claims
+    from ...stats import between, select
 
-    at = claims.select(runs, noise=noise, keep=keep)
-    return claims.between(at[at.left_out == left_out], at[at.left_out == 0])
+    at = select(runs, noise=noise, keep=keep)
+    return between(at[at.left_out == left_out], at[at.left_out == 0])
 
 
 def best_window(runs, noise, keep):
@@ -106,11 +106,11 @@ def percent(share):
 def optimum(runs, clean, settings, **where):
     """The contrast at the smallest kept fraction, clean: reproduced only when it is decisive AND the
     best window lies near the hard end (leaves out at most `near_hard`)."""
-    from ... import claims
+    from ... import verdicts
 
     keep, left_out, near = runs.keep.min(), settings["contrast_left_out"], settings["near_hard"]
     best, where_best = best_window(runs, clean, keep)
-    row = claims.superiority(
+    row = verdicts.superiority(
         f"sliding-window optimum excludes the hardest: leaving out {percent(left_out)} beats the hardest "
         f"window ({keep:.0%} kept, clean)",
         "paper",
@@ -126,18 +126,18 @@ def optimum(runs, clean, settings, **where):
 
 
 def half_kept(runs, clean, settings, **where):
-    """The same contrast with 50% kept lies within +-claims.MARGIN: the hardest window's penalty is gone."""
-    from ... import claims
+    """The same contrast with 50% kept lies within +-verdicts.MARGIN: the hardest window's penalty is gone."""
+    from ... import verdicts
 
     left_out = settings["contrast_left_out"]
     _, where_best = best_window(runs, clean, 0.5)
-    return claims.equivalence(
+    return verdicts.equivalence(
         f"with 50% kept the penalty of the hardest window disappears (leaving out {percent(left_out)} vs "
         "the hardest, clean)",
         "paper",
         "no penalty for the hardest examples at 50% kept",
         contrast(runs, clean, 0.5, left_out),
-        claims.MARGIN,
+        verdicts.MARGIN,
         describe=f"the best window leaves out {where_best}",
         **where,
     )
@@ -146,12 +146,12 @@ def half_kept(runs, clean, settings, **where):
 def noise_shift(runs, clean, noisy, settings, **where):
     """The contrast is larger under noise than clean, paired by repeat: the hardest window, which now
     holds the mislabelled examples, costs more."""
-    from ... import claims
+    from ... import verdicts
 
     keep, left_out = runs.keep.min(), settings["contrast_left_out"]
     noisy_contrast, clean_contrast = (contrast(runs, n, keep, left_out) for n in (noisy, clean))
     where_best = {n: best_window(runs, n, keep)[1] for n in (noisy, clean)}
-    return claims.superiority(
+    return verdicts.superiority(
         f"...more so under {noisy:.0%} label noise: leaving out {percent(left_out)} gains more over the "
         f"hardest window ({keep:.0%} kept)",
         "paper",

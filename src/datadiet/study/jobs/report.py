@@ -3,8 +3,8 @@ the study's run in MLflow (see study_run) from them."""
 
 import json
 
-from ... import report as pages, results
-from .. import config, study_run
+from ... import results
+from .. import config, report as pages, study_run
 
 
 def report(args):

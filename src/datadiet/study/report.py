@@ -8,10 +8,10 @@ import numpy as np
 import pandas as pd
 from scipy.stats import spearmanr
 
-from . import claims, figures, published, results, selection
-from .study import layout, names
-from .study.experiments import lmc, noise, ntk, pruning, scores, size_sweep, transfer, window
-from .train import run_seeds
+from .. import results, selection
+from ..train import run_seeds
+from . import claims, figures, layout, names, published
+from .experiments import lmc, noise, ntk, pruning, scores, size_sweep, transfer, window
 
 RUN_COLUMNS = ["dataset", "arch", "noise", "method", "keep", "run", "test_accuracy", "final_train_accuracy",
                "num_examples", "train_size", "run_id"]  # fmt: skip
