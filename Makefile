@@ -8,7 +8,7 @@ CORES ?= 2
 # The interpreter that creates .venv: Python 3.11 or newer (`make setup PYTHON=python3.11`, or its path).
 PYTHON = python3
 # Where pip takes torch from: empty is PyPI's build (CUDA 13: NVIDIA driver 580 or newer, Turing or newer);
-# https://download.pytorch.org/whl/cu126 suits drivers from 560 and V100s (README, "Which torch build").
+# https://download.pytorch.org/whl/cu126 suits drivers from 560 and V100s (docs/cluster.md, "Which torch build").
 TORCH_INDEX ?=
 # The exact set `make setup` installs (Linux x86_64, Python 3.11); pyproject.toml holds the ranges.
 LOCK := requirements.lock
@@ -79,7 +79,7 @@ test-fast: setup
 bench: setup
 	$(BIN)/python -m benchmarks.run
 
-# The paper's headline on one GPU in minutes (src/datadiet/gpu_check.py: results/gpu-check.json). It runs as
+# The paper's headline on one GPU in minutes (src/datadiet/tools/gpu_check.py: results/gpu-check.json). It runs as
 # it comes on a bare GPU machine (python3 with torch, pandas and scipy; no torchvision, no .venv, no
 # internet): `make gpu-bundle`, here, first puts what such a machine lacks in gpu-check/ (ignored): CIFAR-10
 # decoded (cifar10.pt, 184 MB) and PyYAML. Without a GPU it says so and exits 0.
@@ -88,11 +88,11 @@ GPU_PYTHON = $(if $(filter command line,$(origin PYTHON)),$(PYTHON),$(if $(wildc
 BUNDLE = gpu-check
 GPU_DATA ?= $(if $(wildcard $(BUNDLE)/cifar10.pt),$(BUNDLE)/cifar10.pt,../shared/data/cifar10-jpeg.tar.gz)
 gpu-check:
-	PYTHONPATH=src:$(BUNDLE)/lib $(GPU_PYTHON) -m datadiet.gpu_check --data $(GPU_DATA)
+	PYTHONPATH=src:$(BUNDLE)/lib $(GPU_PYTHON) -m datadiet.tools.gpu_check --data $(GPU_DATA)
 
 gpu-bundle: setup
 	mkdir -p $(BUNDLE)/lib
-	PYTHONPATH=src $(BIN)/python -m datadiet.gpu_check --data ../shared/data/cifar10-jpeg.tar.gz --decode-to $(BUNDLE)/cifar10.pt
+	PYTHONPATH=src $(BIN)/python -m datadiet.tools.gpu_check --data ../shared/data/cifar10-jpeg.tar.gz --decode-to $(BUNDLE)/cifar10.pt
 	cp -r $$($(BIN)/python -c 'import os, yaml; print(os.path.dirname(yaml.__file__))') $(BUNDLE)/lib/
 
 # MLflow 3.17 opens an experiment on its GenAI pages: the link goes straight to the runs table.

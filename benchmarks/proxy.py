@@ -8,7 +8,8 @@ from dataclasses import replace
 import torch
 
 from benchmarks.common import Entry, rates
-from datadiet import gpu_check, hardware
+from datadiet.runtime import hardware
+from datadiet.tools import gpu_check
 from datadiet.train import TrainSet, init_model, train
 
 CIFAR10_TRAIN = 50_000

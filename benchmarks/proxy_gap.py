@@ -25,8 +25,10 @@ import pandas as pd
 import torch
 import yaml
 
-from datadiet import data, gpu_check, hardware
-from datadiet.progress import PrintProgress
+from datadiet import data
+from datadiet.runtime import hardware
+from datadiet.runtime.progress import PrintProgress
+from datadiet.tools import gpu_check
 from datadiet.train import TTA_VIEWS, TrainSet, evaluate, init_model, run_seeds, total_steps, train
 
 TTA_SETTINGS = tuple(TTA_VIEWS)  # train.tta's names of airbench's levels 0, 1, 2, in that order

@@ -13,7 +13,8 @@ from pathlib import Path
 import torch
 
 from benchmarks import dynamics, gpu, pipeline, proxy, scoring, startup, workflow
-from datadiet import data, hardware
+from datadiet import data
+from datadiet.runtime import hardware
 
 ROOT = Path(__file__).resolve().parents[1]
 SECTIONS = ("pipeline", "scoring", "dynamics", "startup", "workflow", "proxy", "gpu")  # gpu: skipped without one

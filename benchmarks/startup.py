@@ -11,7 +11,7 @@ import time
 import torch
 
 from benchmarks.common import Entry
-from datadiet import results, tracking
+from datadiet.runtime import files, tracking
 
 SPEC = {
     "dataset": "synthetic",
@@ -54,11 +54,11 @@ def job_files(tmp, experiment="faults"):
         "mean": torch.full((3,), 0.5),
         "std": torch.full((3,), 0.25),
     }
-    results.save_tensors(dataset, tmp / "dataset.pt")
-    results.save_tensors({"labels": labels, "corrupted": torch.tensor([], dtype=torch.long)}, tmp / "labels.pt")
+    files.save_tensors(dataset, tmp / "dataset.pt")
+    files.save_tensors({"labels": labels, "corrupted": torch.tensor([], dtype=torch.long)}, tmp / "labels.pt")
     uri = f"sqlite:///{tmp / 'mlflow.db'}"
     tracking.init_store(uri, experiment, tmp / "artifacts")
-    results.write_json({"uri": uri, "experiment": experiment}, tmp / "store.json")
+    files.write_json({"uri": uri, "experiment": experiment}, tmp / "store.json")
     return uri
 
 

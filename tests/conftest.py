@@ -3,7 +3,7 @@ import sys
 
 import pytest
 
-from datadiet import stop
+from datadiet.runtime import stop
 from studies import run_snakemake, study_overrides
 
 # The whole-system tier: modules that start Slurm, a browser, or whole studies and jobs. `make test-fast` runs

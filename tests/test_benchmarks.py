@@ -9,8 +9,8 @@ import torch
 
 from benchmarks import dynamics, proxy, proxy_gap, scoring, startup
 from benchmarks.common import Entry
-from datadiet import hardware
 from datadiet.data import Split
+from datadiet.runtime import hardware
 
 
 def test_entry_ratio_and_goal():

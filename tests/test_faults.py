@@ -19,8 +19,8 @@ from mlflow.tracking import MlflowClient
 from torchvision.io import encode_jpeg
 
 from benchmarks.startup import SPEC, job_files as make_files, train_scoring_command
-from datadiet import hardware, results
-from datadiet.study.job import device
+from datadiet.runtime import files, hardware
+from datadiet.runtime.hardware import device
 from datadiet.train import checkpoint, init_model
 
 
@@ -35,7 +35,7 @@ def own_store():
 
 
 @pytest.fixture
-def files(tmp_path):
+def study_files(tmp_path):
     return tmp_path, make_files(tmp_path)
 
 
@@ -132,7 +132,7 @@ def stop_then_rerun(whole, name, stop_at=None, after=None):
     assert_same_outputs(tmp / "whole", out)
     assert not (out / "work").exists()
     *earlier, last = runs(uri, out)
-    assert last.info.status == "FINISHED" and results.read_json(out / "result.json")["run_id"] == last.info.run_id
+    assert last.info.status == "FINISHED" and files.read_json(out / "result.json")["run_id"] == last.info.run_id
     for run in earlier:  # each earlier try of the job is ended and names the run that replaced it
         assert run.info.status != "RUNNING" and run.data.tags["replaced_by"] == last.info.run_id
     if "resuming from" in rerun_log:  # the rerun went on in the run of the try that saved the state
@@ -154,7 +154,7 @@ def assert_same_outputs(whole, out):
 # job's MLflow runs it leaves, and whether the rerun resumes from a saved training state (then in the
 # same run). The state is saved every 600 s (none in a job this short), at the end and on a stop.
 STOP_POINTS = [
-    ("imports", 130, [], False),  # before datadiet.cli (torch) and the job (MLflow) are imported
+    ("imports", 130, [], False),  # before datadiet.tools.cli (torch) and the job (MLflow) are imported
     ("run:start", 130, [], False),  # the MLflow run is about to start: none is left
     ("run:started", 130, ["KILLED"], False),
     ("write:run.json", 130, ["KILLED"], False),  # the run's id, beside the state to come
@@ -228,7 +228,7 @@ def test_slurm_s_warning_signal_saves_the_state_and_the_rerun_goes_on_in_the_sam
     assert "resuming from" in (out / "out.log").read_text()
     assert_same_outputs(tmp / "whole", out)
     (run,) = runs(uri, out)
-    assert run.info.run_id == stopped.info.run_id == results.read_json(out / "result.json")["run_id"]
+    assert run.info.run_id == stopped.info.run_id == files.read_json(out / "result.json")["run_id"]
     assert run.info.status == "FINISHED"
     assert_whole_curve(uri, run, tmp / "whole")
 
@@ -245,13 +245,13 @@ RANDOM_HALF = {
 }
 
 
-def test_a_job_of_several_runs_stopped_in_its_second_keeps_the_first_and_resumes_the_second(files):
+def test_a_job_of_several_runs_stopped_in_its_second_keeps_the_first_and_resumes_the_second(study_files):
     """A retraining job trains its repeats one after another. The end of the first run is not the end of
     the job: a stop during the second still ends it (its run KILLED, its state saved); were it the end,
     the second would ignore SIGTERM and Slurm would kill it outright. Its next try, after Snakemake has
     deleted the failed job's outputs, takes the first run as that try finished it and resumes the
     second in its run."""
-    tmp, uri = files
+    tmp, uri = study_files
     out = [tmp / "retrain" / f"rep{rep}" for rep in (0, 1)]
     specs = [{**RANDOM_HALF, "run": rep} for rep in (0, 1)]
     cmd = [sys.executable, "-m", "datadiet", "job", "retrain", "--spec", json.dumps(specs), "--rule", "retrain"]
@@ -278,13 +278,13 @@ def test_a_job_of_several_runs_stopped_in_its_second_keeps_the_first_and_resumes
     assert again.stdout.count("resuming from") == 1
     assert (out[0] / "result.json").read_text() == kept and (out[0] / "subset.json").exists()
     assert [r.info.run_id for r in runs(uri)] == [first.info.run_id, second.info.run_id]
-    assert results.read_json(out[1] / "result.json")["run_id"] == second.info.run_id
+    assert files.read_json(out[1] / "result.json")["run_id"] == second.info.run_id
     assert {r.info.status for r in runs(uri)} == {"FINISHED"}
     assert not list((tmp / "retrain").glob("*.done")) and not (out[1] / "work").exists()
 
 
-def test_a_diverging_loss_fails_the_run_and_leaves_no_output(files):
-    tmp, uri = files
+def test_a_diverging_loss_fails_the_run_and_leaves_no_output(study_files):
+    tmp, uri = study_files
     out = tmp / "diverged"
     job = train_scoring(tmp, uri, out, {**SPEC, "train": {**SPEC["train"], "lr": 1e12}})
     assert job.wait() == 1
@@ -306,10 +306,10 @@ def job(tmp, step, spec, **files):
     return datadiet("job", step, "--spec", json.dumps(spec), *common, *options)
 
 
-def test_a_checkpoint_of_another_architecture_is_named(files):
-    tmp, uri = files
-    results.save_tensors(checkpoint(init_model("resnet50", 3, 2, 0), "resnet50", 2, 3, 0), tmp / "ckpt.pt")
-    results.write_json({"run_id": "x"}, tmp / "result.json")
+def test_a_checkpoint_of_another_architecture_is_named(study_files):
+    tmp, uri = study_files
+    files.save_tensors(checkpoint(init_model("resnet50", 3, 2, 0), "resnet50", 2, 3, 0), tmp / "ckpt.pt")
+    files.write_json({"run_id": "x"}, tmp / "result.json")
     spec = {
         "kind": "el2n",
         "epoch": 0,
@@ -324,11 +324,9 @@ def test_a_checkpoint_of_another_architecture_is_named(files):
     assert f"checkpoint {tmp / 'ckpt.pt'} is a resnet50, expected resnet18" in proc.stderr
 
 
-def test_a_score_file_of_another_length_is_named(files):
-    tmp, uri = files
-    results.write_scores(
-        tmp / "short.csv", torch.arange(100), torch.zeros(100), {"mean": torch.rand(100)}, {"runs": []}
-    )
+def test_a_score_file_of_another_length_is_named(study_files):
+    tmp, uri = study_files
+    files.write_scores(tmp / "short.csv", torch.arange(100), torch.zeros(100), {"mean": torch.rand(100)}, {"runs": []})
     spec = {
         "dataset": "synthetic",
         "keep": 0.5,
@@ -346,8 +344,8 @@ def test_a_score_file_of_another_length_is_named(files):
 
 
 @pytest.mark.parametrize("damage", ["missing", "truncated", "corrupt"])
-def test_a_bad_dataset_file_is_named(files, damage):
-    tmp, uri = files
+def test_a_bad_dataset_file_is_named(study_files, damage):
+    tmp, uri = study_files
     path = tmp / "dataset.pt"
     if damage == "missing":
         path.unlink()
@@ -460,8 +458,8 @@ def test_the_driver_version_is_read_from_the_kernel_module():
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks what a machine without a usable GPU says")
-def test_a_job_given_a_gpu_torch_cannot_use_stops_with_one_line_before_its_run(files):
-    tmp, uri = files
+def test_a_job_given_a_gpu_torch_cannot_use_stops_with_one_line_before_its_run(study_files):
+    tmp, uri = study_files
     out = tmp / "given"
     assert train_scoring(tmp, uri, out, env={"CUDA_VISIBLE_DEVICES": "0"}).wait() == 1
     log = (out / "out.log").read_text()

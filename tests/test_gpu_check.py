@@ -9,7 +9,8 @@ import time
 import pytest
 import torch
 
-from datadiet import data, gpu_check
+from datadiet import data
+from datadiet.tools import gpu_check
 from datadiet.train import TrainConfig, TrainSet
 from paths import CIFAR, ROOT
 
@@ -19,7 +20,7 @@ OUTCOMES = {"reproduced", "not reproduced", "inconclusive", "underpowered"}
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")
 def test_without_a_gpu_it_says_so_and_exits_0():
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
-    cmd = [sys.executable, "-m", "datadiet.gpu_check"]
+    cmd = [sys.executable, "-m", "datadiet.tools.gpu_check"]
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
     assert proc.returncode == 0 and "needs a GPU" in proc.stdout
 
@@ -90,7 +91,7 @@ def test_on_a_bare_machine_it_runs_without_torchvision_and_trains_eagerly_where_
         "TORCHINDUCTOR_CACHE_DIR": str(tmp_path / "inductor"),
     }
     out = tmp_path / "gpu-check.json"
-    cmd = [sys.executable, "-m", "datadiet.gpu_check", "--tiny", "--data", str(decoded), "--out", str(out)]
+    cmd = [sys.executable, "-m", "datadiet.tools.gpu_check", "--tiny", "--data", str(decoded), "--out", str(out)]
     proc = subprocess.run(cmd + ["--budget", "100000"], cwd=tmp_path, env=env, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-3000:]
     said = [line for line in proc.stdout.splitlines() if "torch.compile failed" in line]

@@ -96,7 +96,7 @@ def test_prune_users_do_not_pull_snakemake_or_the_test_tools():
 
 def test_the_system_metrics_mlflow_samples_on_gpu_jobs_have_their_packages():
     # MLflow imports psutil (CPU, memory) and pynvml (GPU) only when a run asks for system metrics.
-    if "log_system_metrics" in (ROOT / "src" / "datadiet" / "tracking.py").read_text():
+    if "log_system_metrics" in (ROOT / "src" / "datadiet" / "runtime" / "tracking.py").read_text():
         assert {"psutil", "nvidia-ml-py"} <= names(BASE)
 
 
@@ -162,8 +162,10 @@ def test_every_third_party_import_of_the_package_is_declared():
 
 def test_the_user_tools_and_the_jobs_import_no_snakemake():
     """What runs in the jobs' conda environment (which has no Snakemake) and under `datadiet prune`."""
-    modules = "datadiet.cli, datadiet.tools, datadiet.tracking, datadiet.study.figures, datadiet.prune, " + ", ".join(
-        f"datadiet.study.jobs.{m}" for m in ("setup", "scores", "pruning", "dynamics", "report")
+    modules = (
+        "datadiet.tools.cli, datadiet.tools.commands, datadiet.tools.prune, datadiet.runtime.tracking, "
+        "datadiet.study.figures, "
+        + ", ".join(f"datadiet.study.jobs.{m}" for m in ("setup", "scores", "pruning", "dynamics", "report"))
     )
     code = f"import sys, {modules}; print(sorted(m for m in sys.modules if m.split('.')[0] == 'snakemake'))"
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}

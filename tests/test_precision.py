@@ -9,7 +9,9 @@ import pytest
 import torch
 from scipy.stats import spearmanr
 
-from datadiet import data, gpu_check, hardware, scores
+from datadiet import data, scores
+from datadiet.runtime import hardware
+from datadiet.tools import gpu_check
 from datadiet.train import TrainSet, evaluate, init_model, run_seeds, total_steps, train
 from paths import CIFAR, ROOT
 

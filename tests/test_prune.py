@@ -19,7 +19,8 @@ import torch
 from mlflow.tracking import MlflowClient
 from PIL import Image
 
-from datadiet import cli, data, prune, scores, selection
+from datadiet import data, scores, selection
+from datadiet.tools import cli, prune
 from datadiet.train import load_checkpoint
 
 COLORS = {"apple": (200, 40, 40), "leaf": (40, 180, 60), "sky": (50, 80, 210)}

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from datadiet import stop
+from datadiet.runtime import stop
 
 pytestmark = pytest.mark.usefixtures("stoppable")
 
@@ -82,7 +82,7 @@ def test_slurm_s_warning_before_the_time_limit_is_a_stop():
 # raised there, Python drops it and prints "Exception ignored"; the job must stop all the same.
 STOP_IN_A_WEAKREF_CALLBACK = """
 import os, signal, time, weakref
-from datadiet import stop
+from datadiet.runtime import stop
 
 stop.install()
 thing = type("Thing", (), {})()

@@ -10,7 +10,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
-from datadiet import tracking
+from datadiet.runtime import tracking
 from datadiet.study import study_run
 from datadiet.study.report import FIGURES
 

@@ -16,7 +16,7 @@ import torch
 from mlflow.tracking import MlflowClient
 
 from benchmarks.startup import SPEC, job_files, train_scoring_command
-from datadiet import hardware, results, stop, tracking
+from datadiet.runtime import files, hardware, stop, tracking
 from datadiet.study import job
 from servers import running_mlflow_server
 
@@ -84,7 +84,7 @@ def test_a_finished_job_has_flat_params_and_provenance_tags(store, tmp_path):
 
 
 def test_a_job_run_is_tagged_with_where_it_ran_and_the_torch_build(store, tmp_path):
-    results.write_json({"uri": store, "experiment": "study"}, tmp_path / "store.json")
+    files.write_json({"uri": store, "experiment": "study"}, tmp_path / "store.json")
     args = argparse.Namespace(
         tracked=tmp_path / "store.json", rule="score", threads=2, wildcards={"seed": "0"}, ends_job=True
     )
@@ -248,7 +248,7 @@ def test_a_run_asked_to_sample_the_system_s_use_does(store, monkeypatch):
 
 SAME_SET_AT = """
 import sys, time, mlflow, torch
-from datadiet import tracking
+from datadiet.runtime import tracking
 uri, start = sys.argv[1], float(sys.argv[2])
 mlflow.set_tracking_uri(uri)
 for r in range(3):
@@ -292,7 +292,7 @@ def test_a_training_job_logs_its_subset_as_a_dataset_and_no_system_metrics_on_th
     monkeypatch.delenv("MLFLOW_ENABLE_SYSTEM_METRICS_LOGGING", raising=False)
     uri = job_files(tmp_path, experiment="study")
     args = training_args(tmp_path)
-    dataset, labels = results.load_tensors(args.dataset), results.load_tensors(tmp_path / "labels.pt")["labels"]
+    dataset, labels = files.load_tensors(args.dataset), files.load_tensors(tmp_path / "labels.pt")["labels"]
     subset = torch.arange(0, 192, 2)
     how = {"kind": "keep_max"}
     spec = {**SPEC, "save_epochs": [], "method": "el2n_e2", "keep": 0.5, "selection": how, "study": "study"}
@@ -350,9 +350,9 @@ def test_a_slurm_job_tracks_to_a_server(tmp_path, mlflow_server):
     job_files(tmp_path)  # the dataset and labels files (and a local store, which the server replaces)
     init = init_tracking(tmp_path, env)
     assert init.returncode == 0, init.stderr
-    assert results.read_json(tmp_path / "store.json")["uri"] == mlflow_server
+    assert files.read_json(tmp_path / "store.json")["uri"] == mlflow_server
     train = subprocess.run(train_scoring_command(tmp_path, tmp_path / "out"), capture_output=True, text=True, env=env)
     assert train.returncode == 0, train.stderr
     client = MlflowClient(mlflow_server)
-    run = client.get_run(results.read_json(tmp_path / "out" / "result.json")["run_id"])
+    run = client.get_run(files.read_json(tmp_path / "out" / "result.json")["run_id"])
     assert run.info.status == "FINISHED" and run.inputs.dataset_inputs

@@ -572,7 +572,7 @@ def test_a_training_step_never_reads_a_tensor_on_the_host_only_a_report_does():
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
 def test_on_a_gpu_a_training_step_never_synchronises():
-    from datadiet.gpu_check import steps_without_a_sync
+    from datadiet.tools.gpu_check import steps_without_a_sync
 
     data = synthetic_set(n=320)
     on_gpu = TrainSet(*(t.cuda() for t in (data.images, data.labels, data.mean, data.std)))

@@ -11,7 +11,7 @@ import pytest
 import yaml
 from mlflow.tracking import MlflowClient
 
-from datadiet import hardware
+from datadiet.runtime import hardware
 from datadiet.study import config as study_config, study_run
 from datadiet.study.estimate import planned_jobs, submitted, summarize
 from datadiet.study.experiments import size_sweep
@@ -175,9 +175,9 @@ def test_size_sweep_measures_gains_intervals_and_the_crossover_on_nested_subsets
         row = claims[claims.claim.str.startswith(claim)]
         assert len(row) == 1 and row.verdict.iloc[0] == "underpowered", claim  # 2 repeats
     # The sizes are nested, class-balanced subsets; the study's own size is the study's dataset.
-    from datadiet import results
+    from datadiet.runtime import files
 
-    small, whole = (results.load_tensors(out / d / "data" / "dataset.pt") for d in ("cifar10_n120", "cifar10"))
+    small, whole = (files.load_tensors(out / d / "data" / "dataset.pt") for d in ("cifar10_n120", "cifar10"))
     assert set(small["train_source_index"].tolist()) < set(whole["train_source_index"].tolist())
     assert small["train_labels"].bincount().tolist() == [12] * 10 and len(whole["train_labels"]) == 300
     assert not (out / "cifar10_n300").exists()
@@ -199,7 +199,7 @@ def test_a_study_that_leaves_experiments_out_reports_them_not_run(study, tmp_pat
     out NTK and the size sweep too): the report of such a study (here the tiny study's own results,
     re-reported with them all switched off) says so in each figure and in a "not measured" claim row
     each, and judges what it ran."""
-    from datadiet import results
+    from datadiet.runtime import files
     from datadiet.study import report
     from datadiet.study.experiments import pruning, scores
 
@@ -212,7 +212,7 @@ def test_a_study_that_leaves_experiments_out_reports_them_not_run(study, tmp_pat
     inputs = dict.fromkeys(("how_early", "window", "transfer", "ntk", "lmc", "sweep"), [])
     inputs.update(curve=pruning.curve_targets(left_out), scores=scores.targets(left_out))
     inputs.update(labels=scores.labels(left_out), benchmarks=str(out / "benchmarks"))
-    store = results.read_json(out / "mlflow" / "store.json")
+    store = files.read_json(out / "mlflow" / "store.json")
     report.build(left_out, store, ROOT / "workflow" / "report", inputs, tmp_path, tmp_path / "report.html")
     page = (tmp_path / "report.html").read_text()
     assert page.count("data:image/png;base64,") == len(FIGURES)

@@ -8,7 +8,7 @@ start, before the job has done anything) does a stop still kill the process outr
 import os
 import sys
 
-from . import stop
+from .runtime import stop
 
 
 def main(argv=None):
@@ -16,7 +16,7 @@ def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     try:
         stop.point("imports")
-        from . import cli
+        from .tools import cli
 
         cli.main(argv)
     except BaseException:

@@ -18,7 +18,8 @@ from dataclasses import asdict, dataclass
 import torch
 import torch.nn.functional as F
 
-from . import data, hardware, models, results
+from . import data, models
+from .runtime import files, hardware
 
 
 @dataclass
@@ -130,7 +131,7 @@ def checkpoint(model, arch, width, num_classes, epoch):
 
 def load_checkpoint(path, arch=None):
     """A model saved by `checkpoint`, rebuilt; a clear error if it is of another architecture."""
-    ckpt = results.load_tensors(path)
+    ckpt = files.load_tensors(path)
     if arch is not None and ckpt["arch"] != arch:
         raise ValueError(f"checkpoint {path} is a {ckpt['arch']}, expected {arch}")
     model = models.build(ckpt["arch"], ckpt["num_classes"], ckpt["width"])
@@ -415,7 +416,7 @@ class _SaveForResume(Callback):
     def flush(self):
         """Write the last report's state if the file does not hold it yet."""
         if self.unwritten is not None:
-            results.save_tensors(self.unwritten, self.state_path)
+            files.save_tensors(self.unwritten, self.state_path)
             self.written_at, self.unwritten = time.monotonic(), None
 
 

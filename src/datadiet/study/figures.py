@@ -10,7 +10,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns  # noqa: F401  (for the experiments' figures: imported here, after the Agg backend)
 
-from .. import results
+from ..runtime import files
 
 # A line per group with its min-max band over repeats, in panels that keep their own accuracy range.
 PANELS_OF_LINES = {"kind": "line", "marker": "o", "errorbar": ("pi", 100), "height": 4, "aspect": 1.2,
@@ -32,7 +32,7 @@ def not_run(path, why):
 
 
 def save(figure, path):
-    results.atomic(path, lambda tmp: figure.savefig(tmp, dpi=110, bbox_inches="tight", format=Path(path).suffix[1:]))
+    files.atomic(path, lambda tmp: figure.savefig(tmp, dpi=110, bbox_inches="tight", format=Path(path).suffix[1:]))
     plt.close(figure)
 
 

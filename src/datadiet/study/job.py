@@ -17,8 +17,8 @@ from pathlib import Path
 
 import torch
 
-from .. import hardware, results, tracking
-from ..progress import PrintProgress
+from ..runtime import files, hardware, tracking
+from ..runtime.progress import PrintProgress
 from ..train import (
     Callback,
     TrainConfig,
@@ -40,35 +40,10 @@ STATE_EVERY_S = 600  # a stop saves the state too: a time limit or a preemption 
 RUN_FILE = "run.json"  # in work/: the MLflow run of the try that saved work/state.pt
 
 
-def device(threads, name="auto"):
-    """Threads for this job, and the device it runs on (the config's `device`): "auto" takes the GPU when
-    torch sees one, the CPU when it sees none and the job was given none. A job given a GPU that torch
-    cannot use (a torch build the driver does not run) stops, unless it asked for the CPU.
-    On a GPU, cuDNN picks its fastest kernels and matmuls use TF32:
-    runs there are fast, not bit-reproducible (the CPU path is)."""
-    torch.set_num_threads(threads)
-    hardware.keep_freed_memory()
-    if name != "cpu" and not torch.cuda.is_available():
-        grant = hardware.gpu_grant(os.environ)
-        if grant:
-            raise hardware.unusable_gpu(grant)
-        if name == "cuda":
-            raise ValueError(
-                "the config says device: cuda, but torch sees no GPU on this machine "
-                "(set device: auto or cpu, or run the job on a GPU node)"
-            )
-        name = "cpu"
-    if name != "cpu":
-        name = "cuda"
-        torch.backends.cudnn.benchmark = True
-        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
-    return torch.device(name)
-
-
 def load_data(args):
     """The study's dataset file and the (possibly noisy) training labels of this job."""
-    dataset = results.load_tensors(args.dataset)
-    labels = results.load_tensors(args.labels)["labels"]
+    dataset = files.load_tensors(args.dataset)
+    labels = files.load_tensors(args.labels)["labels"]
     if len(labels) != len(dataset["train_labels"]):
         raise ValueError(
             f"labels file {args.labels} has {len(labels)} labels for "
@@ -83,7 +58,7 @@ def run(args, name, params, output, consumed=(), device="cpu", resume=None):
     consumed and where it runs: the device (a job that picks none computes on the CPU), its name,
     capability and driver, and the torch build. On a GPU it samples the system's use (system metrics).
     `resume`: the run of an earlier try whose saved training state this one resumes."""
-    store = results.read_json(args.tracked)
+    store = files.read_json(args.tracked)
     uri = tracking.study_store(store["uri"])
     tags = {"rule": args.rule, "consumed_runs": ",".join(consumed), "threads": args.threads, "device": str(device)}
     tags.update({f"wildcard.{k}": v for k, v in args.wildcards.items()})
@@ -120,14 +95,14 @@ class SaveCheckpoints(Callback):
         self.out_dir, self.arch, self.width, self.num_classes = Path(out_dir), arch, width, num_classes
 
     def on_checkpoint(self, epoch, model):
-        results.save_tensors(
+        files.save_tensors(
             checkpoint(model, self.arch, self.width, self.num_classes, epoch), self.out_dir / f"ckpt_e{epoch}.pt"
         )
 
     def on_state(self, epoch, state):
         # A spawn point of linear mode connectivity: the whole training state, optimizer included.
         extra = {"arch": self.arch, "width": self.width, "num_classes": self.num_classes}
-        results.save_tensors({**state, **extra}, self.out_dir / f"state_e{epoch}.pt")
+        files.save_tensors({**state, **extra}, self.out_dir / f"state_e{epoch}.pt")
 
 
 class Training:
@@ -136,7 +111,7 @@ class Training:
 
     def __init__(self, args, spec, dataset, labels, subset, data_seed=None):
         self.args, self.spec, self.dataset, self.labels, self.subset = args, spec, dataset, labels, subset
-        self.device = device(args.threads, args.device)
+        self.device = hardware.device(args.threads, args.device)
         self.cfg = TrainConfig(**{**spec["train"], "lr_milestones": tuple(spec["train"]["lr_milestones"])})
         self.seeds = run_seeds(spec["run"])
         if data_seed is not None:
@@ -266,7 +241,7 @@ def run_training(
     params, result_path = training.params(), out_dir / "result.json"
     with run(training.args, name, params, result_path, consumed, training.device, earlier) as mlrun:
         if mlrun.info.run_id != earlier:
-            results.write_json({"run_id": mlrun.info.run_id}, work / RUN_FILE)
+            files.write_json({"run_id": mlrun.info.run_id}, work / RUN_FILE)
         subset = training.subset
         tracking.log_training_set(training.training_set_name(), subset, training.labels[subset], training.args.dataset)
         for path in artifacts:
@@ -274,11 +249,11 @@ def run_training(
         start = time.time()
         model = training.train(work, save_epochs, state_epochs, trackers, start_state)
         for file in kept:
-            results.publish(work / file, out_dir / file)
+            files.publish(work / file, out_dir / file)
         result = training.result(mlrun.info.run_id, model, time.time() - start)
         if outputs is not None:
             result.update(outputs(result, model))
-        results.write_json(result, result_path)
+        files.write_json(result, result_path)
     clean_work(work, kept)
     return result
 
@@ -294,17 +269,17 @@ def keep_finished(spec, out_dir, files):
     """Keep a copy of the finished run's `files` (in `out_dir`) and its spec, for the job's next try."""
     done = Path(f"{out_dir}{DONE_SUFFIX}")
     for name in files:
-        results.publish(Path(out_dir) / name, done / name)
-    results.write_json(spec, done / SPEC_FILE)  # last: it marks the copy whole
+        files.publish(Path(out_dir) / name, done / name)
+    files.write_json(spec, done / SPEC_FILE)  # last: it marks the copy whole
 
 
 def restore_finished(spec, out_dir, files):
     """Whether an earlier try of the job finished this run (the same spec): its files are put back."""
     done = Path(f"{out_dir}{DONE_SUFFIX}")
-    if not (done / SPEC_FILE).exists() or results.read_json(done / SPEC_FILE) != spec:
+    if not (done / SPEC_FILE).exists() or files.read_json(done / SPEC_FILE) != spec:
         return False
     for name in files:
-        results.publish(done / name, Path(out_dir) / name)
+        files.publish(done / name, Path(out_dir) / name)
     print(f"{out_dir}: finished by an earlier try of this job, kept", flush=True)
     return True
 
@@ -319,7 +294,7 @@ def earlier_run(work, key):
     """The MLflow run of the job's earlier try if the training (its run `key`) resumes from the state
     that try saved, else None."""
     if (work / RUN_FILE).exists() and resumes(work / "state.pt", key):
-        return results.read_json(work / RUN_FILE)["run_id"]
+        return files.read_json(work / RUN_FILE)["run_id"]
     return None
 
 

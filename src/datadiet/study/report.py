@@ -8,7 +8,8 @@ import numpy as np
 import pandas as pd
 from scipy.stats import spearmanr
 
-from .. import results, selection
+from .. import selection
+from ..runtime import files
 from ..train import run_seeds
 from . import claims, figures, layout, names, published
 from .experiments import lmc, noise, ntk, pruning, scores, size_sweep, transfer, window
@@ -24,7 +25,7 @@ def collect_runs(result_paths):
         return pd.DataFrame(columns=RUN_COLUMNS)
     rows = []
     for path in result_paths:
-        result = results.read_json(path)
+        result = files.read_json(path)
         left_out = result.get("selection", {}).get("left_out")
         if left_out is not None:
             # Where the window sits: the share of the set and the examples above it (harder than it).
@@ -41,8 +42,8 @@ def collect_scores(score_paths):
     for path in map(Path, score_paths):
         where = layout.parse(layout.MEAN_SCORES, path)
         dataset, arch, level = where["dataset"], where["arch"], float(where["noise"])
-        made_by = results.read_json(results.provenance_path(path))
-        table = results.read_scores(path)
+        made_by = files.read_json(files.provenance_path(path))
+        table = files.read_scores(path)
         key = (dataset, arch, level)
         means.setdefault(key, {})[made_by["score"]] = table["mean"].to_numpy()
         per_seed = table[[c for c in table.columns if c.startswith("seed")]]
@@ -65,7 +66,7 @@ def collect_corrupted(label_paths):
     """{(dataset, noise): bool array, True where the label was corrupted}."""
     corrupted = {}
     for path in map(Path, label_paths):
-        labels = results.load_tensors(path)
+        labels = files.load_tensors(path)
         mask = np.zeros(len(labels["labels"]), dtype=bool)
         mask[labels["corrupted"].numpy()] = True
         where = layout.parse(layout.LABELS, path)
@@ -270,12 +271,12 @@ def build(study, store, captions, inputs, out_dir, html_path):
     score = study.curve_score
     found["claims"] = claims.table(found, score)
     paths = draw(found, out_dir)
-    results.write_text(found["table"].to_csv(index=False), out_dir / "accuracy.csv")
-    results.write_text(found["sweep_table"].to_csv(index=False), out_dir / "size_sweep.csv")
-    results.write_text(found["claims"].to_csv(index=False), out_dir / "claims.csv")
-    results.write_text(every_run(found).to_csv(index=False), out_dir / "runs.csv")
-    results.write_text(found["compute"].to_csv(index=False), out_dir / "job_benchmarks.csv")
-    results.write_text(page(study, store, captions, found, paths), html_path)
+    files.write_text(found["table"].to_csv(index=False), out_dir / "accuracy.csv")
+    files.write_text(found["sweep_table"].to_csv(index=False), out_dir / "size_sweep.csv")
+    files.write_text(found["claims"].to_csv(index=False), out_dir / "claims.csv")
+    files.write_text(every_run(found).to_csv(index=False), out_dir / "runs.csv")
+    files.write_text(found["compute"].to_csv(index=False), out_dir / "job_benchmarks.csv")
+    files.write_text(page(study, store, captions, found, paths), html_path)
 
 
 def every_run(found):

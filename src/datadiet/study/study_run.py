@@ -14,7 +14,7 @@ from mlflow.entities import Metric, Param
 from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
-from .. import stop, tracking
+from ..runtime import stop, tracking
 from . import figures, layout
 
 STUDY_RUN_TAG = "datadiet.study_run"  # "true" on a study run: what tells it from the job runs

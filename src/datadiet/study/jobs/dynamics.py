@@ -7,7 +7,8 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from ... import data, dynamics, results, selection, tracking
+from ... import data, dynamics, selection
+from ...runtime import files, hardware, tracking
 from ...train import checkpoint, load_checkpoint, run_seeds
 from .. import job
 
@@ -15,15 +16,15 @@ from .. import job
 def ntk_velocity(args):
     """NTK velocity of score-sorted blocks of examples between the checkpoints at t and t+1."""
     spec = args.spec
-    device = job.device(args.threads, args.device)
+    device = hardware.device(args.threads, args.device)
     dataset, labels = job.load_data(args)
     before, after = (load_checkpoint(path, spec["arch"]).to(device) for path in (args.before, args.after))
     images = data.normalize(dataset["train_images"], dataset["mean"], dataset["std"], before.memory_format)
-    mean = results.read_mean_scores(args.scores, len(labels))
+    mean = files.read_mean_scores(args.scores, len(labels))
     order = selection.ascending_order(mean)
     size = spec["block_size"]
     blocks = dynamics.measured_blocks(len(order), size, spec["blocks"])
-    consumed = [results.read_json(Path(args.before).parent / "result.json")["run_id"]]
+    consumed = [files.read_json(Path(args.before).parent / "result.json")["run_id"]]
     name = f"ntk-velocity e{spec['epoch']} noise={spec['noise']} {spec['dataset']} {spec['arch']}"
     with job.run(args, name, spec, args.out, consumed, device):
         start = time.time()
@@ -32,7 +33,7 @@ def ntk_velocity(args):
         )
         print(f"{len(blocks)} blocks of {size} in {time.time() - start:.1f} s")
         corrupted = torch.zeros(len(labels), dtype=torch.bool)
-        corrupted[results.load_tensors(args.labels)["corrupted"]] = True
+        corrupted[files.load_tensors(args.labels)["corrupted"]] = True
         rows = []
         for b, v in zip(blocks, velocity.tolist()):
             block = order[b * size : (b + 1) * size]
@@ -46,7 +47,7 @@ def ntk_velocity(args):
                 }
             )
         out = pd.DataFrame(rows).assign(epoch=spec["epoch"], noise=spec["noise"], num_examples=len(labels))
-        results.write_text(out.to_csv(index=False), args.out)
+        files.write_text(out.to_csv(index=False), args.out)
         tracking.log_artifact(args.out)
 
 
@@ -56,7 +57,7 @@ def lmc_child(args):
     spec = args.spec
     dataset, labels = job.load_data(args)
     state = torch.load(args.spawn, map_location="cpu", weights_only=False)
-    parent = results.read_json(args.parent)["run_id"]
+    parent = files.read_json(args.parent)["run_id"]
     data_seed = dynamics.child_data_seed(run_seeds(spec["run"])["data"], spec["child"])
     name = (
         f"lmc-child parent={spec['run']} spawn=e{spec['spawn_epoch']} child={spec['child']} "
@@ -66,7 +67,7 @@ def lmc_child(args):
 
     def write_model(result, model):
         final = checkpoint(model, training.arch, training.width, training.num_classes, None)
-        results.save_tensors(final, Path(args.out_dir) / "final.pt")
+        files.save_tensors(final, Path(args.out_dir) / "final.pt")
         return {"spawn_epoch": spec["spawn_epoch"], "child": spec["child"], "parent": parent}
 
     job.run_training(training, name, args.out_dir, [parent], start_state=state, outputs=write_model)
@@ -76,9 +77,9 @@ def lmc_barrier(args):
     """Error barrier between the two children of every parent and spawn epoch, on high-, low-score and
     random sets; BatchNorm statistics re-estimated on training images or interpolated (spec["bn"])."""
     spec = args.spec
-    device = job.device(args.threads, args.device)
+    device = hardware.device(args.threads, args.device)
     dataset, labels = job.load_data(args)
-    sets = dynamics.example_sets(results.read_mean_scores(args.scores, len(labels)), spec["set_size"], seed=0)
+    sets = dynamics.example_sets(files.read_mean_scores(args.scores, len(labels)), spec["set_size"], seed=0)
     # Preprocessed once for every pair (all children share one architecture).
     memory_format = load_checkpoint(args.children[0], spec["arch"]).memory_format
     train = dataset["train_images"]
@@ -91,7 +92,7 @@ def lmc_barrier(args):
     bn_images = normalized(bn_index.sort().values) if spec["bn"] == "reestimate" else None
     children = {}
     for path, result_path in zip(args.children, args.results):
-        child = results.read_json(result_path)
+        child = files.read_json(result_path)
         children.setdefault((child["run"], child["spawn_epoch"]), {})[child["child"]] = (path, child["run_id"])
     consumed = [run_id for pair in children.values() for _, run_id in pair.values()]
     name = f"lmc-barrier noise={spec['noise']} {spec['dataset']} {spec['arch']}"
@@ -104,7 +105,7 @@ def lmc_barrier(args):
         table = pd.DataFrame(rows).assign(
             noise=spec["noise"], dataset=spec["dataset"], arch=spec["arch"], bn=spec["bn"]
         )
-        results.write_text(table.to_csv(index=False), args.out)
+        files.write_text(table.to_csv(index=False), args.out)
         tracking.log_artifact(args.out)
 
 

@@ -4,7 +4,8 @@ on it for the same step budget as full data."""
 import sys
 from pathlib import Path
 
-from ... import results, selection
+from ... import selection
+from ...runtime import files
 from ...train import run_seeds
 from .. import job
 from . import each_run
@@ -33,7 +34,7 @@ OUTPUTS = ("subset.json", "result.json")  # a run's files the rule declares
 
 def selection_scores(path, n):
     """The mean scores in a file of --scores and what made them: {"runs": MLflow runs, "seeds": scoring seeds}."""
-    return results.read_mean_scores(path, n), results.read_json(results.provenance_path(path))
+    return files.read_mean_scores(path, n), files.read_json(files.provenance_path(path))
 
 
 def retrain_run(args, dataset, labels, scores, out_dir):
@@ -49,7 +50,7 @@ def retrain_run(args, dataset, labels, scores, out_dir):
     if warning:
         print(warning, file=sys.stderr, flush=True)
     written = {**chosen, **described, "indices": subset.tolist(), **provenance}
-    results.write_json(written, subset_file)
+    files.write_json(written, subset_file)
     name = f"retrain {job.subset_label(spec)} noise={spec['noise']} {spec['dataset']} {spec['model']['arch']}"
     training = job.Training(args, spec, dataset, labels, subset)
     job.run_training(

@@ -3,7 +3,7 @@ the study's run in MLflow (see study_run) from them."""
 
 import json
 
-from ... import results
+from ...runtime import files
 from .. import config, report as pages, study_run
 
 
@@ -15,6 +15,6 @@ def report(args):
         for k in ("curve", "how_early", "window", "transfer", "ntk", "lmc", "sweep", "scores", "labels")
     }
     inputs["benchmarks"] = args.benchmarks
-    store = results.read_json(args.tracked)
+    store = files.read_json(args.tracked)
     pages.build(study, store, args.captions, inputs, args.out_dir, args.html)
     study_run.log_study(store, spec["study"], spec["config"], args.out_dir, args.html)

@@ -5,7 +5,8 @@ import time
 
 import torch
 
-from ... import data, progress, results, scores, tracking
+from ... import data, scores
+from ...runtime import files, hardware, progress, tracking
 from ...train import load_checkpoint
 from .. import job
 from . import each_run
@@ -26,7 +27,7 @@ def train_scoring(args):
         values = {"forgetting": lambda t: t.score(spec["never_learned"]), "aum": lambda t: t.score()}
         for score, tracker in trackers.items():
             made_by = {"score": score, "seed": spec["run"], "runs": [result["run_id"]]}
-            results.write_scores(paths[score], subset, labels, {"score": values[score](tracker)}, made_by)
+            files.write_scores(paths[score], subset, labels, {"score": values[score](tracker)}, made_by)
             tracking.log_artifact(paths[score])
         return {}
 
@@ -45,9 +46,9 @@ def train_scoring(args):
 def score(args):
     """The GraNd and EL2N scores of one scoring run, one after another from their checkpoints (--spec: a
     list, one spec a score), each as its own MLflow run told apart by its wildcards kind and epoch."""
-    device = job.device(args.threads, args.device)
+    device = hardware.device(args.threads, args.device)
     dataset, labels = job.load_data(args)
-    trained_by = results.read_json(args.train_result)["run_id"]
+    trained_by = files.read_json(args.train_result)["run_id"]
     for one, checkpoint, out in each_run(args, args.checkpoint, args.out, own={"kind": "kind", "epoch": "epoch"}):
         model = load_checkpoint(checkpoint, one.spec["arch"]).to(device)
         score_one(one, dataset, labels, model, device, out, trained_by)
@@ -74,7 +75,7 @@ def score_one(args, dataset, labels, model, device, out, trained_by):
             "runs": [run.info.run_id],
             "trained_by": trained_by,
         }
-        results.write_scores(out, torch.arange(len(labels)), labels, {"score": values}, made_by)
+        files.write_scores(out, torch.arange(len(labels)), labels, {"score": values}, made_by)
         tracking.log_artifact(out)
 
 
@@ -85,5 +86,5 @@ def input_norm(args):
     with job.run(args, f"score input_norm noise={spec['noise']} {spec['dataset']}", spec, args.out) as run:
         values = scores.input_norm(images)
         made_by = {"score": "input_norm", "runs": [run.info.run_id]}
-        results.write_scores(args.out, torch.arange(len(labels)), labels, {"mean": values}, made_by)
+        files.write_scores(args.out, torch.arange(len(labels)), labels, {"mean": values}, made_by)
         tracking.log_artifact(args.out)

@@ -6,24 +6,25 @@ from pathlib import Path
 
 import torch
 
-from ... import data, noise, results
+from ... import data, noise
+from ...runtime import files
 
 
 def init_tracking(args):
     """The store (MLFLOW_TRACKING_URI, else SQLite in --store-dir, a path relative to where the
     workflow runs, so a moved checkout keeps its store; not inside a Slurm job) and its experiment."""
-    from ... import tracking  # here only: the other steps never import MLflow
+    from ...runtime import tracking  # here only: the other steps never import MLflow
 
     store = Path(args.store_dir)
     uri = tracking.study_store(f"sqlite:///{store}/mlflow.db")
     experiment_id = tracking.init_store(uri, args.experiment, store / "mlflow" / "artifacts")
-    results.write_json({"uri": uri, "experiment": args.experiment, "experiment_id": experiment_id}, args.out)
+    files.write_json({"uri": uri, "experiment": args.experiment, "experiment_id": experiment_id}, args.out)
 
 
 def download(args):
     spec = json.loads(args.spec)
     data.download(spec)
-    results.write_json({"source": spec["source"], "path": spec["path"]}, args.out)
+    files.write_json({"source": spec["source"], "path": spec["path"]}, args.out)
 
 
 def prepare_data(args):
@@ -48,7 +49,7 @@ def prepare_data(args):
         "mean": mean,
         "std": std,
     }
-    results.save_tensors(dataset, args.out)
+    files.save_tensors(dataset, args.out)
     print(
         f"{len(train_index)} training and {len(test_index)} test images, "
         f"{len(train_split.classes)} classes -> {args.out}"
@@ -69,17 +70,17 @@ def per_class(labels, count, seed):
 
 def corrupt_labels(args):
     fraction = float(args.fraction)
-    dataset = results.load_tensors(args.dataset)
+    dataset = files.load_tensors(args.dataset)
     labels, corrupted = noise.permute_labels(dataset["train_labels"], fraction, int(args.seed))
-    results.save_tensors({"labels": labels, "corrupted": corrupted}, args.out)
+    files.save_tensors({"labels": labels, "corrupted": corrupted}, args.out)
     permuted = round(fraction * len(labels))
     print(f"noise {fraction}: {permuted} labels permuted, {len(corrupted)} changed (corrupted) -> {args.out}")
 
 
 def aggregate(args):
     """Mean over seeds, with each seed's column kept beside it."""
-    tables = [results.read_scores(path) for path in args.inputs]
-    provenance = [results.read_json(results.provenance_path(path)) for path in args.inputs]
+    tables = [files.read_scores(path) for path in args.inputs]
+    provenance = [files.read_json(files.provenance_path(path)) for path in args.inputs]
     columns = {f"seed{p['seed']}": torch.tensor(t["score"].to_numpy()) for t, p in zip(tables, provenance)}
     mean = torch.stack(list(columns.values())).mean(0)
     made_by = {
@@ -87,4 +88,4 @@ def aggregate(args):
         "runs": [r for p in provenance for r in p["runs"]],
         "seeds": [p["seed"] for p in provenance],
     }
-    results.write_scores(args.out, tables[0]["index"], tables[0]["label"], {"mean": mean, **columns}, made_by)
+    files.write_scores(args.out, tables[0]["index"], tables[0]["label"], {"mean": mean, **columns}, made_by)

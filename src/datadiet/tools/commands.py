@@ -8,14 +8,16 @@ from pathlib import Path
 
 import torch
 
-from . import data, progress, prune, results, selection
-from .train import TrainConfig, TrainSet, checkpoint, epoch_count, run_seeds
+from .. import data, selection
+from ..runtime import files, hardware, progress
+from ..train import TrainConfig, TrainSet, checkpoint, epoch_count, run_seeds
+from . import prune
 
 
 def run_prune(args):
     """Score every image of an ImageFolder tree with short training runs (an MLflow run each), keep a
     fraction by a selection method (a summary run naming the scoring runs), write what was kept."""
-    from . import tracking  # the one tool that tracks
+    from ..runtime import tracking  # the one tool that tracks
 
     start = time.time()
     out = Path(args.out)
@@ -106,10 +108,10 @@ def prune_params(args, out, score_epoch, images):
 
 
 def write_prune(out, table, kept, args, summary):
-    from . import tracking
+    from ..runtime import tracking
 
     prune.write_outputs(out, table, kept, args.data, args.link)
-    results.write_json(summary, out / "prune.json")
+    files.write_json(summary, out / "prune.json")
     for name in ("scores.csv", "keep.txt", "prune.json"):
         tracking.log_artifact(out / name)
     tracking.log_metrics(
@@ -121,11 +123,9 @@ class PruneImages:
     """The user's images, decoded once, and the scoring runs over them."""
 
     def __init__(self, args, score_epoch, seeds):
-        from .study.job import device
-
         start = time.time()
         self.args, self.score_epoch = args, score_epoch
-        self.device = device(args.threads, args.device)
+        self.device = hardware.device(args.threads, args.device)
         self.paths, self.labels, self.classes = prune.list_folder(args.data)
         # bf16 autocast on a GPU, as the study's GPU presets; fp32 on a CPU.
         precision = "auto" if self.device.type == "cuda" else "fp32"
@@ -153,7 +153,7 @@ class PruneImages:
 
     def score_seed(self, seed, uri, params):
         """(scores, MLflow run id) of scoring run `seed`; its model is kept in models/."""
-        from . import tracking
+        from ..runtime import tracking
 
         args = self.args
         seed_params = {**params, "seed": seed, "seeds": run_seeds(seed), "steps": self.steps}
@@ -179,7 +179,7 @@ class PruneImages:
                 flush=True,
             )
             epoch = self.score_epoch if args.score in prune.AT_EPOCH else args.epochs
-            results.save_tensors(checkpoint(model, args.arch, args.width, len(self.classes), epoch), model_path)
+            files.save_tensors(checkpoint(model, args.arch, args.width, len(self.classes), epoch), model_path)
             tracking.log_metrics(
                 {
                     "train_seconds": scored - trained,
@@ -217,7 +217,7 @@ class PruneImages:
 
 def show_scores(args):
     """Per-class summary and the hardest images of a prune scores.csv, and a figure of them."""
-    from .study import figures
+    from ..study import figures
 
     table, path = prune.read_table(args.path)
     print(prune.summary(table, args.top))
@@ -227,13 +227,13 @@ def show_scores(args):
 
 
 def estimate(args):
-    from .study import estimate
+    from ..study import estimate
 
     estimate.main(args.configfile, args.more_configfiles)
 
 
 def mlflow_server(args):
-    from . import tracking
+    from ..runtime import tracking
 
     Path(args.store).mkdir(parents=True, exist_ok=True)
     command = tracking.server_command(args.store, args.host, args.port, args.backend_uri)

@@ -1,7 +1,8 @@
-"""The machine a job runs on: whether the scheduler gave it a GPU, the NVIDIA driver, the torch build,
-and the tags that record them on the job's run."""
+"""The machine a job runs on: the device it trains on, whether the scheduler gave it a GPU, the NVIDIA
+driver, the torch build, the CPU's bf16 and the tags that record them on the job's run."""
 
 import ctypes
+import os
 import platform
 import re
 import subprocess
@@ -62,7 +63,7 @@ def unusable_gpu(grant):
     return ValueError(
         f"this job was given a GPU ({grant}), but torch cannot use it: "
         f"{f'NVIDIA driver {driver}' if driver else 'no NVIDIA driver found'}, {torch_build()}. "
-        "Install a torch build that suits the driver (README, 'Which torch build for which driver': "
+        "Install a torch build that suits the driver (docs/cluster.md, 'Which torch build for which driver': "
         "make setup TORCH_INDEX=...), or set device: cpu"
     )
 
@@ -105,7 +106,8 @@ def cpu_flags():
 def bf16_pays(device, flags=None, vendor=None):
     """Whether bf16 autocast trains faster than fp32 on `device`, as measured here: on a GPU yes; on a CPU
     with AMX (Intel) or AMD's AVX-512 BF16 (the proxy's step 1.9x on an EPYC) yes; on an Intel CPU with
-    AVX-512 BF16 but no AMX no (its bf16 convolutions ran at 0.62x fp32's rate: README, "Precision and memory")."""
+    AVX-512 BF16 but no AMX no (its bf16 convolutions ran at 0.62x fp32's rate: docs/performance.md,
+    "Precision and memory")."""
     if device.type == "cuda":
         return torch.cuda.is_bf16_supported()
     if flags is None:
@@ -140,3 +142,28 @@ def keep_freed_memory():
         libc.mallopt(M_TRIM_THRESHOLD, 2**31 - 1)
     except (OSError, AttributeError):
         pass
+
+
+def device(threads, name="auto"):
+    """Threads for this job, and the device it runs on (the config's `device`): "auto" takes the GPU when
+    torch sees one, the CPU when it sees none and the job was given none. A job given a GPU that torch
+    cannot use (a torch build the driver does not run) stops, unless it asked for the CPU.
+    On a GPU, cuDNN picks its fastest kernels and matmuls use TF32:
+    runs there are fast, not bit-reproducible (the CPU path is)."""
+    torch.set_num_threads(threads)
+    keep_freed_memory()
+    if name != "cpu" and not torch.cuda.is_available():
+        grant = gpu_grant(os.environ)
+        if grant:
+            raise unusable_gpu(grant)
+        if name == "cuda":
+            raise ValueError(
+                "the config says device: cuda, but torch sees no GPU on this machine "
+                "(set device: auto or cpu, or run the job on a GPU node)"
+            )
+        name = "cpu"
+    if name != "cpu":
+        name = "cuda"
+        torch.backends.cudnn.benchmark = True
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
+    return torch.device(name)

@@ -13,8 +13,9 @@ import numpy as np
 import pandas as pd
 import torch
 
-from . import data, results, scores, selection
-from .train import init_model, run_seeds, total_steps, train
+from .. import data, scores, selection
+from ..runtime import files
+from ..train import init_model, run_seeds, total_steps, train
 
 # Scores of a model at an epoch, scores tracked over the whole training run, and the one that needs no model.
 AT_EPOCH = ("el2n", "grand")
@@ -153,9 +154,9 @@ def write_outputs(out, table, kept, root, link=None):
     out = Path(out)
     table = table.assign(kept=0)
     table.loc[kept.numpy(), "kept"] = 1
-    results.write_text(table.to_csv(index=False, float_format="%.9g"), out / "scores.csv")
+    files.write_text(table.to_csv(index=False, float_format="%.9g"), out / "scores.csv")
     kept_rows = table[table.kept == 1].sort_values("rank")
-    results.write_text("".join(f"{p}\n" for p in kept_rows.path), out / "keep.txt")
+    files.write_text("".join(f"{p}\n" for p in kept_rows.path), out / "keep.txt")
     if link is not None:
         root = Path(root).resolve()
         for path, label in zip(kept_rows.path, kept_rows.label):

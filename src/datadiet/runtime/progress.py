@@ -6,7 +6,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from .train import Callback
+from ..train import Callback
 
 
 def seconds_since_process_start():

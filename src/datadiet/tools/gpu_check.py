@@ -17,7 +17,7 @@ timed; eager, with one line saying so, where compiling fails). Without a GPU it 
 `--tiny` runs the same steps on a slice of the data on any device (the test of its plumbing).
 On a machine without torchvision, `--data` takes the decoded file `make gpu-bundle` writes.
 
-    PYTHONPATH=src python3 -m datadiet.gpu_check --data ../shared/data/cifar10-jpeg.tar.gz
+    PYTHONPATH=src python3 -m datadiet.tools.gpu_check --data ../shared/data/cifar10-jpeg.tar.gz
 """
 
 import argparse
@@ -31,8 +31,8 @@ import pandas as pd
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from . import data, scores, selection, stats, verdicts
-from .train import (
+from .. import data, scores, selection, stats, verdicts
+from ..train import (
     TTA_VIEWS,
     Sums,
     TrainConfig,
@@ -46,7 +46,7 @@ from .train import (
     train_epoch,
 )
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 # Dense bf16 tensor-core peaks (FLOP/s) from the vendors' data sheets, by a part of the device name.
 BF16_PEAK = {"H200": 989e12, "H100 PCIe": 756e12, "H100": 989e12, "A100": 312e12, "L40S": 362e12, "L4": 121e12}
 KEPT = (0.5, 0.7)

@@ -9,15 +9,16 @@ import json
 import os
 import sys
 
-from . import data, models, prune
-from .study.jobs import HELP, JOBS
+from .. import data, models
+from ..study.jobs import HELP, JOBS
+from . import prune
 
 DEVICES = ("auto", "cpu", "cuda")  # auto: the GPU if torch sees one
 
 
 def tool(sub, name, function, help):
     p = sub.add_parser(name, help=help)
-    p.set_defaults(module="datadiet.tools", function=function)
+    p.set_defaults(module="datadiet.tools.commands", function=function)
     return p
 
 

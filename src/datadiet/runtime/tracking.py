@@ -15,8 +15,8 @@ import mlflow
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
+from ..train import Callback
 from . import stop
-from .train import Callback
 
 # The MLflow UI opens an experiment of this kind on its runs table (model training), not on its GenAI
 # pages (traces, evaluations).
