@@ -3,6 +3,7 @@ modules import each other without a loop and the science core imports nothing of
 that track nothing never import MLflow, and the experiment modules Snakemake reads import no plotting."""
 
 import ast
+import re
 import subprocess
 import sys
 
@@ -158,3 +159,23 @@ def test_make_test_fast_collects_the_unit_tier_and_leaves_out_every_whole_system
     }
     on_disk = {path.stem for path in (ROOT / "tests").glob("test_*.py")}
     assert modules == on_disk - WHOLE_SYSTEM and WHOLE_SYSTEM <= on_disk, collected[-2000:]
+
+
+def heading_anchors(page):
+    """The anchors GitHub gives a Markdown page's headings."""
+    headings = (line.lstrip("#").strip().lower() for line in page.read_text().splitlines() if line.startswith("#"))
+    return {re.sub(r"[^\w\- ]", "", heading).replace(" ", "-") for heading in headings}
+
+
+def test_the_readme_is_a_front_page_and_every_link_of_it_and_its_docs_resolves():
+    pages = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+    assert len((ROOT / "README.md").read_text().splitlines()) <= 200
+    broken = []
+    for page in pages:
+        for target, anchor in re.findall(r"\]\(([^)#\s]*)(?:#([\w\-]+))?\)", page.read_text()):
+            if target.startswith("http"):
+                continue
+            path = (page.parent / target).resolve() if target else page
+            if not path.exists() or (anchor and path.suffix == ".md" and anchor not in heading_anchors(path)):
+                broken.append(f"{page.name}: ({target}#{anchor})")
+    assert broken == []

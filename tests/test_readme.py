@@ -1,5 +1,5 @@
-"""The README's commands exactly as typed, in a fresh copy of the checkout, from a shell that has
-activated nothing: no .venv/bin on PATH, no VIRTUAL_ENV (as a new user runs them after `make study`)."""
+"""The commands of the README and docs/ exactly as typed, in a fresh copy of the checkout, from a shell
+that has activated nothing: no .venv/bin on PATH, no VIRTUAL_ENV (as a new user runs them after `make study`)."""
 
 import json
 import os
@@ -20,8 +20,9 @@ CLEAN_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": os.environ.get("HOM
 
 
 def readme_commands():
-    """The command lines of the README's code blocks, their comments cut."""
-    blocks = re.findall(r"^```[a-z]*\n(.*?)^```", (ROOT / "README.md").read_text(), re.M | re.S)
+    """The command lines of the code blocks of the README and of the docs it links, their comments cut."""
+    pages = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+    blocks = [b for page in pages for b in re.findall(r"^```[a-z]*\n(.*?)^```", page.read_text(), re.M | re.S)]
     lines = (line.split("  #")[0].strip() for block in blocks for line in block.splitlines())
     return {line for line in lines if line and not line.startswith("#")}
 
