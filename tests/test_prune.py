@@ -265,6 +265,7 @@ def test_progress_bars_on_a_terminal(store, tmp_path):
         ("grand", ["--score-epoch", "0", "--method", "keep_min"], "grand_seed0"),
         ("forgetting", ["--method", "random"], "forgetting_seed0"),
         ("input_norm", ["--method", "ccs"], "input_norm"),
+        ("entropy", ["--score-epoch", "1", "--method", "moderate"], "entropy_seed0"),
     ],
 )
 def test_every_score_and_method_runs(score, options, column, store, tmp_path, monkeypatch):
@@ -295,6 +296,9 @@ def test_every_score_and_method_runs(score, options, column, store, tmp_path, mo
     assert table.kept.sum() == 12
     if score == "grand":  # keep_min: the lowest-scoring half
         assert set(table[table.kept == 1]["rank"]) == set(range(13, 25))
+    if "moderate" in options:  # the half closest to the median score (the lower middle one, as torch's)
+        distance = (table["mean"] - table["mean"].sort_values().iloc[(len(table) - 1) // 2]).abs()
+        assert distance[table.kept == 1].max() <= distance[table.kept == 0].min()
 
 
 def bad_folders(tmp_path):
@@ -324,7 +328,7 @@ def bad_folders(tmp_path):
         ("good", ["--score", "loss"], "unknown score 'loss'"),
         ("good", ["--method", "hardest"], "unknown method 'hardest'"),
         ("good", ["--method", "window"], "--method window needs --window-left-out"),
-        ("good", ["--score", "aum", "--score-epoch", "1"], "--score-epoch applies to el2n and grand, not to aum"),
+        ("good", ["--score", "aum", "--score-epoch", "1"], "--score-epoch applies to grand, el2n, entropy, not to aum"),
         ("good", ["--batch-size", "128"], "6 training examples are fewer than one batch of 128"),
         ("good", ["--out", "{tmp}/a_file"], "--out {tmp}/a_file is a file, not a folder"),
     ],

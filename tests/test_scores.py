@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from datadiet import scores
+from datadiet import registry, scores
 from datadiet.models import build, fit_whitening
 from datadiet.reference import grand_loop
 from datadiet.scores import AUMTracker, ForgettingTracker, aum, el2n, forgetting, grand, grand_vmap, input_norm
@@ -119,6 +119,35 @@ def logits_model(scale, classes):
     with torch.no_grad():
         model.weight.copy_(scale * torch.eye(classes))
     return model
+
+
+def test_entropy_matches_a_loop_in_float64_and_reads_no_label():
+    model = tiny_resnet()
+    images, labels = batch(n=9)
+    values = scores.entropy(model, images, labels, batch_size=4)
+    assert values.dtype == torch.float32 and values.shape == (9,) and model.training
+    model.eval()
+    with torch.no_grad():
+        probs = [model(x[None])[0].double().softmax(0) for x in images]
+    expected = torch.tensor([-sum(p_k * math.log(p_k) for p_k in p.tolist()) for p in probs]).float()
+    torch.testing.assert_close(values, expected, rtol=1e-4, atol=1e-6)
+    assert torch.equal(scores.entropy(model, images, labels.roll(1), batch_size=4), values)
+
+
+def test_entropy_is_zero_when_confident_and_log_c_when_uniform():
+    labels = torch.tensor([0, 3, 9])
+    inputs = F.one_hot(labels, 10).float()
+    confident = scores.entropy(logits_model(100.0, 10), inputs, labels)
+    torch.testing.assert_close(confident, torch.zeros(3), atol=1e-6, rtol=0)
+    uniform = scores.entropy(logits_model(0.0, 10), inputs, labels)
+    torch.testing.assert_close(uniform, torch.full((3,), math.log(10)), rtol=1e-6, atol=0)
+
+
+def test_every_checkpoint_score_of_the_registry_is_computed_by_its_own_function():
+    model, (images, labels) = tiny_resnet(), batch(n=6)
+    for kind in registry.AT_CHECKPOINT:
+        direct = getattr(scores, kind)(model, images, labels)
+        torch.testing.assert_close(scores.at_checkpoint(kind, model, images, labels, {"grand_chunk_size": 2}), direct)
 
 
 def test_el2n_is_the_plain_norm():

@@ -22,6 +22,15 @@ def index_keep_max(scores, fraction):
     return order[len(order) - max(1, round(fraction * len(order))) :].sort().values
 
 
+def test_moderate_keeps_the_scores_closest_to_the_median():
+    scores = torch.tensor([50.0, 0.0, 3.0, 10.0, 2.0, 20.0, 1.0, 40.0, 30.0])  # median 10
+    by_distance = sorted(range(9), key=lambda i: abs(scores[i].item() - 10.0))
+    for keep in (1 / 9, 3 / 9, 5 / 9):
+        kept = selection.moderate(scores, keep, seed=0)
+        assert kept.tolist() == sorted(by_distance[: selection.kept_count(9, keep)])
+    assert selection.select({"kind": "moderate"}, 9, 3 / 9, 0, scores).tolist() == [2, 3, 4]
+
+
 def test_keep_max_keeps_the_hardest_and_breaks_ties_by_the_seed():
     scores = torch.tensor([0.5, 0.1, 0.9, 0.5, 0.3, 0.5, 0.7, 0.2])
     for seed in range(4):

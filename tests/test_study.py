@@ -7,8 +7,9 @@ import re
 import pytest
 import yaml
 
+from datadiet import registry
 from datadiet.study import config as study_config, layout, names
-from datadiet.study.experiments import window
+from datadiet.study.experiments import pruning, window
 from paths import ROOT
 
 SCHEMA = yaml.safe_load((ROOT / "workflow" / "schemas" / "config.schema.yaml").read_text())
@@ -39,8 +40,8 @@ def test_a_method_reads_back_as_written_and_shows_as_the_paper_and_the_run_names
 
 def test_a_method_knows_its_score_ccs_transfer_and_selection():
     method = names.Method.parse("ccs-grand_e3-from-resnet18")
-    assert (method.score, method.ccs, method.source_arch) == (names.Score("grand", 3), True, "resnet18")
-    assert method.selection({"beta": 0.1, "strata": 50}) == {"kind": "ccs", "beta": 0.1, "strata": 50}
+    assert (method.score, method.kind, method.source_arch) == (names.Score("grand", 3), "ccs", "resnet18")
+    assert method.selection({"ccs": {"beta": 0.1, "strata": 50}}) == {"kind": "ccs", "beta": 0.1, "strata": 50}
     assert names.Method.parse("el2n_e1", "keep_min").selection({}) == {"kind": "keep_min"}
     # easy-: the easiest kept, whatever the config's strategy says a plain score keeps.
     assert names.Method.parse("easy-el2n_e1", "keep_max").selection({}) == {"kind": "keep_min"}
@@ -71,11 +72,40 @@ def test_the_schema_accepts_exactly_the_config_methods_names_parses():
         "input_norm",
         "ccs-aum",
         "easy-el2n_e2",
+        "moderate-el2n_e2",
+        "entropy_e3",
+        "moderate-entropy_e0",
     ]:
         assert re.fullmatch(pattern, name) and names.Method.parse(name)
-    for name in ["full", "el2n_e1-from-resnet50", "el2n", "keep-el2n_e1"]:
+    for name in ["full", "el2n_e1-from-resnet50", "el2n", "keep-el2n_e1", "entropy"]:
         assert not re.fullmatch(pattern, name)
-    assert SCHEMA["$defs"]["score"]["pattern"] == f"^({names.SCORE})$".replace("(?:", "(").replace(r"\d", "[0-9]")
+
+
+def as_schema_writes_it(regex):
+    return regex.replace("(?:", "(").replace(r"\d", "[0-9]")
+
+
+def test_the_schemas_names_are_the_registrys():
+    """Every kind of score and selection of datadiet.registry, and nothing else, in the schema."""
+    assert SCHEMA["$defs"]["score"]["pattern"] == as_schema_writes_it(f"^({names.SCORE})$")
+    method = as_schema_writes_it(f"^(random|({names.PREFIX})?({names.SCORE}))$")
+    assert SCHEMA["$defs"]["method"]["pattern"] == method
+    epochs = {key for key in SCHEMA["properties"]["scores"]["properties"] if key.endswith("_epochs")}
+    assert epochs == {f"{kind}_epochs" for kind in registry.AT_CHECKPOINT}
+
+
+def test_a_method_says_its_kind_and_the_selection_that_chooses_it():
+    parsed = {name: names.Method.parse(name, "keep_max") for name in ("random", "el2n_e1", "easy-el2n_e1")}
+    parsed["moderate"] = names.Method.parse("moderate-entropy_e2-from-resnet50")
+    assert {name: (m.kind, m.selected_by, m.label) for name, m in parsed.items()} == {
+        "random": ("random", "random", "random"),
+        "el2n_e1": ("score", "keep_max", "EL2N@1"),
+        "easy-el2n_e1": ("easy", "keep_min", "EL2N@1 easiest"),
+        "moderate": ("moderate", "moderate", "moderate(entropy@2) from resnet50"),
+    }
+    assert str(parsed["moderate"]) == "moderate-entropy_e2-from-resnet50"
+    ccs = names.Method.parse("ccs-aum").selection({"ccs": {"beta": 0.2, "strata": 5, "ignored": 1}})
+    assert ccs == {"kind": "ccs", "beta": 0.2, "strata": 5}
 
 
 def test_a_path_is_built_and_parsed_by_one_template():
@@ -212,6 +242,7 @@ def test_a_results_folder_recorded_before_a_setting_was_added_agrees_only_with_i
     record = tmp_path / "tiny" / "study_config.json"
     older = json.loads(record.read_text())
     del older["train"]["flip"], older["train"]["whiten_bias_epochs"], older["train"]["precision"]
+    del older["scores"]["entropy_epochs"]
     record.write_text(json.dumps(older))
     with pytest.raises(study_config.ConfigError, match=r"it differs in train.precision; train.precision: not in its"):
         made.check_same_study()  # precision's default (auto) is not what older studies computed in
@@ -223,6 +254,11 @@ def test_a_results_folder_recorded_before_a_setting_was_added_agrees_only_with_i
     )
     with pytest.raises(study_config.ConfigError, match=r"it differs in train.flip; train.flip: not in its record"):
         alternate.check_same_study()
+    entropy = study_config.Study(
+        {**config, "results_dir": str(tmp_path), "scores": {**config["scores"], "entropy_epochs": [1]}}
+    )
+    with pytest.raises(study_config.ConfigError, match=r"scores.entropy_epochs: not in its record"):
+        entropy.check_same_study()  # a score the older study never took
 
 
 def test_a_torchvision_dataset_is_fetched_by_a_download_step_and_decoded_with_download_off():
@@ -257,3 +293,20 @@ def test_each_repeat_selects_by_the_mean_of_its_own_scoring_runs(tmp_path, monke
         layout.parse(layout.MEAN_SCORES, f)["score"]
         for f in laptop.selection_scores("cifar10", "resnet18", "0.0", "el2n_e10")
     ] == ["el2n_e10"]
+
+
+def test_a_study_prunes_by_moderate_and_by_entropy_as_by_any_kind_of_the_registry(tmp_path, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    methods = {"pruning": {"methods": ["random", "moderate-el2n_e10", "entropy_e10"]}}
+    unscored = tmp_path / "unscored.yaml"
+    unscored.write_text(yaml.safe_dump(methods))
+    with pytest.raises(study_config.ConfigError, match=r"entropy_e10.*scores\.<kind>_epochs"):
+        study_config.load(unscored).check()
+    scored = tmp_path / "scored.yaml"
+    scored.write_text(yaml.safe_dump({**methods, "scores": {"entropy_epochs": [10]}}))
+    study = study_config.load(scored).check()
+    assert study.scored[-1] == "entropy_e10" and 10 in study.checkpoint_epochs
+    retrained = {layout.parse(layout.RETRAIN + "/result.json", p)["method"] for p in pruning.curve_targets(study)}
+    assert retrained == {"full", "random", "moderate-el2n_e10", "entropy_e10"}
+    assert study.selection("moderate-el2n_e10", 0.5) == {"kind": "moderate"}
+    assert study.selection("entropy_e10", 0.5) == {"kind": "keep_max"}

@@ -8,14 +8,17 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import torch
 import yaml
 from mlflow.tracking import MlflowClient
 
+from datadiet import selection
 from datadiet.runtime import hardware
 from datadiet.study import config as study_config, study_run
 from datadiet.study.estimate import planned_jobs, submitted, summarize
 from datadiet.study.experiments import size_sweep
 from datadiet.study.report import FIGURES
+from datadiet.train import run_seeds
 from studies import (
     CIFAR,
     ROOT,
@@ -262,6 +265,34 @@ def test_the_proxy_preset_runs_end_to_end_at_tiny_scale(tmp_path):
     assert (run.data.params["train.flip"], run.data.params["train.tta"]) == ("alternate", "translate")  # airbench94's
     page = (out / "report.html").read_text()
     assert "Kirsch 2023, hlb-CIFAR10 proxy" in page and "not run" in page
+
+
+def test_moderate_selection_and_the_entropy_score_prune_in_a_study(tmp_path):
+    """Two kinds added through datadiet.registry alone: moderate-<score> keeps the half of the examples
+    closest to the median EL2N, entropy_e1 the half of highest entropy; both train and report."""
+    cut = {"train_per_class": 20, "test_per_class": 10}
+    if not CIFAR.exists():
+        cut["path"] = str(synthetic_jpeg_tar(tmp_path / "synthetic.tar.gz"))
+    off = {"activate": False}
+    overrides = write_overrides(
+        tmp_path,
+        results_dir=str(tmp_path / "results"),
+        datasets={"cifar10": cut},
+        noise={"levels": [0.0]},
+        scores={"seeds": 1, "entropy_epochs": [1]},
+        pruning={"kept": [1.0, 0.5], "repeats": 1, "methods": ["random", "moderate-el2n_e1", "entropy_e1"]},
+        experiments={name: off for name in ("how_early", "window", "transfer", "ntk", "lmc", "size_sweep")},
+    )
+    run_snakemake(overrides)
+    out = tmp_path / "results" / "tiny"
+    accuracy = pd.read_csv(out / "figures" / "accuracy.csv")
+    assert set(accuracy.method) == {"full", "random", "moderate-el2n_e1", "entropy_e1"}
+    scores = out / "cifar10" / "resnet18" / "scores" / "noise0.0"
+    for method, score, kind in (("moderate-el2n_e1", "el2n_e1", "moderate"), ("entropy_e1", "entropy_e1", "keep_max")):
+        subset = json.loads(next(out.glob(f"cifar10/resnet18/retrain/**/{method}/**/subset.json")).read_text())
+        mean = torch.tensor(pd.read_csv(scores / score / "mean.csv")["mean"].to_numpy())
+        expected = getattr(selection, kind)(mean, 0.5, run_seeds(0)["subset"])
+        assert subset["selection"] == {"kind": kind} and subset["indices"] == expected.tolist()
 
 
 def test_score_files_cover_every_example_per_seed_and_as_mean(study):

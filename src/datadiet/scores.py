@@ -1,4 +1,5 @@
-"""Per-example difficulty scores: GraNd, EL2N, forgetting events, AUM and the input-norm baseline.
+"""Per-example difficulty scores: GraNd, EL2N, the softmax's entropy, forgetting events, AUM and the
+input-norm baseline.
 
 Every score is float32 (float16 leaves too few distinct values for top-k cut-offs) and higher
 means harder. Images are preprocessed, un-augmented float tensors [N, C, H, W]; labels int64 [N].
@@ -13,6 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call, grad, vmap
+
+from .registry import AT_CHECKPOINT
 
 
 @contextmanager
@@ -192,6 +195,23 @@ def el2n(model, images, labels, batch_size: int = 512, progress=None) -> torch.T
             error = probs - F.one_hot(y, probs.shape[1]).float()
             scores.append(error.norm(dim=1).cpu())
     return torch.cat(scores)
+
+
+def entropy(model, images, labels, batch_size: int = 512, progress=None) -> torch.Tensor:
+    """Entropy of softmax(f(x)) in nats, eval mode: the uncertainty baseline of DeepCore (Guo et al.
+    2022); it reads no label (`labels` only keeps the checkpoint scores' signature)."""
+    scores = []
+    with _eval_mode(model), torch.no_grad():
+        for x, _ in _chunks(model, images, labels, batch_size, progress):
+            log_probs = model(x).float().log_softmax(dim=1)
+            scores.append(-(log_probs.exp() * log_probs).sum(dim=1).cpu())
+    return torch.cat(scores)
+
+
+def at_checkpoint(kind, model, images, labels, spec=None, progress=None) -> torch.Tensor:
+    """The checkpoint score `kind` (registry.AT_CHECKPOINT) of every example, with its options from `spec`."""
+    options = {keyword: spec[key] for key, keyword in AT_CHECKPOINT[kind].options.items() if spec and key in spec}
+    return globals()[kind](model, images, labels, progress=progress, **options)
 
 
 def input_norm(images) -> torch.Tensor:

@@ -11,6 +11,8 @@ import math
 
 import torch
 
+from .registry import SELECTIONS
+
 
 def kept_count(num_examples, fraction):
     if not 0 < fraction <= 1:
@@ -37,6 +39,13 @@ def keep_min(scores, fraction, seed):
     """Keep the easiest `fraction` (better when data is scarce, Sorscher et al. 2022)."""
     order = ascending_order(scores, seed)
     return order[: kept_count(len(order), fraction)].sort().values
+
+
+def moderate(scores, fraction, seed):
+    """Keep the `fraction` whose scores lie closest to the median score, neither the easiest nor the
+    hardest (moderate coreset, Xia et al. 2023)."""
+    scores = torch.as_tensor(scores, dtype=torch.float64)
+    return keep_min((scores - scores.median()).abs(), fraction, seed)
 
 
 def window(scores, fraction, offset, seed):
@@ -128,23 +137,21 @@ def ccs(scores, fraction, seed, beta=0.1, strata=50):
     return torch.cat(chosen).sort().values
 
 
-STRATEGIES = {"keep_max": keep_max, "keep_min": keep_min}
 # The kinds that cut a score ranking: where a cut splits a tie group, the tie-break chose.
 ORDERED = ("keep_max", "keep_min", "window")
 
 
 def select(how, num_examples, fraction, seed, scores=None):
     """The subset a retraining run trains on, by its selection spec `how` ({"kind": ...} and the
-    kind's options); `seed` is the run's subset seed (random and ccs draw with it, the others break
-    ties with it)."""
+    kind's options, registry.SELECTIONS); `seed` is the run's subset seed (random and ccs draw with
+    it, the others break ties with it)."""
     if how["kind"] == "random":
         return random(num_examples, fraction, seed)
     scores = torch.as_tensor(scores)
-    if how["kind"] == "ccs":
-        return ccs(scores, fraction, seed, beta=how["beta"], strata=how["strata"])
     if how["kind"] == "window":
         return window(scores, fraction, window_offset(num_examples, fraction, how["left_out"]), seed)
-    return STRATEGIES[how["kind"]](scores, fraction, seed)
+    options = {name: how[name] for name in SELECTIONS[how["kind"]].options}
+    return globals()[how["kind"]](scores, fraction, seed, **options)
 
 
 # A cut inside a tie group larger than this share of the set is reported: the tie-break, not the

@@ -14,6 +14,7 @@ from pathlib import Path
 import yaml
 
 from . import layout, names
+from .experiments.pruning import HOW_EARLY_SCORES
 
 ROOT = Path(__file__).resolve().parents[3]
 SCHEMA = ROOT / "workflow" / "schemas" / "config.schema.yaml"
@@ -71,8 +72,13 @@ def differing_keys(a, b, prefix=""):
 
 
 # Settings added since studies began recording their config, each with the value that computes what a
-# study made before it computed: a record without the key agrees with a config that holds this value.
-ADDED_AS_BEFORE = {"train.flip": "random", "train.whiten_bias_epochs": None}
+# study made before it computed: a record without the key agrees with a config that holds this value. A
+# kind of checkpoint score added to the registry: a record without its epochs did not take it.
+ADDED_AS_BEFORE = {
+    "train.flip": "random",
+    "train.whiten_bias_epochs": None,
+    **{f"scores.{kind}_epochs": [] for kind in names.AT_EPOCH},
+}
 
 
 MISSING = object()
@@ -99,6 +105,17 @@ def added_as_before(old, new, dotted):
 
 def numbers(values):
     return [layout.number(v) for v in values]
+
+
+def score_epochs(scores, early, swept):
+    """{checkpoint score: the epochs it is taken at}: the config's `scores.<kind>_epochs`, how early's
+    `early` epochs (GraNd and EL2N) and the size sweep's score `swept`."""
+    return {
+        kind: sorted(
+            set(scores[f"{kind}_epochs"]) | (early if kind in HOW_EARLY_SCORES else set()) | epoch_of(swept, kind)
+        )
+        for kind in names.AT_EPOCH
+    }
 
 
 def epoch_of(score, kind):
@@ -141,14 +158,13 @@ class Study:
         early = set(self.how_early["epochs"]) if self.active("how_early") else set()
         # The size sweep's score is taken on the study's own scoring runs too (its point at the dataset's size).
         swept = names.Score.parse(self.sweep["score"]) if self.sizes else None
-        self.grand_epochs = sorted(set(config["scores"]["grand_epochs"]) | early | epoch_of(swept, "grand"))
-        self.el2n_epochs = sorted(set(config["scores"]["el2n_epochs"]) | early | epoch_of(swept, "el2n"))
-        self.scored = [f"grand_e{t}" for t in self.grand_epochs] + [f"el2n_e{t}" for t in self.el2n_epochs]
+        self.score_epochs = score_epochs(config["scores"], early, swept)
+        self.scored = [f"{kind}_e{t}" for kind, epochs in self.score_epochs.items() for t in epochs]
         # Forgetting and AUM are counted over a scoring run's whole training: short runs have none.
         self.all_scores = self.scored + ([] if self.short_scoring else ["forgetting", "aum"]) + ["input_norm"]
         # Checkpoints every scoring run keeps: the score epochs and both ends of each NTK-velocity step.
         ntk_epochs = {e + d for e in self.ntk["epochs"] for d in (0, 1)} if self.active("ntk") else set()
-        self.checkpoint_epochs = sorted(set(self.grand_epochs) | set(self.el2n_epochs) | ntk_epochs)
+        self.checkpoint_epochs = sorted(set().union(*self.score_epochs.values()) | ntk_epochs)
         # The GraNd and EL2N scores one scoring job computes from its run's checkpoints: every score of
         # the study on clean data, the scores the noisy experiments select by at a noise level.
         noisy = {str(self.method(m).score) for m in self.noisy_methods if self.method(m).score}
@@ -208,7 +224,7 @@ class Study:
     def curve_score(self):
         """The early EL2N score the pruning curve's claims are about: the earliest plain (keep_max) EL2N
         method of pruning.methods past epoch 0, else the transfer experiment's score."""
-        plain = [self.method(m) for m in self.methods if not (self.method(m).ccs or self.method(m).easy)]
+        plain = [self.method(m) for m in self.methods if self.method(m).kind == "score"]
         early = sorted((m.score.epoch, str(m)) for m in plain if m.score and m.score.kind == "el2n" and m.score.epoch)
         return early[0][1] if early else self.transfer["score"]
 
@@ -221,7 +237,7 @@ class Study:
         beta = ccs["beta"]
         if isinstance(beta, list):
             beta = min(beta, key=lambda entry: abs(entry["kept"] - keep))["beta"]
-        return self.method(name).selection({**ccs, "beta": beta})
+        return self.method(name).selection({"ccs": {**ccs, "beta": beta}})
 
     def train_config(self, dataset):
         batch = self.spec_of(dataset)["batch_size"]
@@ -398,7 +414,7 @@ class Study:
                     raise ConfigError(
                         f"config {key}: {method!r} needs a score this config does not compute; "
                         f"computed scores: {self.all_scores} "
-                        f"(add the epoch to scores.grand_epochs / scores.el2n_epochs){short}"
+                        f"(add the epoch to scores.<kind>_epochs){short}"
                     )
 
     # Two configs never share a results folder: the first run records the config's identity, and

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from ..registry import AT_CHECKPOINT
 from . import config as study_config, layout
 from .config import ROOT
 from .names import Method, Score
@@ -97,7 +98,7 @@ def experiment_of(job, study):
         if float(w["noise"]) > 0:
             return "label noise"
         if w["method"] not in config["pruning"]["methods"] + ["full"]:
-            return "size sweep" if Method.parse(w["method"]).easy else "how early"
+            return "size sweep" if Method.parse(w["method"]).kind == "easy" else "how early"
         return "pruning curve"
     return {
         "scoring": "scores",
@@ -128,7 +129,7 @@ def images_processed(job, study):
     if job.kind == "child":
         return trained * (1 - int(w["epoch"]) / epochs)
     if is_score_run(job.kind, w):
-        return n * (2 if w["score"].startswith("grand") else 1 / 3)
+        return n * AT_CHECKPOINT[Score.parse(w["score"]).kind].cost
     if job.kind == "ntk":
         ntk = config["experiments"]["ntk"]
         blocks = ntk["blocks"] or n // ntk["block_size"]

@@ -265,20 +265,20 @@ DONE_SUFFIX = ".done"
 SPEC_FILE = "spec.json"
 
 
-def keep_finished(spec, out_dir, files):
-    """Keep a copy of the finished run's `files` (in `out_dir`) and its spec, for the job's next try."""
+def keep_finished(spec, out_dir, outputs):
+    """Keep a copy of the finished run's `outputs` (in `out_dir`) and its spec, for the job's next try."""
     done = Path(f"{out_dir}{DONE_SUFFIX}")
-    for name in files:
+    for name in outputs:
         files.publish(Path(out_dir) / name, done / name)
     files.write_json(spec, done / SPEC_FILE)  # last: it marks the copy whole
 
 
-def restore_finished(spec, out_dir, files):
+def restore_finished(spec, out_dir, outputs):
     """Whether an earlier try of the job finished this run (the same spec): its files are put back."""
     done = Path(f"{out_dir}{DONE_SUFFIX}")
     if not (done / SPEC_FILE).exists() or files.read_json(done / SPEC_FILE) != spec:
         return False
-    for name in files:
+    for name in outputs:
         files.publish(done / name, Path(out_dir) / name)
     print(f"{out_dir}: finished by an earlier try of this job, kept", flush=True)
     return True

@@ -77,7 +77,7 @@ def add_prune_tools(sub):
     p.add_argument(
         "--score-epoch",
         type=int,
-        help="el2n and grand: the epoch the score is taken at (0 = at "
+        help=f"{', '.join(prune.AT_EPOCH)}: the epoch the score is taken at (0 = at "
         "init; default the paper's, a tenth of --epochs, at least 1); the runs stop there",
     )
     p.add_argument(

@@ -14,14 +14,15 @@ import pandas as pd
 import torch
 
 from .. import data, scores, selection
+from ..registry import AT_CHECKPOINT, OF_THE_DATA, SELECTIONS
 from ..runtime import files
 from ..train import init_model, run_seeds, total_steps, train
 
 # Scores of a model at an epoch, scores tracked over the whole training run, and the one that needs no model.
-AT_EPOCH = ("el2n", "grand")
+AT_EPOCH = tuple(AT_CHECKPOINT)
 TRACKED = {"forgetting": scores.ForgettingTracker, "aum": scores.AUMTracker}
-SCORES = (*AT_EPOCH, *TRACKED, "input_norm")
-METHODS = ("keep_max", "keep_min", "random", "ccs", "window")
+SCORES = (*AT_EPOCH, *TRACKED, *OF_THE_DATA)
+METHODS = tuple(SELECTIONS)
 # scores.csv columns other than the scores themselves.
 FIXED_COLUMNS = ("path", "label", "label_index", "mean", "rank", "kept")
 
@@ -46,7 +47,7 @@ def check_options(score, method, keep, epochs, score_epoch, seeds, window_left_o
         raise ValueError(f"--epochs and --seeds must be at least 1, got {epochs} and {seeds}")
     if score not in AT_EPOCH:
         if score_epoch is not None:
-            raise ValueError(f"--score-epoch applies to {' and '.join(AT_EPOCH)}, not to {score}")
+            raise ValueError(f"--score-epoch applies to {', '.join(AT_EPOCH)}, not to {score}")
     elif score_epoch is None:
         score_epoch = max(1, round(epochs / 10))
     elif not 0 <= score_epoch <= epochs:
@@ -121,9 +122,7 @@ def score_seed(score, model, trackers, train_set, never_learned="inf", progress=
     if score == "aum":
         return trackers[score].score()
     images = data.normalize(train_set.images, train_set.mean, train_set.std, model.memory_format)
-    if score == "grand":
-        return scores.grand(model, images, train_set.labels, progress=progress)
-    return scores.el2n(model, images, train_set.labels, progress=progress)
+    return scores.at_checkpoint(score, model, images, train_set.labels, progress=progress)
 
 
 def input_norm(train_set):

@@ -3,6 +3,8 @@ retraining on the subsets each method keeps, for the same number of steps as ful
 
 from .. import layout, names
 
+HOW_EARLY_SCORES = ("grand", "el2n")  # the scores how early takes at each of its epochs (Fig. 1 top)
+
 
 def retrain_result(study, dataset, arch, noise, method, keep, rep):
     where = {"dataset": dataset, "arch": arch, "noise": noise, "method": method, "keep": keep, "rep": rep}
@@ -33,7 +35,7 @@ def curve_targets(study):
 
 def how_early_methods(study):
     epochs = study.how_early["epochs"]
-    return [f"{kind}_e{t}" for kind in ("grand", "el2n") for t in epochs] + ["forgetting", "random"]
+    return [f"{kind}_e{t}" for kind in HOW_EARLY_SCORES for t in epochs] + ["forgetting", "random"]
 
 
 def how_early_targets(study):

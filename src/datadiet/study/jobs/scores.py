@@ -44,7 +44,7 @@ def train_scoring(args):
 
 
 def score(args):
-    """The GraNd and EL2N scores of one scoring run, one after another from their checkpoints (--spec: a
+    """The checkpoint scores (GraNd, EL2N, ...) of one scoring run, one after another from their checkpoints (--spec: a
     list, one spec a score), each as its own MLflow run told apart by its wildcards kind and epoch."""
     device = hardware.device(args.threads, args.device)
     dataset, labels = job.load_data(args)
@@ -62,10 +62,7 @@ def score_one(args, dataset, labels, model, device, out, trained_by):
     with job.run(args, name, spec, out, [trained_by], device) as run:
         start = time.time()
         with progress.bar(len(labels), label) as bar:
-            if spec["kind"] == "grand":
-                values = scores.grand(model, images, labels, chunk_size=spec["grand_chunk_size"], progress=bar.update)
-            else:
-                values = scores.el2n(model, images, labels, progress=bar.update)
+            values = scores.at_checkpoint(spec["kind"], model, images, labels, spec, progress=bar.update)
         seconds = time.time() - start
         print(f"{label}: {len(values)} examples in {seconds:.1f} s ({len(values) / seconds:.0f} img/s)")
         tracking.log_metrics({"seconds": seconds, "mean_score": values.mean().item()})
