@@ -8,9 +8,10 @@ from dataclasses import replace
 import torch
 
 from benchmarks.common import Entry, rates
+from datadiet.models import init_model
 from datadiet.runtime import hardware
 from datadiet.tools import gpu_check
-from datadiet.train import TrainSet, init_model, train
+from datadiet.train import TrainSet, train
 
 CIFAR10_TRAIN = 50_000
 

@@ -26,10 +26,12 @@ import torch
 import yaml
 
 from datadiet import data
+from datadiet.models import init_model
+from datadiet.recipe import run_seeds, total_steps
 from datadiet.runtime import hardware
 from datadiet.runtime.progress import PrintProgress
 from datadiet.tools import gpu_check
-from datadiet.train import TTA_VIEWS, TrainSet, evaluate, init_model, run_seeds, total_steps, train
+from datadiet.train import TTA_VIEWS, TrainSet, evaluate, train
 
 TTA_SETTINGS = tuple(TTA_VIEWS)  # train.tta's names of airbench's levels 0, 1, 2, in that order
 TTA_LEVELS = tuple(range(len(TTA_SETTINGS)))

@@ -1,10 +1,16 @@
+import os
 import signal
 import sys
 
 import pytest
 
 from datadiet.runtime import stop
+from servers import running_mlflow_server
 from studies import run_snakemake, study_overrides
+
+# The variables through which the shell running the tests would reach into them: its MLflow store, the
+# traceback switch, a Slurm job's id (a job refuses SQLite stores) and the resume files' interval.
+OUTSIDE = ("MLFLOW_TRACKING_URI", "DATADIET_TRACEBACK", "SLURM_JOB_ID", "DATADIET_STATE_EVERY_S")
 
 # The whole-system tier: modules that start Slurm, a browser, or whole studies and jobs. `make test-fast` runs
 # every other module (the unit tier, about 4 minutes on 2 cores) for every commit; `make test` runs both.
@@ -48,3 +54,34 @@ def stoppable():
     for signum, handler in previous.items():
         signal.signal(signum, handler)
     sys.unraisablehook = unraisable_hook
+
+
+def shut_out(patch):
+    """The tests' own stores, whatever the shell points MLflow at, and SQLite ones even inside a Slurm job.
+    MLFLOW_TRACKING_URI is set first, so that the one MLflow sets (for subprocesses) when a run starts in
+    this process is removed too."""
+    patch.setenv("MLFLOW_TRACKING_URI", "")
+    for name in OUTSIDE:
+        patch.delenv(name, raising=False)
+
+
+@pytest.fixture
+def own_store(monkeypatch):
+    """The environment of `shut_out`, for one test."""
+    shut_out(monkeypatch)
+
+
+@pytest.fixture(scope="module")
+def own_module_store():
+    """The environment of `shut_out`, for a module whose module-scoped fixtures run jobs."""
+    with pytest.MonkeyPatch.context() as patch:
+        shut_out(patch)
+        yield
+
+
+@pytest.fixture(scope="module")
+def mlflow_server(tmp_path_factory):
+    """`datadiet mlflow-server` on loopback, in an environment of none of OUTSIDE; yields its URI."""
+    env = {k: v for k, v in os.environ.items() if k not in OUTSIDE}
+    with running_mlflow_server(tmp_path_factory.mktemp("mlflow-server"), env=env) as uri:
+        yield uri

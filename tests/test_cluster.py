@@ -18,15 +18,7 @@ import slurm_cluster
 from datadiet.study import study_run
 from datadiet.study.estimate import planned_jobs as plan
 from datadiet.study.job import STATE_EVERY_VARIABLE
-from servers import running_mlflow_server
 from studies import ROOT, UNTRACKED, job_key, max_overlap, run_snakemake, study_overrides, write_overrides
-
-
-@pytest.fixture(scope="module")
-def mlflow_server(tmp_path_factory):
-    """`datadiet mlflow-server` on loopback; yields its URI."""
-    with running_mlflow_server(tmp_path_factory.mktemp("mlflow-server")) as uri:
-        yield uri
 
 
 @pytest.fixture(scope="module")

@@ -12,6 +12,7 @@ import pytest
 from paths import ROOT
 
 LONGEST_FUNCTION = 60  # lines
+LONGEST_MODULE = 400  # lines
 PACKAGE = ROOT / "src" / "datadiet"
 # The science core, its statistics and the stand-alone GPU check: none of them may reach the study, the
 # tracking or the user's other tools.
@@ -100,6 +101,15 @@ def test_no_module_of_the_package_imports_itself_round_a_loop():
 def test_the_science_core_its_statistics_and_the_gpu_check_import_nothing_of_the_study(module):
     above = [m for m in reachable(import_graph(), f"datadiet.{module}") if m.startswith(ABOVE_THE_CORE)]
     assert sorted(above) == []
+
+
+def test_no_module_of_the_package_is_longer_than_one_idea_needs():
+    long = [
+        f"{p.relative_to(ROOT)} ({n} lines)"
+        for p in PACKAGE.rglob("*.py")
+        if (n := len(p.read_text().splitlines())) > LONGEST_MODULE
+    ]
+    assert long == []
 
 
 def test_no_function_of_the_package_is_longer_than_a_screen():

@@ -17,8 +17,8 @@ from datadiet.dynamics import (
     reestimate_bn,
 )
 from datadiet.models import build
+from datadiet.recipe import run_seeds
 from datadiet.reference import error_barrier_loop, error_loop, gram_loop, interpolated_by_hand, ntk_velocity_loop
-from datadiet.train import run_seeds
 from nets import batch as _batch, snapshot, tiny_resnet as _tiny_resnet
 
 

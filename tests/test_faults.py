@@ -19,19 +19,11 @@ from mlflow.tracking import MlflowClient
 from torchvision.io import encode_jpeg
 
 from benchmarks.startup import SPEC, job_files as make_files, train_scoring_command
+from datadiet.models import checkpoint, init_model
 from datadiet.runtime import files, hardware
 from datadiet.runtime.hardware import device
-from datadiet.train import checkpoint, init_model
 
-
-@pytest.fixture(scope="module", autouse=True)
-def own_store():
-    """The tests' own stores, whatever the shell running them points MLflow at, and SQLite ones even
-    where the tests run inside a Slurm job."""
-    with pytest.MonkeyPatch.context() as patch:
-        for name in ("MLFLOW_TRACKING_URI", "DATADIET_TRACEBACK", "SLURM_JOB_ID", "DATADIET_STATE_EVERY_S"):
-            patch.delenv(name, raising=False)
-        yield
+pytestmark = pytest.mark.usefixtures("own_module_store")
 
 
 @pytest.fixture
@@ -71,7 +63,7 @@ def assert_whole_curve(uri, run, whole_out):
 
 
 @pytest.fixture(scope="module")
-def whole(tmp_path_factory):
+def whole(tmp_path_factory, own_module_store):
     """The study files, and one uninterrupted train_scoring job: its outputs and how long it took."""
     tmp = tmp_path_factory.mktemp("stops")
     uri = make_files(tmp)

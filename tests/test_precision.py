@@ -10,9 +10,11 @@ import torch
 from scipy.stats import spearmanr
 
 from datadiet import data, scores
+from datadiet.models import init_model
+from datadiet.recipe import run_seeds, total_steps
 from datadiet.runtime import hardware
 from datadiet.tools import gpu_check
-from datadiet.train import TrainSet, evaluate, init_model, run_seeds, total_steps, train
+from datadiet.train import TrainSet, evaluate, train
 from paths import CIFAR, ROOT
 
 # The proxy's recipe (config/proxy.yaml), shorter: 3 epochs of 2,500 images (the network 16 wide).

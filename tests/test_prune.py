@@ -20,8 +20,8 @@ from mlflow.tracking import MlflowClient
 from PIL import Image
 
 from datadiet import data, scores, selection
+from datadiet.models import load_checkpoint
 from datadiet.tools import cli, prune
-from datadiet.train import load_checkpoint
 
 COLORS = {"apple": (200, 40, 40), "leaf": (40, 180, 60), "sky": (50, 80, 210)}
 PER_CLASS = 20

@@ -3,12 +3,13 @@ loading, checks and split between what a job is and where it runs."""
 
 import json
 import re
+from types import SimpleNamespace
 
 import pytest
 import yaml
 
 from datadiet import registry
-from datadiet.study import config as study_config, layout, names
+from datadiet.study import config as study_config, layout, names, specs
 from datadiet.study.experiments import pruning, window
 from paths import ROOT
 
@@ -203,11 +204,16 @@ def test_a_preset_holds_only_what_differs_from_config_yaml_and_the_schema_defaul
 def test_ccs_beta_is_one_number_or_a_map_from_kept_fraction(tmp_path, monkeypatch):
     monkeypatch.chdir(ROOT)
     paper = study_config.Study(study_config.load(ROOT / "config" / "paper.yaml").config)
-    assert [paper.selection("ccs-el2n_e20", keep)["beta"] for keep in (0.1, 0.2, 0.5, 0.9)] == [0.3, 0.1, 0.1, 0.1]
+    assert [specs.selection(paper, "ccs-el2n_e20", keep)["beta"] for keep in (0.1, 0.2, 0.5, 0.9)] == [
+        0.3,
+        0.1,
+        0.1,
+        0.1,
+    ]
     laptop = study_config.Study(study_config.load().config)
     assert laptop.curve_score == "el2n_e10"  # the claims' score: the curve's EL2N, not transfer's default
-    assert laptop.selection("ccs-el2n_e2", 0.3) == {"kind": "ccs", "beta": 0.1, "strata": 50}
-    assert laptop.selection("el2n_e2", 0.3) == {"kind": "keep_max"}
+    assert specs.selection(laptop, "ccs-el2n_e2", 0.3) == {"kind": "ccs", "beta": 0.1, "strata": 50}
+    assert specs.selection(laptop, "el2n_e2", 0.3) == {"kind": "keep_max"}
     bad = write(tmp_path, pruning={"ccs": {"beta": [{"kept": 0.1}]}})
     with pytest.raises(study_config.ConfigError, match="beta"):
         study_config.load(ROOT / "config" / "tiny.yaml", bad)
@@ -266,14 +272,14 @@ def test_a_torchvision_dataset_is_fetched_by_a_download_step_and_decoded_with_do
     prepare_data (a cluster job) decodes what is there and never downloads."""
     paper = study_config.Study(study_config.load(ROOT / "config" / "paper.yaml").config)
     marker = paper.path(layout.DOWNLOADED, dataset="cifar10")
-    assert paper.data_inputs("cifar10") == [marker]
-    assert paper.data_spec("cifar10").get("download", True) and paper.decode_spec("cifar10")["download"] is False
+    assert specs.data_inputs(paper, "cifar10") == [marker]
+    assert specs.data(paper, "cifar10").get("download", True) and specs.decode(paper, "cifar10")["download"] is False
     # A size-sweep subset is read from its parent's download, after its parent's decoding.
-    assert paper.data_inputs("cifar10_n5000") == [paper.path(layout.DATASET, dataset="cifar10"), marker]
-    assert paper.decode_spec("cifar10_n5000")["download"] is False
+    assert specs.data_inputs(paper, "cifar10_n5000") == [paper.path(layout.DATASET, dataset="cifar10"), marker]
+    assert specs.decode(paper, "cifar10_n5000")["download"] is False
     laptop = study_config.Study(study_config.load(ROOT / "config.yaml").config)  # a local archive: no download
-    assert laptop.data_inputs("cifar10") == [laptop.data_spec("cifar10")["path"]]
-    assert laptop.decode_spec("cifar10") == laptop.data_spec("cifar10")
+    assert specs.data_inputs(laptop, "cifar10") == [specs.data(laptop, "cifar10")["path"]]
+    assert specs.decode(laptop, "cifar10") == specs.data(laptop, "cifar10")
 
 
 def test_each_repeat_selects_by_the_mean_of_its_own_scoring_runs(tmp_path, monkeypatch):
@@ -285,7 +291,8 @@ def test_each_repeat_selects_by_the_mean_of_its_own_scoring_runs(tmp_path, monke
     assert headline.selection_scores("cifar10", "airbench", "0.0", "random") == []
     # Short scoring runs: no forgetting or AUM to select by, and each cut at its last checkpoint.
     assert headline.all_scores == ["el2n_e1", "input_norm"]
-    spec = headline.short_scoring_spec("cifar10", "airbench", "0.0", 3, headline.checkpoint_epochs)
+    run = SimpleNamespace(dataset="cifar10", arch="airbench", noise="0.0", seed="3")
+    spec = specs.short_scoring(headline, run, headline.checkpoint_epochs)
     assert (spec["save_epochs"], spec["stop_epoch"], spec["run"]) == ([1], 1, 3)
     # Without seeds_per_repeat every repeat selects by the mean of all the scoring runs.
     laptop = study_config.load()
@@ -308,5 +315,5 @@ def test_a_study_prunes_by_moderate_and_by_entropy_as_by_any_kind_of_the_registr
     assert study.scored[-1] == "entropy_e10" and 10 in study.checkpoint_epochs
     retrained = {layout.parse(layout.RETRAIN + "/result.json", p)["method"] for p in pruning.curve_targets(study)}
     assert retrained == {"full", "random", "moderate-el2n_e10", "entropy_e10"}
-    assert study.selection("moderate-el2n_e10", 0.5) == {"kind": "moderate"}
-    assert study.selection("entropy_e10", 0.5) == {"kind": "keep_max"}
+    assert specs.selection(study, "moderate-el2n_e10", 0.5) == {"kind": "moderate"}
+    assert specs.selection(study, "entropy_e10", 0.5) == {"kind": "keep_max"}

@@ -18,17 +18,8 @@ from mlflow.tracking import MlflowClient
 from benchmarks.startup import SPEC, job_files, train_scoring_command
 from datadiet.runtime import files, hardware, stop, tracking
 from datadiet.study import job
-from servers import running_mlflow_server
 
-
-@pytest.fixture(autouse=True)
-def own_store(monkeypatch):
-    """Each test's own store: not the shell's MLFLOW_TRACKING_URI, nor the one MLflow sets (for
-    subprocesses) when a run starts in this process, which would outlive the test; an SQLite one even
-    where the tests run inside a Slurm job."""
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", "")  # recorded, so that the test's end removes it
-    monkeypatch.delenv("MLFLOW_TRACKING_URI")
-    monkeypatch.delenv("SLURM_JOB_ID", raising=False)
+pytestmark = pytest.mark.usefixtures("own_store")
 
 
 @pytest.fixture
@@ -336,13 +327,6 @@ def test_an_sqlite_store_is_refused_inside_a_slurm_job_with_one_line(tmp_path):
         assert "`datadiet mlflow-server --host 0.0.0.0`" in line and "MLFLOW_TRACKING_URI" in line
     client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
     assert client.search_runs([client.get_experiment_by_name("faults").experiment_id]) == []
-
-
-@pytest.fixture(scope="module")
-def mlflow_server(tmp_path_factory):
-    """`datadiet mlflow-server` on loopback; yields its URI."""
-    with running_mlflow_server(tmp_path_factory.mktemp("mlflow-server"), env=job_env()) as uri:
-        yield uri
 
 
 def test_a_slurm_job_tracks_to_a_server(tmp_path, mlflow_server):

@@ -5,9 +5,11 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from datadiet import data as datadiet_data, train as train_module
+from datadiet import data as datadiet_data, resume, train as train_module
+from datadiet.models import init_model
+from datadiet.recipe import run_seeds, total_steps
 from datadiet.scores import AUMTracker, ForgettingTracker
-from datadiet.train import Callback, TrainConfig, TrainSet, init_model, run_seeds, total_steps, train
+from datadiet.train import Callback, TrainConfig, TrainSet, train
 
 
 def synthetic_set(n=96, classes=3, seed=0):
@@ -216,7 +218,7 @@ def test_alternating_flips_mirror_each_example_once_in_every_two_epochs():
         return model(x)
 
     train_module._fit_to_the_data(model, data)
-    state = train_module.fresh_state(model, cfg, 12, 7, {})
+    state = resume.fresh_state(model, cfg, 12, 7, {})
     flips = train_module.first_flips(state.generator, 64)
     orders = []
     for _ in range(3):
@@ -256,7 +258,7 @@ def test_translated_test_time_views_average_as_airbench_level_2():
 
 
 def test_the_one_cycle_schedule_rises_then_falls_and_batchnorm_trains_faster_with_the_same_decay():
-    from datadiet.train import lr_schedule, parameter_groups
+    from datadiet.recipe import lr_schedule, parameter_groups
 
     model = init_model("airbench", 3, 2, 0)
     optimizer = torch.optim.SGD(parameter_groups(model, PROXY), lr=PROXY.lr, weight_decay=PROXY.weight_decay)

@@ -13,12 +13,12 @@ import yaml
 from mlflow.tracking import MlflowClient
 
 from datadiet import selection
+from datadiet.recipe import run_seeds
 from datadiet.runtime import hardware
 from datadiet.study import config as study_config, study_run
 from datadiet.study.estimate import planned_jobs, submitted, summarize
 from datadiet.study.experiments import size_sweep
 from datadiet.study.report import FIGURES
-from datadiet.train import run_seeds
 from studies import (
     CIFAR,
     ROOT,

@@ -19,6 +19,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .runtime import files
+
 
 def conv_bn(in_planes, planes, kernel, stride=1):
     conv = nn.Conv2d(in_planes, planes, kernel, stride=stride, padding=kernel // 2, bias=False)
@@ -248,3 +250,24 @@ def build(arch, num_classes, width=64, init="flax"):
     if isinstance(model, ResNet):
         init_weights(model, init)
     return model.to(memory_format=model.memory_format)
+
+
+def init_model(arch, num_classes, width, seed, init="flax"):
+    """The network `build` makes, initialised from `seed`."""
+    torch.manual_seed(seed)
+    return build(arch, num_classes, width, init)
+
+
+def checkpoint(model, arch, width, num_classes, epoch):
+    """What a model file holds: its weights and what rebuilds it (`load_checkpoint`)."""
+    return {"model": model.state_dict(), "arch": arch, "width": width, "num_classes": num_classes, "epoch": epoch}
+
+
+def load_checkpoint(path, arch=None):
+    """A model saved by `checkpoint`, rebuilt; a clear error if it is of another architecture."""
+    ckpt = files.load_tensors(path)
+    if arch is not None and ckpt["arch"] != arch:
+        raise ValueError(f"checkpoint {path} is a {ckpt['arch']}, expected {arch}")
+    model = build(ckpt["arch"], ckpt["num_classes"], ckpt["width"])
+    model.load_state_dict(ckpt["model"])
+    return model

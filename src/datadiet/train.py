@@ -7,77 +7,19 @@ connectivity): it continues that run's model, optimizer and schedule with its ow
 """
 
 import contextlib
-import copy
-import hashlib
-import io
-import math
-import os
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 
 from . import data, models
+from .recipe import (
+    TrainConfig as TrainConfig,  # the API: datadiet.train.TrainConfig
+    epoch_count,
+)
+from .resume import copy_where_it_is, cpu_copy, fresh_state, resumed_state, run_key, saved_by_this_run, spawned_state
 from .runtime import files, hardware
-
-
-@dataclass
-class TrainConfig:
-    epochs: int = 200  # epochs of the FULL training set; the step budget is derived from it
-    batch_size: int = 128
-    lr: float = 0.1
-    momentum: float = 0.9
-    nesterov: bool = True
-    weight_decay: float = 5e-4  # coupled, on every parameter (BatchNorm included), as the official code
-    lr_milestones: tuple = (0.3, 0.6, 0.8)  # fractions of the run: epochs 60/120/160 of 200
-    lr_gamma: float = 0.2
-    budget: str = "steps"  # "steps": subsets train as many steps as full data; "epochs": as many epochs
-    crop_per_batch: bool = False  # True: one crop offset per batch, as the official TF code
-    test_curve: bool = False  # evaluate the test set at every report too, not only at the end
-    # The fast proxy's recipe (airbench); the defaults are the paper's.
-    schedule: str = "multistep"  # or "one_cycle": linear from lr_start x lr up to lr, then down to lr_end x lr
-    warmup: float = 0.23  # one_cycle: fraction of the run spent rising
-    lr_start: float = 0.2
-    lr_end: float = 0.07
-    label_smoothing: float = 0.0
-    bias_lr_scale: float = 1.0  # BatchNorm parameters train at this times lr (weight decay divided by it)
-    lookahead: bool = False  # every 5 steps the weights move to a slow average of themselves
-    pad: int = 4  # the random crop's translation, in pixels
-    flip: str = "random"  # or "alternate": each example's flip drawn once, then reversed every other epoch
-    whiten_bias_epochs: int | None = None  # the whitening layer's bias trains this many epochs, then freezes
-    tta: bool | str = False  # test logits: of the image (False), with its mirror (True), and "translate"d (TTA_VIEWS)
-    compile: bool = False  # torch.compile the training forward pass (pays on a GPU, not on a CPU)
-    precision: str = "fp32"  # or "bf16" (forward and loss under autocast), "auto" (where it pays: hardware.bf16_pays)
-
-
-def run_seeds(run):
-    """Seeds of independent run `run`, as in the official code."""
-    return {"model": 42 + run * 424242, "data": 4242 + run * 424242, "subset": 4426 + run * 424242}
-
-
-def init_model(arch, num_classes, width, seed, init="flax"):
-    torch.manual_seed(seed)
-    return models.build(arch, num_classes, width, init)
-
-
-def total_steps(cfg, full_size, train_size):
-    """Optimizer steps for a run on `train_size` examples of a `full_size` training set.
-
-    The last partial batch of every epoch is dropped, as in the official code.
-    """
-    if train_size < cfg.batch_size:
-        raise ValueError(f"{train_size} training examples are fewer than one batch of {cfg.batch_size}")
-    if cfg.budget == "steps":
-        return cfg.epochs * (full_size // cfg.batch_size)
-    if cfg.budget == "epochs":
-        return cfg.epochs * (train_size // cfg.batch_size)
-    raise ValueError(f"budget must be 'steps' or 'epochs', got {cfg.budget!r}")
-
-
-def epoch_count(steps, train_size, batch_size):
-    """Passes over the training set that `steps` steps take (the last one may be partial)."""
-    return math.ceil(steps / (train_size // batch_size))
 
 
 @dataclass
@@ -125,20 +67,6 @@ def evaluate(model, images, labels, mean, std, batch_size=1000, tta=False):
     return {"loss": loss / len(images), "accuracy": correct / len(images)}
 
 
-def checkpoint(model, arch, width, num_classes, epoch):
-    return {"model": model.state_dict(), "arch": arch, "width": width, "num_classes": num_classes, "epoch": epoch}
-
-
-def load_checkpoint(path, arch=None):
-    """A model saved by `checkpoint`, rebuilt; a clear error if it is of another architecture."""
-    ckpt = files.load_tensors(path)
-    if arch is not None and ckpt["arch"] != arch:
-        raise ValueError(f"checkpoint {path} is a {ckpt['arch']}, expected {arch}")
-    model = models.build(ckpt["arch"], ckpt["num_classes"], ckpt["width"])
-    model.load_state_dict(ckpt["model"])
-    return model
-
-
 class Callback:
     """Hooks a training run reports through; the loop itself knows nothing of logging or files."""
 
@@ -156,235 +84,6 @@ class Callback:
     def on_state(self, epoch, state):
         """`state`: a CPU copy of the training state, usable as another run's `start_state`."""
         pass
-
-
-def _cpu_copy(state):
-    """A deep copy on the CPU, exactly what saving and loading the resume file gives (the schedule's
-    milestones must stay a Counter, so a plain recursive tensor copy would not do)."""
-    buffer = io.BytesIO()
-    torch.save(state, buffer)
-    buffer.seek(0)
-    return torch.load(buffer, map_location="cpu", weights_only=False)
-
-
-def _digest(tensors):
-    """sha256 of the bytes of a state dict's tensors: tells spawn points of different parents apart."""
-    digest = hashlib.sha256()
-    for name, tensor in tensors.items():
-        digest.update(name.encode())
-        digest.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy())
-    return digest.hexdigest()
-
-
-@dataclass
-class TrainingState:
-    """Everything a run carries from step to step; `epoch` and `step` count those already done."""
-
-    model: torch.nn.Module
-    optimizer: torch.optim.Optimizer
-    schedule: torch.optim.lr_scheduler.LRScheduler
-    generator: torch.Generator  # the data order and the augmentations
-    trackers: dict
-    lookahead: "Lookahead | None" = None
-    epoch: int = 0
-    step: int = 0
-
-    def state_dict(self):
-        """What a child run can start from. Live tensors, not copies: save or copy before training goes on."""
-        state = {
-            "model": self.model.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
-            "schedule": self.schedule.state_dict(),
-            "epoch": self.epoch,
-            "step": self.step,
-        }
-        if self.lookahead is not None:
-            state["lookahead"] = self.lookahead.average
-        return state
-
-
-class Lookahead:
-    """airbench's Lookahead: every 5 steps the weights (and BatchNorm statistics) move to a slow
-    average of themselves, whose pull weakens as (step/steps)^3; after the last step they are the average."""
-
-    every = 5
-
-    def __init__(self, model, steps):
-        self.steps = steps
-        self.average = {k: v.detach().clone() for k, v in model.state_dict().items() if v.is_floating_point()}
-
-    def after_step(self, model, step):
-        if step % self.every and step < self.steps:
-            return
-        decay = 1.0 if step >= self.steps else 0.95**5 * (step / self.steps) ** 3
-        with torch.no_grad():
-            for name, value in model.state_dict().items():
-                if name in self.average:
-                    self.average[name].lerp_(value, 1 - decay)
-                    value.copy_(self.average[name])
-
-    def load_state_dict(self, average):
-        for name, value in average.items():
-            self.average[name].copy_(value)
-
-
-def fresh_state(model, cfg, steps, data_seed, trackers):
-    """The state before the first step of a `steps`-step run of `model` as it is."""
-    device = next(model.parameters()).device
-    # The fused kernel on a GPU (one launch for all parameters); the CPU keeps its for-loop, whose
-    # numbers the tests pin.
-    optimizer = torch.optim.SGD(
-        parameter_groups(model, cfg),
-        lr=cfg.lr,
-        momentum=cfg.momentum,
-        nesterov=cfg.nesterov,
-        weight_decay=cfg.weight_decay,
-        fused=True if device.type == "cuda" else None,
-    )
-    # The generator lives where the data does: drawing on the CPU would copy to the GPU every step.
-    generator = torch.Generator(device).manual_seed(data_seed)
-    for tracker in trackers.values():
-        tracker.to(device)
-    lookahead = Lookahead(model, steps) if cfg.lookahead else None
-    return TrainingState(model, optimizer, lr_schedule(optimizer, cfg, steps), generator, trackers, lookahead)
-
-
-def parameter_groups(model, cfg):
-    """The trainable parameters; with a `bias_lr_scale`, BatchNorm's in a group of their own whose weight
-    decay is divided by the scale, so that they decay per step as fast as the others."""
-    trainable = [p for p in model.parameters() if p.requires_grad]
-    if cfg.bias_lr_scale == 1:
-        return trainable
-    norms = {id(p) for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d) for p in m.parameters()}
-    return [
-        {"params": [p for p in trainable if id(p) not in norms]},
-        {
-            "params": [p for p in trainable if id(p) in norms],
-            "lr": cfg.lr * cfg.bias_lr_scale,
-            "weight_decay": cfg.weight_decay / cfg.bias_lr_scale,
-        },
-    ]
-
-
-def lr_schedule(optimizer, cfg, steps):
-    """The paper's steps down at fractions of the run, or the proxy's one cycle."""
-    if cfg.schedule == "multistep":
-        milestones = [round(f * steps) for f in cfg.lr_milestones]
-        return torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones, gamma=cfg.lr_gamma)
-    if cfg.schedule == "one_cycle":
-        return torch.optim.lr_scheduler.OneCycleLR(
-            optimizer,
-            max_lr=[group["lr"] for group in optimizer.param_groups],
-            total_steps=steps,
-            pct_start=cfg.warmup,
-            anneal_strategy="linear",
-            cycle_momentum=False,
-            div_factor=1 / cfg.lr_start,
-            final_div_factor=cfg.lr_start / cfg.lr_end,
-        )
-    raise ValueError(f"schedule must be 'multistep' or 'one_cycle', got {cfg.schedule!r}")
-
-
-def resumed_state(state, saved):
-    """`state`, a fresh one, brought to where the run that saved the resume file `saved` stopped."""
-    state.model.load_state_dict(saved["model"])
-    state.optimizer.load_state_dict(saved["optimizer"])
-    state.schedule.load_state_dict(saved["schedule"])
-    state.generator.set_state(saved["generator"])
-    for name, tracker in state.trackers.items():
-        tracker.load_state_dict(saved["trackers"][name])
-    if state.lookahead is not None:
-        state.lookahead.load_state_dict(saved["lookahead"])
-    state.epoch, state.step = saved["epoch"], saved["step"]
-    return state
-
-
-def spawned_state(state, start_state, steps_per_epoch, steps):
-    """`state`, a fresh one, continuing the model, optimizer and schedule of another run's `start_state`;
-    its data order and trackers stay fresh."""
-    # Optimizer and schedule states carry their hyperparameters and milestones: a parent with
-    # other settings would silently impose its own on the child.
-    ours, its = state.optimizer.param_groups[0], start_state["optimizer"]["param_groups"][0]
-    if _schedule_settings(state.schedule.state_dict()) != _schedule_settings(start_state["schedule"]) or any(
-        ours[k] != its[k] for k in ("momentum", "nesterov", "weight_decay")
-    ):
-        raise ValueError("start_state was saved by a run with another optimizer, schedule or step budget")
-    if start_state["step"] != start_state["epoch"] * steps_per_epoch or start_state["step"] > steps:
-        raise ValueError(
-            f"start_state (epoch {start_state['epoch']}, step {start_state['step']}) is not an "
-            f"epoch boundary of this run ({steps_per_epoch} steps an epoch, {steps} in all)"
-        )
-    # A copy: on the CPU the optimizer adopts the given momentum tensors and would update the
-    # caller's start_state in place, spoiling it for the next child.
-    start_state = _cpu_copy(start_state)
-    state.model.load_state_dict(start_state["model"])
-    state.optimizer.load_state_dict(start_state["optimizer"])
-    state.schedule.load_state_dict(start_state["schedule"])
-    if state.lookahead is not None:
-        state.lookahead.load_state_dict(start_state["lookahead"])
-    state.epoch, state.step = start_state["epoch"], start_state["step"]
-    return state
-
-
-def _schedule_settings(schedule_state):
-    """A schedule's state without where it has got to: its milestones, rates and length."""
-    progress = {"last_epoch", "_step_count", "_is_initial", "_get_lr_called_within_step", "_last_lr"}
-    return {k: v for k, v in schedule_state.items() if k not in progress}
-
-
-def run_key(cfg, steps, data_seed, train_size, trackers, start_state, stop_epoch):
-    """What a resume file must have been saved by to be resumed: this very run (same schedule, data,
-    seed, trackers and spawn point; a child's digest of its start weights tells apart children of
-    different parents that spawned at the same step). `train` computes it from its own arguments."""
-    start = (
-        None
-        if start_state is None
-        else {"epoch": start_state["epoch"], "step": start_state["step"], "model": _digest(start_state["model"])}
-    )
-    return {
-        "config": asdict(cfg),
-        "steps": steps,
-        "data_seed": data_seed,
-        "train_size": train_size,
-        "trackers": sorted(trackers),
-        "start": start,
-        "stop_epoch": stop_epoch,
-    }
-
-
-def resumes(state_path, key):
-    """Whether a run of this `run_key` would resume from the resume file at `state_path` (its tensors
-    stay on disk: only the key is read)."""
-    if not os.path.exists(state_path):
-        return False
-    return torch.load(state_path, map_location="cpu", weights_only=False, mmap=True)["run_key"] == key
-
-
-def _saved_by_this_run(state_path, key):
-    """The resume file at `state_path` if this very run saved it, else None."""
-    if not state_path or not os.path.exists(state_path):
-        return None
-    saved = torch.load(state_path, map_location="cpu", weights_only=False)
-    if saved["run_key"] != key:
-        print(f"ignoring {state_path}: it was saved by a run with other settings", flush=True)
-        return None
-    print(f"resuming from {state_path} at epoch {saved['epoch']}, step {saved['step']}", flush=True)
-    return saved
-
-
-def _copy_where_it_is(value):
-    """A copy of a state whose tensors stay on their device (on a GPU the copy takes no host time) and
-    whose containers keep their types (the schedule's milestones stay a Counter)."""
-    if isinstance(value, torch.Tensor):
-        return value.detach().clone()
-    if isinstance(value, dict):
-        copied = copy.copy(value)
-        for key, item in value.items():
-            copied[key] = _copy_where_it_is(item)
-        return copied
-    if isinstance(value, (list, tuple)):
-        return type(value)(_copy_where_it_is(item) for item in value)
-    return value
 
 
 class _SaveForResume(Callback):
@@ -411,7 +110,7 @@ class _SaveForResume(Callback):
             self.unwritten = state  # live tensors: training goes on only once they are written
             self.flush()
         else:
-            self.unwritten = _copy_where_it_is(state)
+            self.unwritten = copy_where_it_is(state)
 
     def flush(self):
         """Write the last report's state if the file does not hold it yet."""
@@ -469,7 +168,7 @@ def train(
     _fit_to_the_data(model, train_set)
     key = run_key(cfg, steps, data_seed, len(train_set.images), trackers, start_state, stop_epoch)
     state = fresh_state(model, cfg, steps, data_seed, trackers)
-    saved = _saved_by_this_run(state_path, key)
+    saved = saved_by_this_run(state_path, key)
     if saved is not None:
         state = resumed_state(state, saved)
     elif start_state is not None:
@@ -636,7 +335,7 @@ def _epoch_hooks(state, callbacks, save_epochs, state_epochs, sums=None):
         for cb in callbacks:
             cb.on_checkpoint(state.epoch, state.model)
     if state.epoch in state_epochs:
-        snapshot = _cpu_copy(state.state_dict())
+        snapshot = cpu_copy(state.state_dict())
         for cb in callbacks:
             cb.on_state(state.epoch, snapshot)
 

@@ -12,7 +12,7 @@ import sys
 
 from snakemake.settings.types import DeploymentMethod
 
-from datadiet.study import cluster, config as study_config, layout, names
+from datadiet.study import cluster, config as study_config, layout, names, specs
 from datadiet.study.config import ConfigError
 from datadiet.study.experiments import lmc, ntk, pruning, scores, size_sweep, transfer, window
 
@@ -94,16 +94,17 @@ def job(step, extra="", spec="params.spec", log="log", **files):
     )
 
 
-def spec(make):
-    """A params function: the job's spec for these wildcards, as JSON for the shell."""
-    return lambda wildcards: json.dumps({"study": S.name, **make(wildcards)}, sort_keys=True)
+def spec(make, *args):
+    """A params function: the job's spec for these wildcards (specs.<make>(S, wildcards, *args)), as JSON
+    for the shell."""
+    return lambda wildcards: json.dumps({"study": S.name, **make(S, wildcards, *args)}, sort_keys=True)
 
 
 def run_specs(template, make, files):
     """A params function of a job that makes several runs, one a file of its output `files` (made from
-    layout `template`): the spec of each, `make(wildcards, fields of its file)`, as a JSON list."""
+    layout `template`): the spec of each, specs.<make>(S, wildcards, fields of its file), as a JSON list."""
     return lambda wildcards, output: json.dumps(
-        [{"study": S.name, **make(wildcards, layout.parse(template, file))} for file in output[files]],
+        [{"study": S.name, **make(S, wildcards, layout.parse(template, file))} for file in output[files]],
         sort_keys=True,
     )
 
@@ -115,10 +116,6 @@ def one_after_another(resources, runs):
 
 def wildcards_json(wildcards):
     return json.dumps(dict(wildcards.items()), sort_keys=True)
-
-
-def training_spec(w, run, **job):
-    return S.training_spec(w.dataset, w.arch, w.noise, run, **job)
 
 
 # The datasets of the config, and the size sweep's subsets of one of them (<dataset>_n<size>).
@@ -138,20 +135,6 @@ def figure(name, category="Figures"):
 # Scores and retraining: a job's runs (`rep`) and their specs.
 
 
-def score_spec(w, fields):
-    """One score of a scoring job: GraNd or EL2N at one checkpoint of its run."""
-    score = names.Score.parse(fields["score"])
-    return {
-        "dataset": w.dataset,
-        "arch": w.arch,
-        "kind": score.kind,
-        "epoch": score.epoch,
-        "run": int(w.seed),
-        "noise": float(w.noise),
-        "grand_chunk_size": config["scores"]["grand_chunk_size"],
-    }
-
-
 def checkpoints_of(scores):
     return [path(layout.CHECKPOINT, epoch=names.Score.parse(s).epoch) for s in scores]
 
@@ -163,18 +146,6 @@ def score_checkpoints(scores):
 
 def seed_scores(scores):
     return [path(layout.SEED_SCORES, score=s) for s in scores]
-
-
-def retrain_spec(w, fields):
-    """One run of a retraining point: its rep's seeds, the subset its method keeps."""
-    return training_spec(
-        w, fields["rep"], method=w.method, keep=float(w.keep), selection=S.selection(w.method, float(w.keep))
-    )
-
-
-def window_spec(w, fields):
-    selection = {"kind": "window", "left_out": float(w.left_out)}
-    return training_spec(w, fields["rep"], method=names.window_method(w.score), keep=float(w.keep), selection=selection)
 
 
 def runs_of(template, runs, name):

@@ -14,15 +14,7 @@ rule ntk_velocity:
         path(layout.NTK),
     params:
         rule="ntk_velocity",
-        spec=spec(
-            lambda w: {
-                "dataset": w.dataset,
-                "arch": w.arch,
-                "noise": float(w.noise),
-                "epoch": int(w.epoch),
-                **{k: S.ntk[k] for k in ("score", "block_size", "blocks", "chunk_size")},
-            }
-        ),
+        spec=spec(specs.ntk),
         wildcards=wildcards_json,
     threads: config["threads"]
     resources:
@@ -61,7 +53,7 @@ rule lmc_child:
         model=f"{CHILD}/final.pt",
     params:
         rule="lmc_child",
-        spec=spec(lambda w: training_spec(w, w.seed, spawn_epoch=int(w.epoch), child=int(w.child))),
+        spec=spec(specs.child),
         wildcards=wildcards_json,
         out_dir=lambda w, output: os.path.dirname(output.result),
     threads: config["threads"]
@@ -96,17 +88,7 @@ rule lmc_barrier:
         path(layout.BARRIER),
     params:
         rule="lmc_barrier",
-        spec=spec(
-            lambda w: {
-                "dataset": w.dataset,
-                "arch": w.arch,
-                "noise": float(w.noise),
-                "spawn_epochs": S.spawn_epochs,
-                # BatchNorm statistics re-estimated in batches of the size the children trained with.
-                "bn_batch_size": S.train_config(w.dataset)["batch_size"],
-                **{k: S.lmc[k] for k in ("score", "set_size", "alphas", "bn", "bn_images")},
-            }
-        ),
+        spec=spec(specs.lmc_barrier),
         wildcards=wildcards_json,
     threads: config["threads"]
     resources:

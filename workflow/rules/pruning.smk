@@ -24,7 +24,7 @@ rule retrain:
         dataset=CONFIGURED,
     params:
         rule="retrain",
-        spec=run_specs(f"{RETRAIN}/result.json", retrain_spec, "result"),
+        spec=run_specs(f"{RETRAIN}/result.json", specs.retrain, "result"),
         wildcards=wildcards_json,
         scores=lambda w, input: f"--scores {' '.join(map(shlex.quote, input.scores))}" if input.scores else "",
         out_dir=out_dirs,
@@ -123,7 +123,7 @@ rule retrain_window:
         subset=runs_of(WINDOWED, range(S.window["repeats"]), "subset.json"),
     params:
         rule="retrain_window",
-        spec=run_specs(f"{WINDOWED}/result.json", window_spec, "result"),
+        spec=run_specs(f"{WINDOWED}/result.json", specs.window, "result"),
         wildcards=wildcards_json,
         out_dir=out_dirs,
     threads: config["threads"]

@@ -38,7 +38,7 @@ rule report:
         # Every benchmarked job is upstream of the inputs above, so its file is there by now.
         benchmarks=path(layout.BENCHMARKS),
         captions=os.path.relpath(os.path.join(workflow.basedir, "workflow", "report")),
-        spec=json.dumps({"study": S.name, "config": study_config.identity(config)}, sort_keys=True),
+        spec=json.dumps(specs.report(S), sort_keys=True),
     resources:
         **cluster_resources("light"),
     conda:

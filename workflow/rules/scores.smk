@@ -21,7 +21,7 @@ rule train_scoring:
         dataset=WHOLE_RUN,
     params:
         rule="train_scoring",
-        spec=spec(lambda w: S.scoring_spec(w.dataset, w.arch, w.noise, w.seed)),
+        spec=spec(specs.scoring),
         wildcards=wildcards_json,
         out_dir=lambda w, output: os.path.dirname(output.result),
     threads: config["threads"]
@@ -62,7 +62,7 @@ use rule train_scoring as lmc_parent with:
         seed="|".join(map(str, S.parents)) or "(?!)",  # no LMC: matches nothing
     params:
         rule="lmc_parent",
-        spec=spec(lambda w: S.scoring_spec(w.dataset, w.arch, w.noise, w.seed, spawn=True)),
+        spec=spec(specs.scoring, True),
         wildcards=wildcards_json,
         out_dir=lambda w, output: os.path.dirname(output.result),
 
@@ -87,7 +87,7 @@ rule score:
         noise=re.escape(S.clean),
     params:
         rule="score",
-        spec=run_specs(layout.SEED_SCORES, score_spec, "scores"),
+        spec=run_specs(layout.SEED_SCORES, specs.score, "scores"),
         wildcards=wildcards_json,
     threads: config["threads"]
     resources:
@@ -125,7 +125,7 @@ if S.noisy_scored:
             noise="|".join(map(re.escape, S.noisy)),
         params:
             rule="score_noisy",
-            spec=run_specs(layout.SEED_SCORES, score_spec, "scores"),
+            spec=run_specs(layout.SEED_SCORES, specs.score, "scores"),
             wildcards=wildcards_json,
 
 
@@ -139,7 +139,7 @@ rule input_norm:
         path(layout.MEAN_SCORES, score="input_norm"),
     params:
         rule="input_norm",
-        spec=spec(lambda w: {"dataset": w.dataset, "noise": float(w.noise)}),
+        spec=spec(specs.input_norm),
         wildcards=wildcards_json,
     resources:
         **cluster_resources("light"),
@@ -186,8 +186,8 @@ rule sweep_scoring:
         dataset=SUBSETS,
     params:
         rule="sweep_scoring",
-        spec=spec(lambda w: S.sweep_scoring_spec(w.dataset, w.arch, w.noise, w.seed)),
-        score_spec=run_specs(layout.SEED_SCORES, score_spec, "scores"),
+        spec=spec(specs.sweep_scoring),
+        score_spec=run_specs(layout.SEED_SCORES, specs.score, "scores"),
         score_checkpoints=score_checkpoints([S.sweep["score"]]),
         wildcards=wildcards_json,
         out_dir=lambda w, output: os.path.dirname(output.result),
@@ -231,8 +231,8 @@ if S.short_scoring:
             noise=re.escape(S.clean),
         params:
             rule="short_scoring",
-            spec=spec(lambda w: S.short_scoring_spec(w.dataset, w.arch, w.noise, w.seed, S.checkpoint_epochs)),
-            score_spec=run_specs(layout.SEED_SCORES, score_spec, "scores"),
+            spec=spec(specs.short_scoring, S.checkpoint_epochs),
+            score_spec=run_specs(layout.SEED_SCORES, specs.score, "scores"),
             score_checkpoints=score_checkpoints(S.scored),
             wildcards=wildcards_json,
             out_dir=lambda w, output: os.path.dirname(output.result),

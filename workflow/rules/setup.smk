@@ -10,7 +10,7 @@ rule download:
     wildcard_constraints:
         dataset=CONFIGURED,
     params:
-        spec=lambda w: json.dumps(S.data_spec(w.dataset), sort_keys=True),
+        spec=lambda w: json.dumps(specs.data(S, w.dataset), sort_keys=True),
     conda:
         "../envs/datadiet.yaml"
     log:
@@ -23,11 +23,11 @@ rule download:
 # decoded it into the cache by then (jobs decoding one source at once would each decode it).
 rule prepare_data:
     input:
-        lambda w: S.data_inputs(w.dataset),
+        lambda w: specs.data_inputs(S, w.dataset),
     output:
         DATASET,
     params:
-        spec=lambda w: json.dumps(S.decode_spec(w.dataset), sort_keys=True),
+        spec=lambda w: json.dumps(specs.decode(S, w.dataset), sort_keys=True),
         cache=f"{config['results_dir']}/cache",
     resources:
         **cluster_resources("light"),

@@ -8,27 +8,19 @@ what differs from it.
 """
 
 import json
-import os
 from pathlib import Path
 
 import yaml
 
-from . import layout, names
+from . import checks, layout, names
+from .checks import KNOWN_SIZES, ConfigError
 from .experiments.pruning import HOW_EARLY_SCORES
 
 ROOT = Path(__file__).resolve().parents[3]
 SCHEMA = ROOT / "workflow" / "schemas" / "config.schema.yaml"
 BASE = ROOT / "config.yaml"
 PLACEMENT_KEYS = ("results_dir", "tracking", "cluster", "estimate", "threads", "device")
-# Keys of a datasets entry that say how the study uses the data, not how to read it.
-STUDY_KEYS = ("arch", "how_early_keep", "batch_size", "train_size")
-# Training-set sizes of the paper's datasets, for configs that read them whole.
-KNOWN_SIZES = {"cifar10": 50_000, "cifar100": 50_000, "cinic10": 180_000}
 EXPERIMENTS = ("how_early", "window", "transfer", "ntk", "lmc", "size_sweep")
-
-
-class ConfigError(ValueError):
-    pass
 
 
 def merge(base, over):
@@ -231,41 +223,9 @@ class Study:
     def method(self, name):
         return names.Method.parse(name, self.config["pruning"]["strategy"])
 
-    def selection(self, name, keep):
-        """The selection spec of method `name` at kept fraction `keep` (CCS: beta for that fraction)."""
-        ccs = self.config["pruning"]["ccs"]
-        beta = ccs["beta"]
-        if isinstance(beta, list):
-            beta = min(beta, key=lambda entry: abs(entry["kept"] - keep))["beta"]
-        return self.method(name).selection({"ccs": {**ccs, "beta": beta}})
-
     def train_config(self, dataset):
         batch = self.spec_of(dataset)["batch_size"]
         return {**self.config["train"], **({"batch_size": batch} if batch else {})}
-
-    def training_spec(self, dataset, arch, noise, run, **job):
-        """What a training job is: model, schedule and seeds (by run); `job`: what else it needs."""
-        return {
-            "study": self.name,
-            "dataset": dataset,
-            "model": {"arch": arch, **self.config["model"]},
-            "train": self.train_config(dataset),
-            "run": int(run),
-            "noise": float(noise),
-            **job,
-        }
-
-    def scoring_spec(self, dataset, arch, noise, seed, spawn=False):
-        """A full-data scoring run: its checkpoints, and for the LMC parent its spawn states."""
-        return self.training_spec(
-            dataset,
-            arch,
-            noise,
-            seed,
-            save_epochs=self.checkpoint_epochs,
-            state_epochs=self.spawn_epochs if spawn else [],
-            never_learned=self.config["scores"]["forgetting_never_learned"],
-        )
 
     def selection_scores(self, dataset, arch, noise, method):
         """The mean score files a method selects by: none for random and full, another architecture's for
@@ -283,139 +243,9 @@ class Study:
         k = self.seeds_per_repeat
         return list(range(rep * k, (rep + 1) * k))
 
-    def data_spec(self, dataset):
-        """How to read a dataset: source, path, subset; a size-sweep subset: its parent's, and `size`."""
-        if dataset in self.subsets:
-            return {**self.data_spec(self.sweep["dataset"]), "train_per_class": None, "size": self.subsets[dataset]}
-        spec = {k: v for k, v in self.datasets[dataset].items() if k not in STUDY_KEYS}
-        return {"name": dataset, **spec}
-
-    def data_inputs(self, dataset):
-        """What preparing a dataset reads: its source file (a torchvision source: the download step's
-        marker), and a sweep subset its parent's dataset."""
-        spec = self.data_spec(dataset)
-        if dataset in self.subsets:  # read from the same source, after its parent has fetched and decoded it
-            return [self.path(layout.DATASET, dataset=self.sweep["dataset"])] + self.data_inputs(self.sweep["dataset"])
-        if spec["source"] == "torchvision":
-            return [self.path(layout.DOWNLOADED, dataset=dataset)]
-        return [spec["path"]]
-
-    def decode_spec(self, dataset):
-        """How prepare_data reads a dataset: the download step has fetched a torchvision source."""
-        spec = self.data_spec(dataset)
-        return {**spec, "download": False} if spec["source"] == "torchvision" else spec
-
-    def sweep_scoring_spec(self, dataset, arch, noise, seed):
-        """A size-sweep scoring run: trained only up to the checkpoint of the sweep's score."""
-        return self.short_scoring_spec(dataset, arch, noise, seed, [names.Score.parse(self.sweep["score"]).epoch])
-
-    def short_scoring_spec(self, dataset, arch, noise, seed, epochs):
-        """A scoring run trained only up to the last of its checkpoints `epochs` (the step budget and
-        schedule of the whole run, cut there: the checkpoints are the whole run's)."""
-        return self.training_spec(dataset, arch, noise, seed, save_epochs=epochs, stop_epoch=max(epochs))
-
     def check(self):
-        """What the schema cannot say: names that must refer to each other, epochs inside training."""
-        self._check_methods()
-        self._check_scoring()
-        self._check_window()
-        self._check_sweep()
-        for name, section in self.sections.items():
-            if not self.active(name):
-                continue
-            if section["dataset"] not in self.datasets:
-                raise ConfigError(f"config experiments.{name}.dataset: {section['dataset']!r} is not in datasets")
-            if section["score"] not in self.all_scores:
-                raise ConfigError(
-                    f"config experiments.{name}.score: {section['score']!r} is not a computed score {self.all_scores}"
-                )
-        if self.active("lmc") and self.lmc["parents"] > len(self.seeds):
-            raise ConfigError(
-                f"config experiments.lmc.parents: {self.lmc['parents']} parents, but the parents are the scoring "
-                f"runs and there are scores.seeds = {len(self.seeds)} of them (raise scores.seeds or lower parents)"
-            )
-        last = max(self.checkpoint_epochs + self.spawn_epochs, default=0)
-        if last > self.config["train"]["epochs"]:
-            raise ConfigError(
-                f"config: epoch {last} (a score, NTK or spawn epoch) is past the end of training "
-                f"(train.epochs = {self.config['train']['epochs']})"
-            )
-        for name, spec in self.datasets.items():
-            if spec["source"] != "torchvision" and not os.path.exists(spec.get("path", "")):
-                raise ConfigError(f"config datasets.{name}.path: {spec.get('path')!r} does not exist")
-        return self
-
-    def _check_scoring(self):
-        k, repeats = self.seeds_per_repeat, len(self.repeats)
-        if k and len(self.seeds) < k * repeats:
-            raise ConfigError(
-                f"config scores.seeds_per_repeat: {k} scoring runs for each of the {repeats} repeats need "
-                f"scores.seeds >= {k * repeats}, not {len(self.seeds)}"
-            )
-        if k and self.sizes:
-            raise ConfigError(
-                "config scores.seeds_per_repeat: the size sweep selects by the mean of all its scoring runs; "
-                "turn off one of the two"
-            )
-        whole_run = [name for name in ("how_early", "lmc") if self.active(name)] + (
-            ["noise.levels"] if self.noisy else []
-        )
-        if self.short_scoring and whole_run:
-            raise ConfigError(
-                f"config scores.short_runs: {', '.join(whole_run)} need scoring runs trained to the end "
-                "(forgetting, spawn states, noisy scoring); turn them off or short_runs off"
-            )
-
-    def _check_window(self):
-        from .experiments import window
-
-        if not self.active("window"):
-            return
-        key, smallest = "config experiments.window", min(self.window["kept"])
-        too_far = [v for v in self.window["left_out"] if not window.fits(smallest, v)]
-        if too_far:
-            raise ConfigError(
-                f"{key}.left_out: {too_far} leave out more than 1 - min(kept) = {1 - smallest:g}, the share above "
-                f"the easiest window of {smallest:g} kept"
-            )
-        missing = [v for v in (0, self.window["contrast_left_out"]) if v not in self.window["left_out"]]
-        if missing:
-            raise ConfigError(
-                f"{key}.left_out must hold 0 (the hardest window) and contrast_left_out "
-                f"({self.window['contrast_left_out']:g}); {missing} missing"
-            )
-
-    def _check_sweep(self):
-        key, sweep = "config experiments.size_sweep", self.sweep
-        if sweep["dataset"] not in self.datasets or not self.sizes:  # not run, or a dataset refused below
-            return  # the dataset is checked with the other experiments'
-        if names.Score.parse(sweep["score"]).epoch is None:
-            raise ConfigError(f"{key}.score: {sweep['score']!r} is not a score of a checkpoint (el2n_e<N>, grand_e<N>)")
-        # Sizes are drawn from the whole training split of the source (a larger one than the study's
-        # own dataset included), known here for the paper's datasets.
-        name = self.datasets[sweep["dataset"]].get("name", sweep["dataset"])
-        whole = KNOWN_SIZES.get(name)
-        too_big = [n for n in sweep["sizes"] if whole and n > whole]
-        if too_big:
-            raise ConfigError(f"{key}.sizes: {too_big} are larger than {name}'s {whole} training examples")
-        batch, smallest = self.train_config(sweep["dataset"])["batch_size"], min(sweep["sizes"]) * min(sweep["kept"])
-        if smallest < batch:
-            raise ConfigError(
-                f"{key}: the smallest subset ({min(sweep['kept']):g} of {min(sweep['sizes'])} examples) is smaller "
-                f"than one batch of {batch}"
-            )
-
-    def _check_methods(self):
-        for key, methods in (("pruning.methods", self.methods), ("noise.methods", self.noisy_methods)):
-            for method in methods:
-                score = self.method(method).score
-                if score is not None and str(score) not in self.all_scores:
-                    short = " (scores.short_runs computes no forgetting or AUM)" if self.short_scoring else ""
-                    raise ConfigError(
-                        f"config {key}: {method!r} needs a score this config does not compute; "
-                        f"computed scores: {self.all_scores} "
-                        f"(add the epoch to scores.<kind>_epochs){short}"
-                    )
+        """What the schema cannot say (study/checks.py); the study itself, checked."""
+        return checks.check(self)
 
     # Two configs never share a results folder: the first run records the config's identity, and
     # another config is refused there before any job starts.

@@ -17,22 +17,12 @@ from pathlib import Path
 
 import torch
 
+from ..models import checkpoint, init_model
+from ..recipe import epoch_count, run_seeds, total_steps
+from ..resume import resumes, run_key
 from ..runtime import files, hardware, tracking
 from ..runtime.progress import PrintProgress
-from ..train import (
-    Callback,
-    TrainConfig,
-    TrainSet,
-    checkpoint,
-    epoch_count,
-    evaluate,
-    init_model,
-    resumes,
-    run_key,
-    run_seeds,
-    total_steps,
-    train,
-)
+from ..train import Callback, TrainConfig, TrainSet, evaluate, train
 from . import names
 
 STATE_EVERY_VARIABLE = "DATADIET_STATE_EVERY_S"

@@ -9,8 +9,8 @@ import pandas as pd
 from scipy.stats import spearmanr
 
 from .. import selection
+from ..recipe import run_seeds
 from ..runtime import files
-from ..train import run_seeds
 from . import claims, figures, layout, names, published
 from .experiments import lmc, noise, ntk, pruning, scores, size_sweep, transfer, window
 

@@ -9,8 +9,10 @@ from pathlib import Path
 import torch
 
 from .. import data, selection
+from ..models import checkpoint
+from ..recipe import epoch_count, run_seeds
 from ..runtime import files, hardware, progress
-from ..train import TrainConfig, TrainSet, checkpoint, epoch_count, run_seeds
+from ..train import TrainConfig, TrainSet
 from . import prune
 
 

@@ -32,19 +32,10 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from .. import data, scores, selection, stats, verdicts
-from ..train import (
-    TTA_VIEWS,
-    Sums,
-    TrainConfig,
-    TrainSet,
-    evaluate,
-    fresh_state,
-    init_model,
-    run_seeds,
-    total_steps,
-    train,
-    train_epoch,
-)
+from ..models import init_model
+from ..recipe import run_seeds, total_steps
+from ..resume import fresh_state
+from ..train import TTA_VIEWS, Sums, TrainConfig, TrainSet, evaluate, train, train_epoch
 
 ROOT = Path(__file__).resolve().parents[3]
 # Dense bf16 tensor-core peaks (FLOP/s) from the vendors' data sheets, by a part of the device name.

@@ -14,9 +14,11 @@ import pandas as pd
 import torch
 
 from .. import data, scores, selection
+from ..models import init_model
+from ..recipe import run_seeds, total_steps
 from ..registry import AT_CHECKPOINT, OF_THE_DATA, SELECTIONS
 from ..runtime import files
-from ..train import init_model, run_seeds, total_steps, train
+from ..train import train
 
 # Scores of a model at an epoch, scores tracked over the whole training run, and the one that needs no model.
 AT_EPOCH = tuple(AT_CHECKPOINT)

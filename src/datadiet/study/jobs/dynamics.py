@@ -8,8 +8,9 @@ import pandas as pd
 import torch
 
 from ... import data, dynamics, selection
+from ...models import checkpoint, load_checkpoint
+from ...recipe import run_seeds
 from ...runtime import files, hardware, tracking
-from ...train import checkpoint, load_checkpoint, run_seeds
 from .. import job
 
 

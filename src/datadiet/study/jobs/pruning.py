@@ -5,8 +5,8 @@ import sys
 from pathlib import Path
 
 from ... import selection
+from ...recipe import run_seeds
 from ...runtime import files
-from ...train import run_seeds
 from .. import job
 from . import each_run
 

@@ -6,8 +6,8 @@ import time
 import torch
 
 from ... import data, scores
+from ...models import load_checkpoint
 from ...runtime import files, hardware, progress, tracking
-from ...train import load_checkpoint
 from .. import job
 from . import each_run
 
