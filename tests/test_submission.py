@@ -44,6 +44,7 @@ EXPECTED = {
     " --comment rule_score_wildcards_cifar10_resnet18_0.0_0 -A proj-gpu -p gpu -t 10 -C gpu80g --mem 8000"
     " --requeue --cpus-per-gpu=2 -D <workdir> --gres=gpu:1",
 }
+SHUTDOWN_S = 200  # the longest a SIGINT'd Snakemake may take to exit: the plugin's 180 s cap, and its own teardown
 ACCOUNTS = ("proj", "proj-gpu")  # the fake cluster's (`sacctmgr list user`): the plugin checks a job's account
 
 
@@ -93,7 +94,9 @@ def on_fake_slurm(folder, overrides, workdir, targets=(), calls=1, options=()):
                 time.sleep(0.2)
             if run.poll() is None:
                 run.send_signal(signal.SIGINT)
-            returncode = run.wait(timeout=60)
+            # Snakemake exits once the executor's status thread wakes: it sleeps between squeue checks for
+            # as long as the plugin's cap, 180 s (snakemake_executor_plugin_slurm's max_sleep_time).
+            returncode = run.wait(timeout=SHUTDOWN_S)
         finally:
             if run.poll() is None:
                 run.kill()
