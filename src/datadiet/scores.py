@@ -186,26 +186,34 @@ def grand_vmap(model, images, labels, chunk_size: int = 32, progress=None) -> to
     return torch.cat(norms)
 
 
-def el2n(model, images, labels, batch_size: int = 512, progress=None) -> torch.Tensor:
-    """EL2N: ||softmax(f(x)) - onehot(y)||_2 (plain norm, not squared), eval mode."""
+def _of_logits(score, model, images, labels, batch_size, progress):
+    """`score(logits, labels)` of every example: float32 logits in eval mode, without gradients."""
     scores = []
     with _eval_mode(model), torch.no_grad():
         for x, y in _chunks(model, images, labels, batch_size, progress):
-            probs = model(x).float().softmax(dim=1)
-            error = probs - F.one_hot(y, probs.shape[1]).float()
-            scores.append(error.norm(dim=1).cpu())
+            scores.append(score(model(x).float(), y).cpu())
     return torch.cat(scores)
+
+
+def el2n(model, images, labels, batch_size: int = 512, progress=None) -> torch.Tensor:
+    """EL2N: ||softmax(f(x)) - onehot(y)||_2 (plain norm, not squared), eval mode."""
+
+    def error_norm(logits, y):
+        probs = logits.softmax(dim=1)
+        return (probs - F.one_hot(y, probs.shape[1]).float()).norm(dim=1)
+
+    return _of_logits(error_norm, model, images, labels, batch_size, progress)
 
 
 def entropy(model, images, labels, batch_size: int = 512, progress=None) -> torch.Tensor:
     """Entropy of softmax(f(x)) in nats, eval mode: the uncertainty baseline of DeepCore (Guo et al.
     2022); it reads no label (`labels` only keeps the checkpoint scores' signature)."""
-    scores = []
-    with _eval_mode(model), torch.no_grad():
-        for x, _ in _chunks(model, images, labels, batch_size, progress):
-            log_probs = model(x).float().log_softmax(dim=1)
-            scores.append(-(log_probs.exp() * log_probs).sum(dim=1).cpu())
-    return torch.cat(scores)
+
+    def softmax_entropy(logits, _):
+        log_probs = logits.log_softmax(dim=1)
+        return -(log_probs.exp() * log_probs).sum(dim=1)
+
+    return _of_logits(softmax_entropy, model, images, labels, batch_size, progress)
 
 
 def at_checkpoint(kind, model, images, labels, spec=None, progress=None) -> torch.Tensor:
