@@ -31,7 +31,7 @@ from datadiet.recipe import run_seeds, total_steps
 from datadiet.runtime import hardware
 from datadiet.runtime.progress import PrintProgress
 from datadiet.tools import gpu_check
-from datadiet.train import TTA_VIEWS, TrainSet, evaluate, train
+from datadiet.train import TTA_VIEWS, Hooks, TrainSet, evaluate, train
 
 TTA_SETTINGS = tuple(TTA_VIEWS)  # train.tta's names of airbench's levels 0, 1, 2, in that order
 TTA_LEVELS = tuple(range(len(TTA_SETTINGS)))
@@ -109,7 +109,7 @@ def run_ours(splits, seed, preset, changes):
     start = time.perf_counter()
     steps = total_steps(cfg, n, n)
     progress = PrintProgress(cfg.epochs, steps, cfg.batch_size, n // cfg.batch_size)  # a line an epoch
-    train(model, train_set, cfg, seeds["data"], steps, callbacks=[progress])
+    train(model, train_set, cfg, seeds["data"], steps, Hooks((progress,)))
     seconds = time.perf_counter() - start
     test = (test_split.images, test_split.labels)
     tta = dict(zip(TTA_LEVELS, TTA_SETTINGS))

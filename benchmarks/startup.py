@@ -19,8 +19,8 @@ SPEC = {
     "never_learned": "inf",
     "noise": 0.0,
     "run": 0,
-    "save_epochs": [0, 2, 6],
-    "state_epochs": [],
+    "checkpoint_epochs": [0, 2, 6],
+    "spawn_epochs": [],
     "study": "faults",
     "train": {
         "batch_size": 32,

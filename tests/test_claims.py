@@ -55,7 +55,8 @@ def test_each_dataset_gets_its_own_row_and_a_clear_effect_on_each_is_reproduced(
     """The review's case: pooled, three datasets at 95, 88 and 78% drown a +1.5 to +2 point win."""
     datasets = (("cifar10", 95.5), ("cinic10", 88.0), ("cifar100", 78.0))
     runs = simulated(np.random.default_rng(2), {"el2n_e20": 1.8}, 4, sd=0.13, datasets=datasets)
-    rows = [r for r in claims.curve_claims(runs, runs, 0.0, "el2n_e20") if r["claim"].startswith("EL2N@20 beats")]
+    every = pruning.curve_claims(runs, runs, 0.0, "el2n_e20", lambda d, a: claims.scale_note(runs, d, a, 0.0))
+    rows = [r for r in every if r["claim"].startswith("EL2N@20 beats")]
     assert sorted(r["dataset"] for r in rows) == ["cifar10", "cifar100", "cinic10"]
     assert all(r["verdict"] == "reproduced" for r in rows), rows
     assert all(1.5 < r["estimate"] < 2.1 and r["ci_low"] > 0 for r in rows)
@@ -111,7 +112,8 @@ def test_pairing_matches_runs_by_repeat():
 
 
 def test_ccs_is_judged_against_random_and_missing_claims_say_so():
-    rows = pruning.claims(simulated(np.random.default_rng(7), {}, 4), 0.0, None, "el2n_e20", "cifar10", "resnet18")
+    runs = simulated(np.random.default_rng(7), {}, 4)
+    rows = pruning.dataset_claims(runs, 0.0, None, "el2n_e20", "cifar10", "resnet18")
     ccs = next(r for r in rows if "CCS" in r["claim"])
     assert ccs["verdict"] == "not measured" and "ccs-el2n_e20" in ccs["reason"] and "random" in ccs["claim"]
 
@@ -119,11 +121,11 @@ def test_ccs_is_judged_against_random_and_missing_claims_say_so():
 def test_the_headline_is_a_no_loss_claim_against_full_data():
     rng = np.random.default_rng(8)
     runs = simulated(rng, {"el2n_e20": 2.0}, 4, sd=0.1)  # random is 2 below full: EL2N matches full
-    rows = pruning.claims(runs, 0.0, None, "el2n_e20", "cifar10", "resnet18")
+    rows = pruning.dataset_claims(runs, 0.0, None, "el2n_e20", "cifar10", "resnet18")
     headline = next(r for r in rows if "can go with no loss" in r["claim"])
     assert headline["verdict"] == "reproduced" and headline["claim"].startswith("50%")
     worse = simulated(rng, {"el2n_e20": 0.0}, 4, sd=0.1)
-    rows = pruning.claims(worse, 0.0, None, "el2n_e20", "cifar10", "resnet18")
+    rows = pruning.dataset_claims(worse, 0.0, None, "el2n_e20", "cifar10", "resnet18")
     assert next(r for r in rows if "can go with no loss" in r["claim"])["verdict"] == "not reproduced"
 
 

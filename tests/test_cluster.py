@@ -17,7 +17,7 @@ from mlflow.tracking import MlflowClient
 import slurm_cluster
 from datadiet.study import study_run
 from datadiet.study.estimate import planned_jobs as plan
-from datadiet.study.job import STATE_EVERY_VARIABLE
+from datadiet.study.jobs.tracked import STATE_EVERY_VARIABLE
 from studies import ROOT, UNTRACKED, job_key, max_overlap, run_snakemake, study_overrides, write_overrides
 
 

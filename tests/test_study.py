@@ -293,7 +293,7 @@ def test_each_repeat_selects_by_the_mean_of_its_own_scoring_runs(tmp_path, monke
     assert headline.all_scores == ["el2n_e1", "input_norm"]
     run = SimpleNamespace(dataset="cifar10", arch="airbench", noise="0.0", seed="3")
     spec = specs.short_scoring(headline, run, headline.checkpoint_epochs)
-    assert (spec["save_epochs"], spec["stop_epoch"], spec["run"]) == ([1], 1, 3)
+    assert (spec["checkpoint_epochs"], spec["stop_epoch"], spec["run"]) == ([1], 1, 3)
     # Without seeds_per_repeat every repeat selects by the mean of all the scoring runs.
     laptop = study_config.load()
     assert [

@@ -12,7 +12,7 @@ from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
 from datadiet.runtime import tracking
 from datadiet.study import study_run
-from datadiet.study.report import FIGURES
+from datadiet.study.experiments import FIGURES as DRAWN
 
 ACCURACY = pd.DataFrame(
     [
@@ -26,6 +26,8 @@ ACCURACY = pd.DataFrame(
     ],
     columns=["dataset", "arch", "noise", "method", "keep", "mean"],
 ).assign(std=1.0, count=2, train=99.0)
+
+FIGURES = [figure.name for figure in DRAWN]  # every figure of the report
 CLAIMS = pd.DataFrame(
     {"claim": ["EL2N@1 beats random", "NTK velocity rises with EL2N"], "estimate": [2.5, None],
      "verdict": ["underpowered", "not measured"]}

@@ -17,7 +17,7 @@ from mlflow.tracking import MlflowClient
 
 from benchmarks.startup import SPEC, job_files, train_scoring_command
 from datadiet.runtime import files, hardware, stop, tracking
-from datadiet.study import job
+from datadiet.study.jobs import tracked
 
 pytestmark = pytest.mark.usefixtures("own_store")
 
@@ -79,7 +79,7 @@ def test_a_job_run_is_tagged_with_where_it_ran_and_the_torch_build(store, tmp_pa
     args = argparse.Namespace(
         tracked=tmp_path / "store.json", rule="score", threads=2, wildcards={"seed": "0"}, ends_job=True
     )
-    with job.run(args, "score el2n@0 seed=0", {"kind": "el2n"}, tmp_path / "el2n.csv", device=torch.device("cpu")):
+    with tracked.run(args, "score el2n@0 seed=0", {"kind": "el2n"}, tmp_path / "el2n.csv", device=torch.device("cpu")):
         pass
     tags = only_run(store).data.tags
     assert tags["device"] == "cpu" and tags["threads"] == "2" and tags["wildcard.seed"] == "0"
@@ -286,9 +286,9 @@ def test_a_training_job_logs_its_subset_as_a_dataset_and_no_system_metrics_on_th
     dataset, labels = files.load_tensors(args.dataset), files.load_tensors(tmp_path / "labels.pt")["labels"]
     subset = torch.arange(0, 192, 2)
     how = {"kind": "keep_max"}
-    spec = {**SPEC, "save_epochs": [], "method": "el2n_e2", "keep": 0.5, "selection": how, "study": "study"}
-    training = job.Training(args, spec, dataset, labels, subset)
-    result = job.run_training(training, "retrain el2n@2 keep=0.5 rep=0", tmp_path / "retrain")
+    spec = {**SPEC, "checkpoint_epochs": [], "method": "el2n_e2", "keep": 0.5, "selection": how, "study": "study"}
+    training = tracked.Training(args, spec, dataset, labels, subset)
+    result = tracked.run_training(training, "retrain el2n@2 keep=0.5 rep=0", tmp_path / "retrain")
     run = MlflowClient(uri).get_run(result["run_id"])
     (used,) = run.inputs.dataset_inputs
     digest = hashlib.sha256(subset.numpy().tobytes() + labels[subset].numpy().tobytes()).hexdigest()[:16]

@@ -9,7 +9,7 @@ from datadiet import data as datadiet_data, resume, train as train_module
 from datadiet.models import init_model
 from datadiet.recipe import run_seeds, total_steps
 from datadiet.scores import AUMTracker, ForgettingTracker
-from datadiet.train import Callback, TrainConfig, TrainSet, train
+from datadiet.train import Callback, Hooks, TrainConfig, TrainSet, train
 
 
 def synthetic_set(n=96, classes=3, seed=0):
@@ -62,7 +62,7 @@ def run(
     data_seed=SEEDS["data"],
     model_seed=SEEDS["model"],
     start_state=None,
-    state_epochs=(),
+    spawn_epochs=(),
     trackers=("forgetting", "aum"),
     arch="resnet18",
     state_every_s=0,
@@ -77,12 +77,9 @@ def run(
         cfg,
         data_seed,
         total_steps(cfg, 96, 96),
-        state_path=state_path,
-        callbacks=callbacks,
+        Hooks(tuple(callbacks), spawn_epochs=spawn_epochs, state_path=state_path, state_every_s=state_every_s),
         trackers={name: kinds[name](96) for name in trackers},
-        state_epochs=state_epochs,
         start_state=start_state,
-        state_every_s=state_every_s,
     )
     return model, made
 
@@ -198,7 +195,7 @@ def test_the_whitening_bias_trains_for_whiten_bias_epochs_then_stays_while_the_r
     model = init_model("airbench", 3, 2, 0)
     seen, fc = Whitening(model), []
     fc_after = type("FC", (Callback,), {"on_epoch_end": lambda self, *a: fc.append(model.fc.weight.detach().clone())})
-    train(model, data, cfg, 0, total_steps(cfg, 96, 96), callbacks=[seen, fc_after()])
+    train(model, data, cfg, 0, total_steps(cfg, 96, 96), Hooks((seen, fc_after())))
     assert seen.trained == [True, epochs is None, epochs is None]
     assert not torch.equal(seen.biases[0], seen.biases[1]) if epochs is None else torch.equal(*seen.biases[1:])
     assert not torch.equal(fc[1], fc[2])  # the rest of the network still trains
@@ -319,11 +316,8 @@ def train_subset(state_path=None, callbacks=(), report_every=None):
         CFG,
         1,
         total_steps(CFG, 96, 64),
-        test=(data.images, data.labels),
-        state_path=state_path,
-        callbacks=callbacks,
+        Hooks(tuple(callbacks), test=(data.images, data.labels), report_every=report_every, state_path=state_path),
         trackers={"forgetting": ForgettingTracker(64)},
-        report_every=report_every,
     )
     return model, made
 
@@ -428,7 +422,7 @@ def test_the_state_handed_to_on_state_is_the_state_saved_for_resume(tmp_path):
     state_path = tmp_path / "state.pt"
     record = Record(stop_at=2)  # stop right after epoch 2's hooks: the resume file still holds epoch 1
     with pytest.raises(KeyboardInterrupt):
-        run(state_path, [record], state_epochs=(0, 1, 2))
+        run(state_path, [record], spawn_epochs=(0, 1, 2))
     assert sorted(record.states) == [0, 1, 2]
     saved = torch.load(state_path, weights_only=False)
     handed = record.states[1]
@@ -442,7 +436,7 @@ def test_the_state_handed_to_on_state_is_the_state_saved_for_resume(tmp_path):
 
 def spawn(epoch):
     record = Record()
-    parent, _ = run(callbacks=[record], state_epochs=(epoch,))
+    parent, _ = run(callbacks=[record], spawn_epochs=(epoch,))
     return parent, record
 
 
@@ -494,7 +488,7 @@ def test_a_state_of_another_run_is_not_resumed_by_a_child(tmp_path):
     assert child.epochs == [2, 3]  # trained, not taken for finished
     # a spawn point of another parent at the same epoch and step is not mistaken either
     other = Record()
-    run(callbacks=[other], model_seed=5, state_epochs=(1,))
+    run(callbacks=[other], model_seed=5, spawn_epochs=(1,))
     again = Record()
     run(state_path, [again], data_seed=1, start_state=other.states[1])
     assert again.epochs == [2, 3]
@@ -522,7 +516,7 @@ def test_bf16_autocast_trains_float32_weights_and_changes_the_arithmetic():
             cfg,
             run_seeds(0)["data"],
             total_steps(cfg, 96, 96),
-            callbacks=[Losses(seen)],
+            Hooks((Losses(seen),)),
         )
         assert all(p.dtype == torch.float32 for p in model.parameters())
         assert seen[-1] < seen[0]  # it learns the bright-channel signal
@@ -547,7 +541,7 @@ def test_a_run_stopped_at_an_epoch_has_the_whole_runs_checkpoint_there():
         data, saved, record = synthetic_set(), Checkpoints(), Record()
         model = init_model("resnet18", 3, 2, SEEDS["model"])
         steps = total_steps(CFG, 96, 96)
-        train(model, data, CFG, SEEDS["data"], steps, callbacks=[saved, record], save_epochs=[1], stop_epoch=stop)
+        train(model, data, CFG, SEEDS["data"], steps, Hooks((saved, record), checkpoint_epochs=(1,)), stop_epoch=stop)
         made[stop] = (saved.saved[1], record.epochs, record.steps)
     assert_same_state(made[None][0], made[1][0])
     assert made[1][1:] == ([1], [3]) and made[None][1:] == ([1, 2, 3], [3, 6, 9])
@@ -561,7 +555,7 @@ def host_reads(steps, report_every, device="cpu"):
     model = init_model("resnet18", 3, 2, 0).to(device)
     trackers = {"forgetting": ForgettingTracker(320), "aum": AUMTracker(320)}
     with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as profiler:
-        train(model, data, TrainConfig(epochs=2, batch_size=32), 0, steps, trackers=trackers, report_every=report_every)
+        train(model, data, TrainConfig(epochs=2, batch_size=32), 0, steps, Hooks(report_every=report_every), trackers)
     return sum(event.name == "aten::_local_scalar_dense" for event in profiler.events())
 
 

@@ -17,8 +17,7 @@ from datadiet.recipe import run_seeds
 from datadiet.runtime import hardware
 from datadiet.study import config as study_config, study_run
 from datadiet.study.estimate import planned_jobs, submitted, summarize
-from datadiet.study.experiments import size_sweep
-from datadiet.study.report import FIGURES
+from datadiet.study.experiments import FIGURES as DRAWN, size_sweep
 from studies import (
     CIFAR,
     ROOT,
@@ -30,6 +29,8 @@ from studies import (
     synthetic_jpeg_tar,
     write_overrides,
 )
+
+FIGURES = [figure.name for figure in DRAWN]  # every figure of the report
 
 # The rules whose jobs train, score or measure, one at least of each in every study.
 EXPERIMENT_RULES = {"train_scoring", "lmc_parent", "score", "retrain", "retrain_window", "ntk_velocity", "lmc_child",

@@ -141,17 +141,17 @@ def ccs(scores, fraction, seed, beta=0.1, strata=50):
 ORDERED = ("keep_max", "keep_min", "window")
 
 
-def select(how, num_examples, fraction, seed, scores=None):
-    """The subset a retraining run trains on, by its selection spec `how` ({"kind": ...} and the
+def select(spec, num_examples, fraction, seed, scores=None):
+    """The subset a retraining run trains on, by its selection spec `spec` ({"kind": ...} and the
     kind's options, registry.SELECTIONS); `seed` is the run's subset seed (random and ccs draw with
     it, the others break ties with it)."""
-    if how["kind"] == "random":
+    if spec["kind"] == "random":
         return random(num_examples, fraction, seed)
     scores = torch.as_tensor(scores)
-    if how["kind"] == "window":
-        return window(scores, fraction, window_offset(num_examples, fraction, how["left_out"]), seed)
-    options = {name: how[name] for name in SELECTIONS[how["kind"]].options}
-    return globals()[how["kind"]](scores, fraction, seed, **options)
+    if spec["kind"] == "window":
+        return window(scores, fraction, window_offset(num_examples, fraction, spec["left_out"]), seed)
+    options = {name: spec[name] for name in SELECTIONS[spec["kind"]].options}
+    return globals()[spec["kind"]](scores, fraction, seed, **options)
 
 
 # A cut inside a tie group larger than this share of the set is reported: the tie-break, not the

@@ -8,7 +8,7 @@ connectivity): it continues that run's model, optimizer and schedule with its ow
 
 import contextlib
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 import torch.nn.functional as F
@@ -132,62 +132,51 @@ def _saving(state, state_path, key, every_s):
         raise
 
 
-def train(
-    model,
-    train_set,
-    cfg,
-    data_seed,
-    steps,
-    test=None,
-    save_epochs=(),
-    state_path=None,
-    callbacks=(),
-    trackers=None,
-    state_epochs=(),
-    start_state=None,
-    report_every=None,
-    stop_epoch=None,
-    state_every_s=0,
-):
-    """Train `model` for `steps` optimizer steps (in all, counting those of `start_state`).
+@dataclass(frozen=True)
+class Hooks:
+    """What a run tells the outside and when; the loop itself knows nothing of logging or files.
+
+    `callbacks`: Callbacks, called in order. `checkpoint_epochs` / `spawn_epochs`: epochs (0 = before any
+    step) at which they get `on_checkpoint` (the model, for scores) / `on_state` (the full training state:
+    model, optimizer, schedule, epoch, step; a linear-mode-connectivity child spawns from it).
+    `test`: optional (images, labels) evaluated at every report. `report_every`: report (evaluate `test`,
+    call `on_epoch_end`, save the state if due) at the first epoch's end after every `report_every` steps,
+    and after the last; default every epoch (a small subset has many short epochs).
+    `state_path`: the resume file (the full training state), written at a report `state_every_s` s after
+    the last write (0: every report), at the end and on a stop (the last report's); a run resumes from
+    one it saved."""
+
+    callbacks: tuple = ()
+    checkpoint_epochs: tuple = ()
+    spawn_epochs: tuple = ()
+    test: tuple | None = None
+    report_every: int | None = None
+    state_path: str | None = None
+    state_every_s: float = 0
+
+
+def train(model, train_set, cfg, data_seed, steps, hooks=Hooks(), trackers=None, start_state=None, stop_epoch=None):
+    """Train `model` for `steps` optimizer steps (in all, counting those of `start_state`), telling `hooks`.
 
     `trackers`: {name: tracker} (scores.ForgettingTracker, scores.AUMTracker), all updated on every
     step with the train-mode logits of the augmented batch and the training labels; returned.
-    `save_epochs` / `state_epochs`: epochs (0 = before any step) at which callbacks get `on_checkpoint` /
-    `on_state` with the full training state (model, optimizer, schedule, epoch, step).
-    `start_state`: such a state; the run continues from it with a FRESH data order from `data_seed`
-    and fresh trackers (a child spawned from a parent run).
-    `state_path`: the resume file (the full training state), written at a report `state_every_s` s after the last
-    write (0: every report), at the end and on a stop (the last report's); a run resumes from one it saved.
-    `test`: optional (images, labels) evaluated at every report.
-    `report_every`: report (evaluate `test`, call `on_epoch_end`, save the state if due) at the first epoch's end after
-    every `report_every` steps, and after the last; default every epoch (a small subset has many short epochs).
+    `start_state`: a training state (see Hooks.spawn_epochs); the run continues from it with a FRESH data
+    order from `data_seed` and fresh trackers (a child spawned from a parent run).
     `stop_epoch`: stop after this epoch, on the schedule of `steps` steps (its checkpoints are the whole run's).
     """
     trackers = {} if trackers is None else trackers
     _fit_to_the_data(model, train_set)
     key = run_key(cfg, steps, data_seed, len(train_set.images), trackers, start_state, stop_epoch)
     state = fresh_state(model, cfg, steps, data_seed, trackers)
-    saved = saved_by_this_run(state_path, key)
+    saved = saved_by_this_run(hooks.state_path, key)
     if saved is not None:
         state = resumed_state(state, saved)
     elif start_state is not None:
         state = spawned_state(state, start_state, len(train_set.images) // cfg.batch_size, steps)
     else:
-        _epoch_hooks(state, callbacks, save_epochs, state_epochs)
-    with _saving(state, state_path, key, state_every_s) as saver:
-        train_from(
-            state,
-            train_set,
-            cfg,
-            steps,
-            callbacks=[*callbacks, saver],
-            test=test,
-            save_epochs=save_epochs,
-            state_epochs=state_epochs,
-            report_every=report_every,
-            stop_epoch=stop_epoch,
-        )
+        _epoch_hooks(state, hooks)
+    with _saving(state, hooks.state_path, key, hooks.state_every_s) as saver:
+        train_from(state, train_set, cfg, steps, replace(hooks, callbacks=(*hooks.callbacks, saver)), stop_epoch)
     return trackers
 
 
@@ -199,26 +188,15 @@ def _fit_to_the_data(model, train_set):
         models.fit_whitening(model, data.normalize(first, train_set.mean, train_set.std, model.memory_format))
 
 
-def train_from(
-    state,
-    train_set,
-    cfg,
-    steps,
-    callbacks=(),
-    test=None,
-    save_epochs=(),
-    state_epochs=(),
-    report_every=None,
-    stop_epoch=None,
-):
-    """Train from `state` until `steps` steps are done (or `stop_epoch` ends), with the hooks and
-    reports `train` describes."""
+def train_from(state, train_set, cfg, steps, hooks=Hooks(), stop_epoch=None):
+    """Train from `state` until `steps` steps are done (or `stop_epoch` ends), telling `hooks` as `train`
+    describes."""
     device = next(state.model.parameters()).device
     # Everything a step reads lives on the model's device: a step never waits for a copy.
     train_set = TrainSet(*(t.to(device) for t in (train_set.images, train_set.labels, train_set.mean, train_set.std)))
     epochs = epoch_count(steps, len(train_set.images), cfg.batch_size)
     epochs = min(epochs, stop_epoch) if stop_epoch is not None else epochs
-    report_every = report_every or len(train_set.images) // cfg.batch_size
+    report_every = hooks.report_every or len(train_set.images) // cfg.batch_size
     reported_step, sums = state.step, Sums(device)
     state.model.train()
     # Compiled, the forward pass runs as a few fused kernels; the state keeps the plain module.
@@ -226,17 +204,17 @@ def train_from(
     # bf16 autocast: weights, optimizer and the classifier's logits stay float32 (models.fp32_head).
     autocast = hardware.autocast_bf16(cfg.precision, device)
     flips = first_flips(state.generator, len(train_set.labels)) if cfg.flip == "alternate" else None
-    for cb in callbacks:
+    for cb in hooks.callbacks:
         cb.on_train_start(state.step)
     for epoch in range(state.epoch + 1, epochs + 1):
         frozen = cfg.whiten_bias_epochs is not None and epoch > cfg.whiten_bias_epochs
         models.freeze_whitening_bias(state.model, frozen)
         train_epoch(state, forward, train_set, cfg, steps, autocast, sums, flips)
         state.epoch = epoch
-        _epoch_hooks(state, callbacks, save_epochs, state_epochs, sums)
+        _epoch_hooks(state, hooks, sums)
         if epoch < epochs and state.step // report_every == reported_step // report_every:
             continue
-        _report(state, sums, train_set, test, callbacks, cfg.tta)
+        _report(state, sums, train_set, hooks, cfg.tta)
         reported_step, sums = state.step, Sums(device)
     models.freeze_whitening_bias(state.model, False)  # scores after training take every layer's gradient
 
@@ -326,26 +304,26 @@ def train_epoch(state, forward, train_set, cfg, steps, autocast, sums, flips=Non
         sums.add(loss, logits, y)
 
 
-def _epoch_hooks(state, callbacks, save_epochs, state_epochs, sums=None):
+def _epoch_hooks(state, hooks, sums=None):
     """`on_checkpoint` and `on_state` for the epoch `state` has just reached, if asked for (`sums`: the
     loss since the last report, checked first)."""
-    if sums is not None and state.epoch in (*save_epochs, *state_epochs):
+    if sums is not None and state.epoch in (*hooks.checkpoint_epochs, *hooks.spawn_epochs):
         sums.check_finite(state.step)
-    if state.epoch in save_epochs:
-        for cb in callbacks:
+    if state.epoch in hooks.checkpoint_epochs:
+        for cb in hooks.callbacks:
             cb.on_checkpoint(state.epoch, state.model)
-    if state.epoch in state_epochs:
+    if state.epoch in hooks.spawn_epochs:
         snapshot = cpu_copy(state.state_dict())
-        for cb in callbacks:
+        for cb in hooks.callbacks:
             cb.on_state(state.epoch, snapshot)
 
 
-def _report(state, sums, train_set, test, callbacks, tta):
+def _report(state, sums, train_set, hooks, tta):
     """Train metrics since the last report, and the test set's if given, to `on_epoch_end`."""
     sums.check_finite(state.step)
     metrics = {**sums.metrics(), "lr": state.optimizer.param_groups[0]["lr"]}
-    if test is not None:
-        result = evaluate(state.model, *test, train_set.mean, train_set.std, tta=tta)  # back in train mode after
+    if hooks.test is not None:
+        result = evaluate(state.model, *hooks.test, train_set.mean, train_set.std, tta=tta)  # back in train mode after
         metrics.update(test_loss=result["loss"], test_accuracy=result["accuracy"])
-    for cb in callbacks:
+    for cb in hooks.callbacks:
         cb.on_epoch_end(state.epoch, state.step, metrics)

@@ -14,22 +14,23 @@ from snakemake.settings.types import DeploymentMethod
 
 from datadiet.study import cluster, config as study_config, layout, names, specs
 from datadiet.study.config import ConfigError
-from datadiet.study.experiments import lmc, ntk, pruning, scores, size_sweep, transfer, window
+from datadiet.study import experiments
+from datadiet.study.experiments import lmc, size_sweep
 
-S = study_config.Study(config)
+STUDY = study_config.Study(config)
 try:
-    S.check()
-    S.check_same_study()
+    STUDY.check()
+    STUDY.check_same_study()
 except ConfigError as error:
     raise WorkflowError(str(error))
-OUT = S.out
+OUT = STUDY.out
 if config["tracking"]["uri"]:  # the environment's wins, as it does for jobs
     os.environ.setdefault("MLFLOW_TRACKING_URI", config["tracking"]["uri"])
 
 
 onstart:
     check_slurm_submission()
-    S.record()
+    STUDY.record()
 
 
 wildcard_constraints:
@@ -49,7 +50,19 @@ wildcard_constraints:
 
 def path(template, **values):
     """A path of this study (layout.<TEMPLATE>), its unfilled fields left as wildcards."""
-    return S.path(template, **values)
+    return STUDY.path(template, **values)
+
+
+def job_log(where):
+    return path(layout.log(where))
+
+
+def run_log(rule, where):
+    return path(layout.run_log(rule, where))
+
+
+def run_benchmark(rule, where):
+    return path(layout.run_benchmark(rule, where))
 
 
 def cluster_resources(kind):
@@ -95,16 +108,16 @@ def job(step, extra="", spec="params.spec", log="log", **files):
 
 
 def spec(make, *args):
-    """A params function: the job's spec for these wildcards (specs.<make>(S, wildcards, *args)), as JSON
+    """A params function: the job's spec for these wildcards (specs.<make>(STUDY, wildcards, *args)), as JSON
     for the shell."""
-    return lambda wildcards: json.dumps({"study": S.name, **make(S, wildcards, *args)}, sort_keys=True)
+    return lambda wildcards: json.dumps({"study": STUDY.name, **make(STUDY, wildcards, *args)}, sort_keys=True)
 
 
 def run_specs(template, make, files):
     """A params function of a job that makes several runs, one a file of its output `files` (made from
-    layout `template`): the spec of each, specs.<make>(S, wildcards, fields of its file), as a JSON list."""
+    layout `template`): the spec of each, specs.<make>(STUDY, wildcards, fields of its file), as a JSON list."""
     return lambda wildcards, output: json.dumps(
-        [{"study": S.name, **make(S, wildcards, layout.parse(template, file))} for file in output[files]],
+        [{"study": STUDY.name, **make(STUDY, wildcards, layout.parse(template, file))} for file in output[files]],
         sort_keys=True,
     )
 
@@ -119,8 +132,8 @@ def wildcards_json(wildcards):
 
 
 # The datasets of the config, and the size sweep's subsets of one of them (<dataset>_n<size>).
-CONFIGURED = "|".join(map(re.escape, S.datasets))
-SUBSETS = "|".join(map(re.escape, S.subsets)) or "(?!)"  # (?!): matches nothing
+CONFIGURED = "|".join(map(re.escape, STUDY.datasets))
+SUBSETS = "|".join(map(re.escape, STUDY.subsets)) or "(?!)"  # (?!): matches nothing
 
 TRACKED = path(layout.TRACKED)
 DATASET = path(layout.DATASET)

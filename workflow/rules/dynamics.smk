@@ -9,7 +9,7 @@ rule ntk_velocity:
         tracked=TRACKED,
         before=path(layout.CHECKPOINT, seed=0),
         after=lambda w: path(layout.CHECKPOINT, **{**dict(w.items()), "seed": 0, "epoch": int(w.epoch) + 1}),
-        scores=path(layout.MEAN_SCORES, score=S.ntk["score"]),
+        scores=path(layout.MEAN_SCORES, score=STUDY.ntk["score"]),
     output:
         path(layout.NTK),
     params:
@@ -22,9 +22,9 @@ rule ntk_velocity:
     conda:
         "../envs/datadiet.yaml"
     log:
-        f"{OUT}/logs/{{dataset}}/{{arch}}/ntk_velocity/noise{{noise}}/e{{epoch}}.log",
+        run_log("ntk_velocity", "noise{noise}/e{epoch}"),
     benchmark:
-        f"{OUT}/benchmarks/{{dataset}}/{{arch}}/ntk_velocity/noise{{noise}}/e{{epoch}}.tsv"
+        run_benchmark("ntk_velocity", "noise{noise}/e{epoch}")
     shell:
         job(
             "ntk-velocity",
@@ -38,7 +38,7 @@ rule ntk_velocity:
 
 
 CHILD = path(layout.CHILD)
-LMC_CHILDREN = {"seed": S.parents, "epoch": S.spawn_epochs, "child": lmc.CHILDREN}  # parent x spawn x child
+LMC_CHILDREN = {"seed": STUDY.parents, "epoch": STUDY.spawn_epochs, "child": lmc.CHILDREN}  # parent x spawn x child
 
 
 rule lmc_child:
@@ -62,9 +62,9 @@ rule lmc_child:
     conda:
         "../envs/datadiet.yaml"
     log:
-        f"{OUT}/logs/{{dataset}}/{{arch}}/lmc_child/noise{{noise}}/parent{{seed}}/spawn{{epoch}}/child{{child}}.log",
+        run_log("lmc_child", "noise{noise}/parent{seed}/spawn{epoch}/child{child}"),
     benchmark:
-        f"{OUT}/benchmarks/{{dataset}}/{{arch}}/lmc_child/noise{{noise}}/parent{{seed}}/spawn{{epoch}}/child{{child}}.tsv"
+        run_benchmark("lmc_child", "noise{noise}/parent{seed}/spawn{epoch}/child{child}")
     shell:
         job(
             "lmc-child",
@@ -83,7 +83,7 @@ rule lmc_barrier:
         tracked=TRACKED,
         children=expand(f"{CHILD}/final.pt", **LMC_CHILDREN, allow_missing=True),
         results=expand(f"{CHILD}/result.json", **LMC_CHILDREN, allow_missing=True),
-        scores=path(layout.MEAN_SCORES, score=S.lmc["score"]),
+        scores=path(layout.MEAN_SCORES, score=STUDY.lmc["score"]),
     output:
         path(layout.BARRIER),
     params:
@@ -96,9 +96,9 @@ rule lmc_barrier:
     conda:
         "../envs/datadiet.yaml"
     log:
-        f"{OUT}/logs/{{dataset}}/{{arch}}/lmc_barrier/noise{{noise}}.log",
+        run_log("lmc_barrier", "noise{noise}"),
     benchmark:
-        f"{OUT}/benchmarks/{{dataset}}/{{arch}}/lmc_barrier/noise{{noise}}.tsv"
+        run_benchmark("lmc_barrier", "noise{noise}")
     shell:
         job(
             "lmc-barrier",

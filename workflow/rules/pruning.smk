@@ -16,10 +16,10 @@ rule retrain:
         dataset=DATASET,
         labels=LABELS,
         tracked=TRACKED,
-        scores=lambda w: S.selection_scores(w.dataset, w.arch, w.noise, w.method),
+        scores=lambda w: STUDY.selection_scores(w.dataset, w.arch, w.noise, w.method),
     output:
-        result=runs_of(RETRAIN, S.repeats, "result.json"),
-        subset=runs_of(RETRAIN, S.repeats, "subset.json"),
+        result=runs_of(RETRAIN, STUDY.repeats, "result.json"),
+        subset=runs_of(RETRAIN, STUDY.repeats, "subset.json"),
     wildcard_constraints:
         dataset=CONFIGURED,
     params:
@@ -30,13 +30,13 @@ rule retrain:
         out_dir=out_dirs,
     threads: config["threads"]
     resources:
-        **one_after_another(cluster_resources("train"), len(S.repeats)),
+        **one_after_another(cluster_resources("train"), len(STUDY.repeats)),
     conda:
         "../envs/datadiet.yaml"
     log:
-        f"{OUT}/logs/{{dataset}}/{{arch}}/retrain/noise{{noise}}/{{method}}/keep{{keep}}.log",
+        run_log("retrain", "noise{noise}/{method}/keep{keep}"),
     benchmark:
-        f"{OUT}/benchmarks/{{dataset}}/{{arch}}/retrain/noise{{noise}}/{{method}}/keep{{keep}}.tsv"
+        run_benchmark("retrain", "noise{noise}/{method}/keep{keep}")
     shell:
         job("retrain", "{params.scores}", dataset="input.dataset", labels="input.labels", out_dir="params.out_dir")
 
@@ -45,71 +45,71 @@ rule retrain:
 # at the study's own size, the runs of these beyond a point's repeats (the retrain rule's). Each its own
 # rule, so that no point trains runs nobody reads.
 SWEPT = {
-    "arch": one_of([S.arch_of(S.sweep["dataset"])]),
-    "noise": one_of([float(S.clean)]),
-    "method": one_of(size_sweep.methods(S.sweep["score"])),
-    "keep": one_of(map(float, S.sweep["kept"])),
+    "arch": one_of([STUDY.arch_of(STUDY.sweep["dataset"])]),
+    "noise": one_of([float(STUDY.clean)]),
+    "method": one_of(size_sweep.methods(STUDY.sweep["score"])),
+    "keep": one_of(map(float, STUDY.sweep["kept"])),
 }
 SWEPT_FULL = {**SWEPT, "method": "full", "keep": one_of([1.0])}
 
-if S.sweep_runs:
+if STUDY.sweep_runs:
 
     use rule retrain as sweep_retrain with:
         output:
-            result=runs_of(RETRAIN, S.sweep_runs, "result.json"),
-            subset=runs_of(RETRAIN, S.sweep_runs, "subset.json"),
+            result=runs_of(RETRAIN, STUDY.sweep_runs, "result.json"),
+            subset=runs_of(RETRAIN, STUDY.sweep_runs, "subset.json"),
         wildcard_constraints:
             dataset=SUBSETS,
             **SWEPT,
         params:
             rule="sweep_retrain",
         resources:
-            **one_after_another(cluster_resources("train"), len(S.sweep_runs)),
+            **one_after_another(cluster_resources("train"), len(STUDY.sweep_runs)),
 
 
-if S.sweep_full_runs:
+if STUDY.sweep_full_runs:
 
     use rule retrain as sweep_full with:
         output:
-            result=runs_of(RETRAIN, S.sweep_full_runs, "result.json"),
-            subset=runs_of(RETRAIN, S.sweep_full_runs, "subset.json"),
+            result=runs_of(RETRAIN, STUDY.sweep_full_runs, "result.json"),
+            subset=runs_of(RETRAIN, STUDY.sweep_full_runs, "subset.json"),
         wildcard_constraints:
             dataset=SUBSETS,
             **SWEPT_FULL,
         params:
             rule="sweep_full",
         resources:
-            **one_after_another(cluster_resources("train"), len(S.sweep_full_runs)),
+            **one_after_another(cluster_resources("train"), len(STUDY.sweep_full_runs)),
 
 
-if S.more_runs:
+if STUDY.more_runs:
 
     use rule retrain as retrain_more with:
         output:
-            result=runs_of(RETRAIN, S.more_runs, "result.json"),
-            subset=runs_of(RETRAIN, S.more_runs, "subset.json"),
+            result=runs_of(RETRAIN, STUDY.more_runs, "result.json"),
+            subset=runs_of(RETRAIN, STUDY.more_runs, "subset.json"),
         wildcard_constraints:
-            dataset=one_of(S.own_size),
+            dataset=one_of(STUDY.own_size),
             **SWEPT,
         params:
             rule="retrain_more",
         resources:
-            **one_after_another(cluster_resources("train"), len(S.more_runs)),
+            **one_after_another(cluster_resources("train"), len(STUDY.more_runs)),
 
 
-if S.more_full_runs:
+if STUDY.more_full_runs:
 
     use rule retrain as full_more with:
         output:
-            result=runs_of(RETRAIN, S.more_full_runs, "result.json"),
-            subset=runs_of(RETRAIN, S.more_full_runs, "subset.json"),
+            result=runs_of(RETRAIN, STUDY.more_full_runs, "result.json"),
+            subset=runs_of(RETRAIN, STUDY.more_full_runs, "subset.json"),
         wildcard_constraints:
-            dataset=one_of(S.own_size),
+            dataset=one_of(STUDY.own_size),
             **SWEPT_FULL,
         params:
             rule="full_more",
         resources:
-            **one_after_another(cluster_resources("train"), len(S.more_full_runs)),
+            **one_after_another(cluster_resources("train"), len(STUDY.more_full_runs)),
 
 
 rule retrain_window:
@@ -119,8 +119,8 @@ rule retrain_window:
         tracked=TRACKED,
         scores=path(layout.MEAN_SCORES),
     output:
-        result=runs_of(WINDOWED, range(S.window["repeats"]), "result.json"),
-        subset=runs_of(WINDOWED, range(S.window["repeats"]), "subset.json"),
+        result=runs_of(WINDOWED, range(STUDY.window["repeats"]), "result.json"),
+        subset=runs_of(WINDOWED, range(STUDY.window["repeats"]), "subset.json"),
     params:
         rule="retrain_window",
         spec=run_specs(f"{WINDOWED}/result.json", specs.window, "result"),
@@ -128,12 +128,12 @@ rule retrain_window:
         out_dir=out_dirs,
     threads: config["threads"]
     resources:
-        **one_after_another(cluster_resources("train"), S.window["repeats"]),
+        **one_after_another(cluster_resources("train"), STUDY.window["repeats"]),
     conda:
         "../envs/datadiet.yaml"
     log:
-        f"{OUT}/logs/{{dataset}}/{{arch}}/window/noise{{noise}}/{{score}}/keep{{keep}}/left_out{{left_out}}.log",
+        run_log("retrain_window", "noise{noise}/{score}/keep{keep}/left_out{left_out}"),
     benchmark:
-        f"{OUT}/benchmarks/{{dataset}}/{{arch}}/retrain_window/noise{{noise}}/{{score}}/keep{{keep}}/left_out{{left_out}}.tsv"
+        run_benchmark("retrain_window", "noise{noise}/{score}/keep{keep}/left_out{left_out}")
     shell:
         job("retrain", dataset="input.dataset", labels="input.labels", scores="input.scores", out_dir="params.out_dir")

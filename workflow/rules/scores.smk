@@ -4,7 +4,7 @@
 SCORING = path(layout.SCORING)
 # Datasets whose scoring runs train to the end (forgetting, AUM, spawn states) and are scored in jobs of
 # their own; with scores.short_runs none: short_scoring cuts them at their last checkpoint.
-WHOLE_RUN = "(?!)" if S.short_scoring else CONFIGURED
+WHOLE_RUN = "(?!)" if STUDY.short_scoring else CONFIGURED
 
 
 rule train_scoring:
@@ -14,7 +14,7 @@ rule train_scoring:
         tracked=TRACKED,
     output:
         result=f"{SCORING}/result.json",
-        checkpoints=[path(layout.CHECKPOINT, epoch=t) for t in S.checkpoint_epochs],
+        checkpoints=[path(layout.CHECKPOINT, epoch=t) for t in STUDY.checkpoint_epochs],
         forgetting=path(layout.SEED_SCORES, score="forgetting"),
         aum=path(layout.SEED_SCORES, score="aum"),
     wildcard_constraints:
@@ -31,9 +31,9 @@ rule train_scoring:
     conda:
         "../envs/datadiet.yaml"
     log:
-        f"{OUT}/logs/{{dataset}}/{{arch}}/train_scoring/noise{{noise}}/seed{{seed}}.log",
+        run_log("train_scoring", "noise{noise}/seed{seed}"),
     benchmark:
-        f"{OUT}/benchmarks/{{dataset}}/{{arch}}/train_scoring/noise{{noise}}/seed{{seed}}.tsv"
+        run_benchmark("train_scoring", "noise{noise}/seed{seed}")
     shell:
         job(
             "train-scoring",
@@ -51,15 +51,15 @@ rule train_scoring:
 use rule train_scoring as lmc_parent with:
     output:
         result=f"{SCORING}/result.json",
-        checkpoints=[path(layout.CHECKPOINT, epoch=t) for t in S.checkpoint_epochs],
+        checkpoints=[path(layout.CHECKPOINT, epoch=t) for t in STUDY.checkpoint_epochs],
         forgetting=path(layout.SEED_SCORES, score="forgetting"),
         aum=path(layout.SEED_SCORES, score="aum"),
-        spawn_states=[path(layout.STATE, epoch=t) for t in S.spawn_epochs],
+        spawn_states=[path(layout.STATE, epoch=t) for t in STUDY.spawn_epochs],
     wildcard_constraints:
-        dataset=re.escape(S.lmc["dataset"]),
-        arch=S.arch_of(S.lmc["dataset"]),
-        noise=re.escape(S.clean),
-        seed="|".join(map(str, S.parents)) or "(?!)",  # no LMC: matches nothing
+        dataset=re.escape(STUDY.lmc["dataset"]),
+        arch=STUDY.arch_of(STUDY.lmc["dataset"]),
+        noise=re.escape(STUDY.clean),
+        seed="|".join(map(str, STUDY.parents)) or "(?!)",  # no LMC: matches nothing
     params:
         rule="lmc_parent",
         spec=spec(specs.scoring, True),
@@ -78,13 +78,13 @@ rule score:
         dataset=DATASET,
         labels=LABELS,
         tracked=TRACKED,
-        checkpoints=checkpoints_of(S.scored),
+        checkpoints=checkpoints_of(STUDY.scored),
         train_result=f"{SCORING}/result.json",
     output:
-        scores=seed_scores(S.scored),
+        scores=seed_scores(STUDY.scored),
     wildcard_constraints:
         dataset=WHOLE_RUN,
-        noise=re.escape(S.clean),
+        noise=re.escape(STUDY.clean),
     params:
         rule="score",
         spec=run_specs(layout.SEED_SCORES, specs.score, "scores"),
@@ -95,9 +95,9 @@ rule score:
     conda:
         "../envs/datadiet.yaml"
     log:
-        f"{OUT}/logs/{{dataset}}/{{arch}}/score/noise{{noise}}/seed{{seed}}.log",
+        run_log("score", "noise{noise}/seed{seed}"),
     benchmark:
-        f"{OUT}/benchmarks/{{dataset}}/{{arch}}/score/noise{{noise}}/seed{{seed}}.tsv"
+        run_benchmark("score", "noise{noise}/seed{seed}")
     shell:
         job(
             "score",
@@ -109,20 +109,20 @@ rule score:
         )
 
 
-if S.noisy_scored:
+if STUDY.noisy_scored:
 
     use rule score as score_noisy with:
         input:
             dataset=DATASET,
             labels=LABELS,
             tracked=TRACKED,
-            checkpoints=checkpoints_of(S.noisy_scored),
+            checkpoints=checkpoints_of(STUDY.noisy_scored),
             train_result=f"{SCORING}/result.json",
         output:
-            scores=seed_scores(S.noisy_scored),
+            scores=seed_scores(STUDY.noisy_scored),
         wildcard_constraints:
             dataset=CONFIGURED,
-            noise="|".join(map(re.escape, S.noisy)),
+            noise="|".join(map(re.escape, STUDY.noisy)),
         params:
             rule="score_noisy",
             spec=run_specs(layout.SEED_SCORES, specs.score, "scores"),
@@ -146,16 +146,16 @@ rule input_norm:
     conda:
         "../envs/datadiet.yaml"
     log:
-        f"{OUT}/logs/{{dataset}}/{{arch}}/input_norm/noise{{noise}}.log",
+        run_log("input_norm", "noise{noise}"),
     benchmark:
-        f"{OUT}/benchmarks/{{dataset}}/{{arch}}/input_norm/noise{{noise}}.tsv"
+        run_benchmark("input_norm", "noise{noise}")
     shell:
         job("input-norm", dataset="input.dataset", labels="input.labels", out="output")
 
 
 rule aggregate_scores:
     input:
-        lambda w: [path(layout.SEED_SCORES, **dict(w.items()), seed=s) for s in S.seeds_of(w.dataset)],
+        lambda w: [path(layout.SEED_SCORES, **dict(w.items()), seed=s) for s in STUDY.seeds_of(w.dataset)],
     localrule: True
     output:
         path(layout.MEAN_SCORES),
@@ -166,7 +166,7 @@ rule aggregate_scores:
     conda:
         "../envs/datadiet.yaml"
     log:
-        f"{OUT}/logs/{{dataset}}/{{arch}}/aggregate_scores/noise{{noise}}/{{score}}.log",
+        run_log("aggregate_scores", "noise{noise}/{score}"),
     shell:
         f"{DATADIET} job aggregate --inputs {{input:q}} --out {{output:q}} > {{log:q}} 2>&1"
 
@@ -180,15 +180,15 @@ rule sweep_scoring:
         tracked=TRACKED,
     output:
         result=f"{SCORING}/result.json",
-        checkpoints=checkpoints_of([S.sweep["score"]]),
-        scores=seed_scores([S.sweep["score"]]),
+        checkpoints=checkpoints_of([STUDY.sweep["score"]]),
+        scores=seed_scores([STUDY.sweep["score"]]),
     wildcard_constraints:
         dataset=SUBSETS,
     params:
         rule="sweep_scoring",
         spec=spec(specs.sweep_scoring),
         score_spec=run_specs(layout.SEED_SCORES, specs.score, "scores"),
-        score_checkpoints=score_checkpoints([S.sweep["score"]]),
+        score_checkpoints=score_checkpoints([STUDY.sweep["score"]]),
         wildcards=wildcards_json,
         out_dir=lambda w, output: os.path.dirname(output.result),
     threads: config["threads"]
@@ -198,10 +198,10 @@ rule sweep_scoring:
     conda:
         "../envs/datadiet.yaml"
     log:
-        train=f"{OUT}/logs/{{dataset}}/{{arch}}/sweep_scoring/noise{{noise}}/seed{{seed}}.log",
-        score=f"{OUT}/logs/{{dataset}}/{{arch}}/sweep_scoring/noise{{noise}}/seed{{seed}}.score.log",
+        train=run_log("sweep_scoring", "noise{noise}/seed{seed}"),
+        score=run_log("sweep_scoring", "noise{noise}/seed{seed}.score"),
     benchmark:
-        f"{OUT}/benchmarks/{{dataset}}/{{arch}}/sweep_scoring/noise{{noise}}/seed{{seed}}.tsv"
+        run_benchmark("sweep_scoring", "noise{noise}/seed{seed}")
     shell:
         job("train-scoring", log="log.train", dataset="input.dataset", labels="input.labels", out_dir="params.out_dir")
         + " && "
@@ -219,35 +219,35 @@ rule sweep_scoring:
 
 # With scores.short_runs, the scoring runs of the configured datasets likewise: cut at the last checkpoint
 # a score needs, every GraNd and EL2N score of the study made in the same job.
-if S.short_scoring:
+if STUDY.short_scoring:
 
     use rule sweep_scoring as short_scoring with:
         output:
             result=f"{SCORING}/result.json",
-            checkpoints=[path(layout.CHECKPOINT, epoch=t) for t in S.checkpoint_epochs],
-            scores=seed_scores(S.scored),
+            checkpoints=[path(layout.CHECKPOINT, epoch=t) for t in STUDY.checkpoint_epochs],
+            scores=seed_scores(STUDY.scored),
         wildcard_constraints:
             dataset=CONFIGURED,
-            noise=re.escape(S.clean),
+            noise=re.escape(STUDY.clean),
         params:
             rule="short_scoring",
-            spec=spec(specs.short_scoring, S.checkpoint_epochs),
+            spec=spec(specs.short_scoring, STUDY.checkpoint_epochs),
             score_spec=run_specs(layout.SEED_SCORES, specs.score, "scores"),
-            score_checkpoints=score_checkpoints(S.scored),
+            score_checkpoints=score_checkpoints(STUDY.scored),
             wildcards=wildcards_json,
             out_dir=lambda w, output: os.path.dirname(output.result),
         log:
-            train=f"{OUT}/logs/{{dataset}}/{{arch}}/short_scoring/noise{{noise}}/seed{{seed}}.log",
-            score=f"{OUT}/logs/{{dataset}}/{{arch}}/short_scoring/noise{{noise}}/seed{{seed}}.score.log",
+            train=run_log("short_scoring", "noise{noise}/seed{seed}"),
+            score=run_log("short_scoring", "noise{noise}/seed{seed}.score"),
         benchmark:
-            f"{OUT}/benchmarks/{{dataset}}/{{arch}}/short_scoring/noise{{noise}}/seed{{seed}}.tsv"
+            run_benchmark("short_scoring", "noise{noise}/seed{seed}")
 
 
 # With scores.seeds_per_repeat, the mean a retraining repeat selects by: over its own scoring runs.
 use rule aggregate_scores as aggregate_repeat_scores with:
     input:
-        lambda w: [path(layout.SEED_SCORES, **dict(w.items()), seed=s) for s in S.repeat_seeds(int(w.rep))],
+        lambda w: [path(layout.SEED_SCORES, **dict(w.items()), seed=s) for s in STUDY.repeat_seeds(int(w.rep))],
     output:
         path(layout.REPEAT_SCORES),
     log:
-        f"{OUT}/logs/{{dataset}}/{{arch}}/aggregate_scores/noise{{noise}}/{{score}}/rep{{rep}}.log",
+        run_log("aggregate_scores", "noise{noise}/{score}/rep{rep}"),

@@ -10,11 +10,11 @@ rule download:
     wildcard_constraints:
         dataset=CONFIGURED,
     params:
-        spec=lambda w: json.dumps(specs.data(S, w.dataset), sort_keys=True),
+        spec=lambda w: json.dumps(specs.data(STUDY, w.dataset), sort_keys=True),
     conda:
         "../envs/datadiet.yaml"
     log:
-        f"{OUT}/logs/{{dataset}}/download.log",
+        job_log("{dataset}/download"),
     shell:
         f"{DATADIET} job download --spec {{params.spec:q}} --out {{output:q}} > {{log:q}} 2>&1"
 
@@ -23,18 +23,18 @@ rule download:
 # decoded it into the cache by then (jobs decoding one source at once would each decode it).
 rule prepare_data:
     input:
-        lambda w: specs.data_inputs(S, w.dataset),
+        lambda w: specs.data_inputs(STUDY, w.dataset),
     output:
         DATASET,
     params:
-        spec=lambda w: json.dumps(specs.decode(S, w.dataset), sort_keys=True),
+        spec=lambda w: json.dumps(specs.decode(STUDY, w.dataset), sort_keys=True),
         cache=f"{config['results_dir']}/cache",
     resources:
         **cluster_resources("light"),
     conda:
         "../envs/datadiet.yaml"
     log:
-        f"{OUT}/logs/{{dataset}}/prepare_data.log",
+        job_log("{dataset}/prepare_data"),
     shell:
         f"{DATADIET} job prepare-data --spec {{params.spec:q}} --cache {{params.cache:q}} --out {{output:q}} > {{log:q}} 2>&1"
 
@@ -52,7 +52,7 @@ rule corrupt_labels:
     conda:
         "../envs/datadiet.yaml"
     log:
-        f"{OUT}/logs/{{dataset}}/corrupt_labels/noise{{noise}}.log",
+        job_log("{dataset}/corrupt_labels/noise{noise}"),
     shell:
         f"{DATADIET} job corrupt-labels --dataset {{input:q}} --fraction {{wildcards.noise}} --seed {{params.seed}}"
         " --out {output:q} > {log:q} 2>&1"
@@ -66,13 +66,13 @@ rule init_tracking:
         TRACKED,
     params:
         store=lambda w, output: os.path.dirname(os.path.dirname(output[0])),
-        experiment=S.name,
+        experiment=STUDY.name,
     resources:
         **cluster_resources("light"),
     conda:
         "../envs/datadiet.yaml"
     log:
-        f"{OUT}/logs/init_tracking.log",
+        job_log("init_tracking"),
     shell:
         f"{DATADIET} job init-tracking --store-dir {{params.store:q}} --experiment {{params.experiment:q}}"
         " --out {output:q} > {log:q} 2>&1"

@@ -32,6 +32,23 @@ LOGS = "logs"
 BENCHMARKS = "benchmarks"  # Snakemake's benchmark: files, benchmarks/<dataset>/<arch>/<rule>/...
 REPORT = "report.html"
 
+
+def log(where):
+    """A job's log: logs/<where>.log."""
+    return f"{LOGS}/{where}.log"
+
+
+def run_log(rule, where):
+    """The log of a job of `rule` on one dataset and architecture: logs/<dataset>/<arch>/<rule>/<where>.log."""
+    return log(f"{RUNS}/{rule}/{where}")
+
+
+def run_benchmark(rule, where):
+    """Snakemake's benchmark: file of a job of `rule` on one dataset and architecture (the report's compute
+    table reads <rule> from it): benchmarks/<dataset>/<arch>/<rule>/<where>.tsv."""
+    return f"{BENCHMARKS}/{RUNS}/{rule}/{where}.tsv"
+
+
 NUMBERS = ("noise", "keep", "left_out")  # written as floats: 0.0, 0.5
 
 

@@ -4,74 +4,11 @@ import base64
 import html
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
-from scipy.stats import spearmanr
 
-from .. import selection
 from ..recipe import run_seeds
 from ..runtime import files
-from . import claims, figures, layout, names, published
-from .experiments import lmc, noise, ntk, pruning, scores, size_sweep, transfer, window
-
-RUN_COLUMNS = ["dataset", "arch", "noise", "method", "keep", "run", "test_accuracy", "final_train_accuracy",
-               "num_examples", "train_size", "run_id"]  # fmt: skip
-
-
-def collect_runs(result_paths):
-    """One row per training run: dataset, architecture, noise, method, kept fraction, repeat,
-    final test and train accuracy and its MLflow run (no rows, these columns, for an experiment not run)."""
-    if not result_paths:
-        return pd.DataFrame(columns=RUN_COLUMNS)
-    rows = []
-    for path in result_paths:
-        result = files.read_json(path)
-        left_out = result.get("selection", {}).get("left_out")
-        if left_out is not None:
-            # Where the window sits: the share of the set and the examples above it (harder than it).
-            offset = selection.window_offset(result["num_examples"], result["keep"], left_out)
-            result.update(left_out=left_out, excluded_hardest=result["num_examples"] - offset - result["train_size"])
-        rows.append(result)
-    return pd.DataFrame(rows)
-
-
-def collect_scores(score_paths):
-    """Mean scores as {(dataset, arch, noise): DataFrame with a column per score}, the per-seed
-    columns as {(dataset, arch, noise): {score: DataFrame}}, and the MLflow runs behind each file."""
-    means, seeds, provenance = {}, {}, []
-    for path in map(Path, score_paths):
-        where = layout.parse(layout.MEAN_SCORES, path)
-        dataset, arch, level = where["dataset"], where["arch"], float(where["noise"])
-        made_by = files.read_json(files.provenance_path(path))
-        table = files.read_scores(path)
-        key = (dataset, arch, level)
-        means.setdefault(key, {})[made_by["score"]] = table["mean"].to_numpy()
-        per_seed = table[[c for c in table.columns if c.startswith("seed")]]
-        if per_seed.shape[1] > 1:
-            seeds.setdefault(key, {})[made_by["score"]] = per_seed
-        provenance.append(
-            {
-                "dataset": dataset,
-                "arch": arch,
-                "noise": level,
-                "score": names.label(made_by["score"]),
-                "file": str(path),
-                "runs": " ".join(made_by["runs"]),
-            }
-        )
-    return {k: pd.DataFrame(v) for k, v in means.items()}, seeds, pd.DataFrame(provenance)
-
-
-def collect_corrupted(label_paths):
-    """{(dataset, noise): bool array, True where the label was corrupted}."""
-    corrupted = {}
-    for path in map(Path, label_paths):
-        labels = files.load_tensors(path)
-        mask = np.zeros(len(labels["labels"]), dtype=bool)
-        mask[labels["corrupted"].numpy()] = True
-        where = layout.parse(layout.LABELS, path)
-        corrupted[(where["dataset"], float(where["noise"]))] = mask
-    return corrupted
+from . import claims, experiments, figures, names
 
 
 def job_benchmarks(bench_dir):
@@ -102,46 +39,8 @@ def job_benchmarks(bench_dir):
     )
 
 
-def spearman_matrix(table):
-    rho = spearmanr(table.to_numpy()).statistic
-    return pd.DataFrame(rho, index=table.columns, columns=table.columns)
-
-
-def accuracy_table(runs):
-    """Mean, std and count of final test accuracy (%), and the mean final train accuracy (%, on the run's
-    own subset, un-augmented), by dataset, architecture, noise, method and kept fraction."""
-    return (
-        runs.assign(accuracy=100 * runs.test_accuracy, train=100 * runs.final_train_accuracy)
-        .groupby(["dataset", "arch", "noise", "method", "keep"])
-        .agg(mean=("accuracy", "mean"), std=("accuracy", "std"), count=("accuracy", "size"), train=("train", "mean"))
-        .round(2)
-        .reset_index()
-    )
-
-
-def accuracy_pivot(table):
-    """Methods as rows, kept fractions as columns (largest first); the full-data runs fill column 1.0."""
-    table = figures.full_data_per_method(table)
-    cells = table.assign(
-        method=table.method.map(names.label),
-        cell=table["mean"].map("{:.2f}".format)
-        + " ± "
-        + table["std"].fillna(0).map("{:.2f}".format)
-        + table["count"].map(" (n={})".format),
-    )
-    pivot = cells.pivot_table(index=["dataset", "noise", "method"], columns="keep", values="cell", aggfunc="first")
-    return pivot[sorted(pivot.columns, reverse=True)]
-
-
 def claims_html(table):
     return table.to_html(index=False, classes="prose", float_format="{:.3g}".format, na_rep="")
-
-
-def published_table(source):
-    table = pd.DataFrame(source["accuracy"], index=source["kept"]).T
-    table.index = [names.label(m) for m in table.index]
-    table.columns.name = "kept"
-    return table
 
 
 def image_tag(path):
@@ -155,140 +54,51 @@ def section(title, caption_dir, name, body):
     return f"<h2>{title}</h2>\n<p>{caption}</p>\n{body}\n"
 
 
-FIGURES = (
-    "pruning_curve",
-    "size_sweep",
-    "how_early",
-    "sliding_window",
-    "noise_ranking",
-    "transfer",
-    "spearman",
-    "seeds",
-    "ntk_velocity",
-    "lmc_barrier",
-)
-
-
 def read_results(study, inputs):
-    """Every result file the report reads, as tables (see collect_*), keyed by what they are."""
-    main_dataset, swept = study.first, study.sweep["dataset"]
-    main, clean = (main_dataset, study.arch_of(main_dataset)), float(study.clean)
-    means, per_seed, score_runs = collect_scores(inputs["scores"])
-    corrupted = collect_corrupted(inputs["labels"])
-    found = {
-        "curve": collect_runs(inputs["curve"]),
-        "how_early": collect_runs(inputs["how_early"]),
-        "windows": collect_runs(inputs["window"]),
-        "window_settings": study.window,
-        "lmc_settings": study.lmc,
-        "transfer": collect_runs(inputs["transfer"]),
-        "ntk": read_tables(inputs["ntk"]),
-        "lmc": read_tables(inputs["lmc"]),
-        "sweep": collect_runs(inputs["sweep"]),
-        "sweep_settings": study.sweep,
-        "sweep_main": (swept, study.arch_of(swept)),
-        "clean_scores": means[(*main, clean)],
-        "score_runs": score_runs,
-        "noisy_scores": {level: m for (d, a, level), m in means.items() if (d, a) == main and level != clean},
-        "corrupted": {level: c for (d, level), c in corrupted.items() if d == main_dataset},
-        "agreement": scores.seed_agreement(per_seed.get((*main, clean), {})),
-        "compute": job_benchmarks(inputs["benchmarks"]),
-        "clean": clean,
-        "main": main,
-    }
-    found["ranking"] = pd.concat(
-        [pd.DataFrame()]
-        + [
-            noise.corrupted_in_top(noisy, found["corrupted"][level]).assign(noise=level)
-            for level, noisy in found["noisy_scores"].items()
-        ]
-    )
-    found["correlations"] = spearman_matrix(found["clean_scores"])
-    found["table"] = accuracy_table(found["curve"])
-    score = study.sweep["score"]
-    found["sweep_table"] = size_sweep.gains(found["sweep"], score)
-    found["crossovers"] = size_sweep.crossovers(found["sweep_table"], score)
-    own_size = {found["sweep_main"]: study.train_size(swept)}
-    found["regimes"] = size_sweep.regimes(found["sweep_table"], own_size, score)
-    return found
+    """Every result file the report reads, as the tables each experiment makes of them (experiment.py)."""
+    main_dataset = study.first
+    results = {"study": study, "clean": float(study.clean), "main": (main_dataset, study.arch_of(main_dataset))}
+    for experiment in experiments.EXPERIMENTS:
+        results.update(experiment.read(study, inputs, results))
+    results["compute"] = job_benchmarks(inputs["benchmarks"])
+    return results
 
 
-def read_tables(paths):
-    """The CSV files of an experiment as one table (empty for an experiment not run)."""
-    return pd.concat([pd.read_csv(p) for p in paths]) if paths else pd.DataFrame()
-
-
-def draw(found, out_dir):
+def draw(results, out_dir):
     """Every figure, or for an experiment the study did not run, a figure saying so; {name: path}."""
-    paths = {name: out_dir / f"{name}.png" for name in FIGURES}
-    settings, sweep_score = found["lmc_settings"], found["sweep_settings"]["score"]
-    drawings = {
-        "pruning_curve": (found["curve"], lambda path: pruning.pruning_curve(found["curve"], path)),
-        "size_sweep": (
-            found["sweep_table"],
-            lambda path: size_sweep.size_sweep(found["sweep_table"], found["crossovers"], sweep_score, path),
-        ),
-        "how_early": (found["how_early"], lambda path: pruning.how_early(found["how_early"], path)),
-        "sliding_window": (
-            found["windows"],
-            lambda path: window.sliding_window(found["windows"], path, found["window_settings"]),
-        ),
-        "noise_ranking": (found["ranking"], lambda path: noise.noise_ranking(found["ranking"], path)),
-        "transfer": (found["transfer"], lambda path: transfer.accuracy_bars(found["transfer"], path)),
-        "spearman": (found["correlations"], lambda path: scores.spearman_heatmap(found["correlations"], path)),
-        "seeds": (found["agreement"], lambda path: scores.seeds(found["agreement"], path)),
-        "ntk_velocity": (found["ntk"], lambda path: ntk.ntk_velocity(found["ntk"], path)),
-        "lmc_barrier": (
-            found["lmc"],
-            lambda path: lmc.lmc_barrier(found["lmc"], path, settings["epsilon"], settings["fit_error"]),
-        ),
-    }
-    for name, (table, draw_it) in drawings.items():
-        if table.empty:
-            figures.not_run(paths[name], NOT_RUN.get(name, "not run in this study"))
+    paths = {}
+    for figure in experiments.FIGURES:
+        paths[figure.name] = out_dir / f"{figure.name}.png"
+        if results[figure.shows].empty:
+            figures.not_run(paths[figure.name], figure.not_run)
         else:
-            draw_it(paths[name])
+            figure.draw(results, paths[figure.name])
     return paths
-
-
-# Why a figure has nothing to show: the config switch that leaves its experiment out.
-NOT_RUN = {
-    "size_sweep": "experiments.size_sweep.activate is false",
-    "how_early": "experiments.how_early.activate is false",
-    "sliding_window": "experiments.window.activate is false",
-    "noise_ranking": "noise.levels has no level above 0",
-    "transfer": "experiments.transfer.activate is false",
-    "ntk_velocity": "experiments.ntk.activate is false",
-    "lmc_barrier": "experiments.lmc.activate is false",
-}
 
 
 def build(study, store, captions, inputs, out_dir, html_path):
     """Read every result file, draw every figure, compute the claims table and write the page."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    found = read_results(study, inputs)
-    score = study.curve_score
-    found["claims"] = claims.table(found, score)
-    paths = draw(found, out_dir)
-    files.write_text(found["table"].to_csv(index=False), out_dir / "accuracy.csv")
-    files.write_text(found["sweep_table"].to_csv(index=False), out_dir / "size_sweep.csv")
-    files.write_text(found["claims"].to_csv(index=False), out_dir / "claims.csv")
-    files.write_text(every_run(found).to_csv(index=False), out_dir / "runs.csv")
-    files.write_text(found["compute"].to_csv(index=False), out_dir / "job_benchmarks.csv")
-    files.write_text(page(study, store, captions, found, paths), html_path)
+    results = read_results(study, inputs)
+    results["claims"] = claims.table(results)
+    paths = draw(results, out_dir)
+    files.write_text(results["table"].to_csv(index=False), out_dir / "accuracy.csv")
+    files.write_text(results["sweep_table"].to_csv(index=False), out_dir / "size_sweep.csv")
+    files.write_text(results["claims"].to_csv(index=False), out_dir / "claims.csv")
+    files.write_text(every_run(results).to_csv(index=False), out_dir / "runs.csv")
+    files.write_text(results["compute"].to_csv(index=False), out_dir / "job_benchmarks.csv")
+    files.write_text(page(study, store, captions, results, paths), html_path)
 
 
-def every_run(found):
+def every_run(results):
     """One row per training run of every experiment: its init seed, the scoring seeds its subset was chosen
     by (where the score file says them), its accuracies, what it trained in and its MLflow run."""
     runs = pd.concat(
         [
-            found["curve"].assign(experiment="pruning curve"),
-            found["how_early"].assign(experiment="how early"),
-            found["windows"].assign(experiment="sliding window"),
-            found["transfer"].assign(experiment="transfer"),
-            found["sweep"].assign(experiment="size sweep"),
+            results[table].assign(experiment=label)
+            for experiment in experiments.EXPERIMENTS
+            for label, table in experiment.runs
         ]
     )
     # Results written before these were recorded have neither column.
@@ -307,29 +117,17 @@ def every_run(found):
     return runs[columns].sort_values(columns[:7])
 
 
-def sweep_tables(found):
-    """The size sweep's gains (points over random, paired by init seed) and where keep_max crosses 0."""
-    if found["sweep_table"].empty:
-        return ""
-    gains = found["sweep_table"].assign(method=lambda d: d.method.map(names.label)).round(2)
-    crossing = found["crossovers"].round(0)
-    return (
-        f"<h3>Gains over random (figures/size_sweep.csv)</h3>{gains.to_html(index=False)}"
-        f"<h3>Crossover N* of keep_max - random (NaN: no sign change on the grid)</h3>{crossing.to_html(index=False)}"
-    )
+def figure_sections(captions, results, paths):
+    """A section per figure, in the experiments' order, with the tables shown under it."""
+    sections = []
+    for figure in experiments.FIGURES:
+        below = figure.below(results) if figure.below and not results[figure.shows].empty else ""
+        sections.append(section(figure.title, captions, figure.name, image_tag(paths[figure.name]) + below))
+    return "".join(sections)
 
 
-def page(study, store, captions, found, paths):
+def page(study, store, captions, results, paths):
     config = study.config
-
-    def figure_section(title, name, extra=""):
-        return section(title, captions, name, image_tag(paths[name]) + extra)
-
-    published_rho = "".join(
-        f"<li>{names.label(a)} vs {names.label(b)}: {rho}</li>"
-        for (a, b), rho in published.REPRODUCTION_SPEARMAN.items()
-    )
-    ours_rho = found["correlations"].round(3).rename(index=names.label, columns=names.label)
     datasets = ", ".join(f"{name} ({study.arch_of(name)})" for name in study.datasets)
     return f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>datadiet: {html.escape(study.name)}</title>
@@ -337,35 +135,19 @@ def page(study, store, captions, found, paths):
 table{{border-collapse:collapse;font-size:88%}}td,th{{border:1px solid #ccc;padding:2px 6px;text-align:right}}
 table.prose td,table.prose th{{text-align:left}}h2{{border-bottom:1px solid #ddd}}</style></head><body>
 <h1>Deep Learning on a Data Diet: study <code>{html.escape(study.name)}</code></h1>
-<p>Datasets {html.escape(datasets)}; {len(found["clean_scores"])} training examples in {study.first}; width
+<p>Datasets {html.escape(datasets)}; {len(results["clean_scores"])} training examples in {study.first}; width
 {config["model"]["width"]} ({config["model"]["init"]} init), {config["train"]["epochs"]} epochs-equivalent of steps
 ({config["train"]["budget"]} budget); scores averaged over {config["scores"]["seeds"]} seeds,
 {config["pruning"]["repeats"]} retraining repeats per point, selection <code>{config["pruning"]["strategy"]}</code>,
 label noise levels {config["noise"]["levels"]}. MLflow store: <code>{html.escape(store["uri"])}</code>, experiment
 <code>{html.escape(store["experiment"])}</code>.</p>
-{section("Claims", captions, "claims", claims_html(found["claims"]))}
-{figure_section("Pruning curve", "pruning_curve")}
-<h3>Final test accuracy (%): ours</h3>
-{accuracy_pivot(found["table"]).to_html()}
-<h3>Published: {published.REPRODUCTION_RESNET18["source"]}</h3>
-{published_table(published.REPRODUCTION_RESNET18).to_html()}
-<h3>Published: {published.REPRODUCTION_PROXY["source"]}</h3>
-{published_table(published.REPRODUCTION_PROXY).to_html()}
-{figure_section("Where pruning starts to pay: the size sweep", "size_sweep", sweep_tables(found))}
-{figure_section("How early", "how_early")}
-{figure_section("Sliding window", "sliding_window")}
-{figure_section("Label noise: where the corrupted examples rank", "noise_ranking")}
-{figure_section("Architecture transfer", "transfer")}
-{figure_section("Rank correlation of scores", "spearman", ours_rho.to_html())}
-<p>Published (reproduction, CIFAR-10, ResNet18):</p><ul>{published_rho}</ul>
-{figure_section("How many seeds", "seeds")}
-{figure_section("NTK velocity", "ntk_velocity")}
-{figure_section("Linear mode connectivity", "lmc_barrier", found["lmc"].round(4).to_html(index=False))}
-{section("Compute: where the time went", captions, "job_benchmarks", found["compute"].to_html(index=False))}
+{section("Claims", captions, "claims", claims_html(results["claims"]))}
+{figure_sections(captions, results, paths)}
+{section("Compute: where the time went", captions, "job_benchmarks", results["compute"].to_html(index=False))}
 <h2>Every run</h2>
 <p>Each number above traces to one MLflow run: open it with <code>make ui</code> and search its ID.</p>
-{every_run(found).to_html(index=False)}
+{every_run(results).to_html(index=False)}
 <h3>Score files and the scoring runs that made them</h3>
-{found["score_runs"].to_html(index=False)}
+{results["score_runs"].to_html(index=False)}
 </body></html>
 """

@@ -5,7 +5,7 @@ computes) from the study and the job's wildcards `w`; the rules hand it to `data
 from . import layout, names
 from .config import identity
 
-# Keys of a datasets entry that say how the study uses the data, not how to read it.
+# Keys of a datasets entry that say chosen_by the study uses the data, not chosen_by to read it.
 STUDY_KEYS = ("arch", "how_early_keep", "batch_size", "train_size")
 
 
@@ -56,8 +56,8 @@ def scoring(study, w, spawn=False):
         w.arch,
         w.noise,
         w.seed,
-        save_epochs=study.checkpoint_epochs,
-        state_epochs=study.spawn_epochs if spawn else [],
+        checkpoint_epochs=study.checkpoint_epochs,
+        spawn_epochs=study.spawn_epochs if spawn else [],
         never_learned=study.config["scores"]["forgetting_never_learned"],
     )
 
@@ -65,7 +65,7 @@ def scoring(study, w, spawn=False):
 def short_scoring(study, w, epochs):
     """A scoring run trained only up to the last of its checkpoints `epochs` (the step budget and
     schedule of the whole run, cut there: the checkpoints are the whole run's)."""
-    return training(study, w.dataset, w.arch, w.noise, w.seed, save_epochs=epochs, stop_epoch=max(epochs))
+    return training(study, w.dataset, w.arch, w.noise, w.seed, checkpoint_epochs=epochs, stop_epoch=max(epochs))
 
 
 def sweep_scoring(study, w):
@@ -104,15 +104,17 @@ def selection(study, method, keep):
 def retrain(study, w, fields):
     """One run of a retraining point: its rep's seeds, the subset its method keeps."""
     keep = float(w.keep)
-    how = selection(study, w.method, keep)
-    return training(study, w.dataset, w.arch, w.noise, fields["rep"], method=w.method, keep=keep, selection=how)
+    chosen_by = selection(study, w.method, keep)
+    return training(study, w.dataset, w.arch, w.noise, fields["rep"], method=w.method, keep=keep, selection=chosen_by)
 
 
 def window(study, w, fields):
     """One run of a sliding window: the window that leaves out `left_out` of the set above it."""
-    how = {"kind": "window", "left_out": float(w.left_out)}
+    chosen_by = {"kind": "window", "left_out": float(w.left_out)}
     method = names.window_method(w.score)
-    return training(study, w.dataset, w.arch, w.noise, fields["rep"], method=method, keep=float(w.keep), selection=how)
+    return training(
+        study, w.dataset, w.arch, w.noise, fields["rep"], method=method, keep=float(w.keep), selection=chosen_by
+    )
 
 
 def child(study, w):

@@ -79,8 +79,13 @@ def run_prune(args):
 
 def select(args, images, mean, seed):
     """The kept indices and what prune.json records of them; a large tie at the cut is a warning."""
-    how = {"kind": args.method, "beta": args.ccs_beta, "strata": args.ccs_strata, "left_out": args.window_left_out}
-    kept = selection.select(how, len(images.paths), args.keep, seed, mean)
+    chosen_by = {
+        "kind": args.method,
+        "beta": args.ccs_beta,
+        "strata": args.ccs_strata,
+        "left_out": args.window_left_out,
+    }
+    kept = selection.select(chosen_by, len(images.paths), args.keep, seed, mean)
     described, warning = selection.describe(args.method, mean, kept, images.labels, images.classes)
     if warning:
         print(warning, file=sys.stderr, flush=True)
@@ -88,7 +93,7 @@ def select(args, images, mean, seed):
 
 
 def kept_line(args, images, counts):
-    """How many were kept, how, and the fewest and most kept of a class (`counts`: the histogram)."""
+    """How many were kept, chosen_by, and the fewest and most kept of a class (`counts`: the histogram)."""
     fewest, most = min(counts, key=counts.get), max(counts, key=counts.get)
     return (
         f"kept {sum(counts.values())} of {len(images.paths)} images ({args.method} by {images.label}; per class "

@@ -202,11 +202,11 @@ def headline_claims(runs, kept, arch, score_label):
     """The claims table's rows for the headline: EL2N keep_max against random and against full data."""
     rows = []
     for keep in kept:
-        how = {"dataset": "cifar10", "arch": arch}
+        where = {"dataset": "cifar10", "arch": arch}
         beats = stats.paired(runs, "el2n", "random", keep=keep)
         rows.append(
             verdicts.superiority(
-                f"{score_label} keep_max beats random ({keep:.0%} kept)", "gpu-check", "", beats, **how
+                f"{score_label} keep_max beats random ({keep:.0%} kept)", "gpu-check", "", beats, **where
             )
         )
         full = runs[runs.method == "full"]
@@ -220,7 +220,7 @@ def headline_claims(runs, kept, arch, score_label):
                 "",
                 no_loss,
                 verdicts.MARGIN,
-                **how,
+                **where,
             )
         )
     return [{k: r[k] for k in ("claim", "estimate", "ci_low", "ci_high", "n", "verdict", "reason")} for r in rows]

@@ -18,7 +18,7 @@ from ..models import init_model
 from ..recipe import run_seeds, total_steps
 from ..registry import AT_CHECKPOINT, OF_THE_DATA, SELECTIONS
 from ..runtime import files
-from ..train import train
+from ..train import Hooks, train
 
 # Scores of a model at an epoch, scores tracked over the whole training run, and the one that needs no model.
 AT_EPOCH = tuple(AT_CHECKPOINT)
@@ -105,15 +105,7 @@ def train_seed(train_set, num_classes, cfg, arch, width, init, seed, score, scor
     trackers = {score: TRACKED[score](len(train_set.labels))} if score in TRACKED else {}
     if steps:
         cfg = replace(cfg, lr_milestones=tuple(f * full / steps for f in cfg.lr_milestones))
-        train(
-            model,
-            train_set,
-            cfg,
-            seeds["data"],
-            steps,
-            callbacks=callbacks,
-            trackers=trackers,
-        )
+        train(model, train_set, cfg, seeds["data"], steps, Hooks(tuple(callbacks)), trackers)
     return model, trackers
 
 

@@ -2,9 +2,8 @@
 trained on different data orders, and the error barrier between them on high-, low-score and random
 example sets."""
 
-import pandas as pd
-
 from .. import layout
+from ..experiment import Experiment, Figure, first_regime
 
 CHILDREN = (0, 1)
 CLAIM = "high-EL2N sets become linearly connected later"
@@ -25,12 +24,15 @@ def alphas_label(table):
     return "alpha = 1/2" if alphas == [0.5] else "max over alpha in {" + ", ".join(f"{a:g}" for a in alphas) + "}"
 
 
-def lmc_barrier(table, path, epsilon=None, fit_error=None):
+def lmc_barrier(results, path):
     """Fig. 4: error barrier between two children vs the epoch they were spawned at, on the
     highest-score, lowest-score and random example sets, mean and std band over parents; beside it the
     error of the worse child on each set (the barrier means little where the children do not fit it).
-    Dashed: epsilon and fit_error, when given."""
+    Dashed: epsilon and fit_error."""
     from ..figures import plt, save, sns
+
+    table, settings = results["lmc"], results["study"].lmc
+    epsilon, fit_error = settings["epsilon"], settings["fit_error"]
 
     data = table.assign(endpoint_error=table[["error_a", "error_b"]].max(axis=1))
     fig, axes = plt.subplots(1, 2, figsize=(11, 4), layout="constrained")
@@ -58,6 +60,8 @@ def stable_epochs(barriers, epsilon, fit_error):
     """Per parent and set, the first spawn epoch whose barrier is below `epsilon`, among the spawn epochs
     where both children fit the set. A set never stable is censored one spawn step past the last spawn
     epoch; a (parent, set) fitted at no spawn epoch has no row. Columns parent, set, stable, censored."""
+    import pandas as pd
+
     spawns = sorted(barriers.spawn_epoch.unique())
     past = spawns[-1] + (spawns[-1] - spawns[-2] if len(spawns) > 1 else 1)
     rows = []
@@ -113,3 +117,23 @@ def lmc_later(barriers, epsilon, fit_error, scale=None):
     why = f"{len(usable)} of {parents} parents usable: {note}" if len(usable) < parents else ""
     diffs = usable.high - usable.low
     return superiority(CLAIM, "paper", THEIRS, diffs, unit="epochs", describe=describe, why=why, scale=scale, **where)
+
+
+def read(study, inputs, results):
+    from ..collect import read_tables
+
+    return {"lmc": read_tables(inputs["lmc"])}
+
+
+def judge(results, regime):
+    barriers, settings = results["lmc"], results["study"].lmc
+    return [lmc_later(barriers, settings["epsilon"], settings["fit_error"], first_regime(regime, barriers))]
+
+
+def barrier_table(results):
+    return results["lmc"].round(4).to_html(index=False)
+
+
+FIGURE = Figure("lmc_barrier", "Linear mode connectivity", "lmc", lmc_barrier, "experiments.lmc.activate is false",
+                below=barrier_table)  # fmt: skip
+EXPERIMENT = Experiment("lmc", {"lmc": targets}, read, (FIGURE,), judge)

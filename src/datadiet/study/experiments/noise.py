@@ -3,6 +3,8 @@ them. Its training runs are the pruning curve's at the noise levels (see pruning
 it has no targets of its own."""
 
 from .. import names
+from ..experiment import Experiment, Figure
+from .scores import labels as score_labels, targets as score_targets
 
 
 def corrupted_in_top(scores, corrupted):
@@ -19,10 +21,12 @@ def corrupted_in_top(scores, corrupted):
     return pd.DataFrame(rows)
 
 
-def noise_ranking(table, path):
+def noise_ranking(results, path):
     """Where the corrupted examples fall: the share of corrupted labels among the k highest-scoring
     examples; the noise rate (dotted) is what a random ranking gives."""
     from ..figures import save, sns
+
+    table = results["ranking"]
 
     grid = sns.relplot(data=table, x="top", y="corrupted", hue="score", col="noise", kind="line", height=4, aspect=1.2)
     for noise, ax in grid.axes_dict.items():
@@ -99,3 +103,33 @@ def ranked_hardest(claim, values, corrupted, where):
     describe = f"precision = recall at k={k}; AUROC {auroc:.3f} [{auroc - half:.3f}, {auroc + half:.3f}]"
     theirs = "most corrupted examples at the top of the ranking"
     return threshold(claim, "paper", theirs, precision, 0.5, describe=describe, **where)
+
+
+def read(study, inputs, results):
+    """The main dataset's noisy mean scores (from the scores experiment's `means`), which labels were
+    corrupted at each level and where they rank."""
+    import pandas as pd
+
+    from ..collect import collect_corrupted
+
+    (dataset, arch), clean = results["main"], results["clean"]
+    corrupted = {level: c for (d, level), c in collect_corrupted(inputs["labels"]).items() if d == dataset}
+    noisy = {level: m for (d, a, level), m in results["means"].items() if (d, a) == (dataset, arch) and level != clean}
+    ranking = [corrupted_in_top(noisy[level], corrupted[level]).assign(noise=level) for level in noisy]
+    return {"noisy_scores": noisy, "corrupted": corrupted, "ranking": pd.concat([pd.DataFrame()] + ranking)}
+
+
+def judge(results, regime):
+    main, score = results["main"], results["study"].curve_score
+    return ranking_claims(results["noisy_scores"], results["corrupted"], score, main, regime(*main))
+
+
+NOT_RUN = "noise.levels has no level above 0"
+TITLE = "Label noise: where the corrupted examples rank"
+EXPERIMENT = Experiment(
+    "noise",
+    inputs={"scores": score_targets, "labels": score_labels},
+    read=read,
+    figures=(Figure("noise_ranking", TITLE, "ranking", noise_ranking, NOT_RUN),),
+    claims=judge,
+)

@@ -1,6 +1,7 @@
 """NTK velocity (Fig. 3) of score-sorted blocks between the checkpoints at t and t+1."""
 
 from .. import layout
+from ..experiment import Experiment, Figure
 
 
 def targets(study):
@@ -14,9 +15,11 @@ def targets(study):
     ]
 
 
-def ntk_velocity(table, path):
+def ntk_velocity(results, path):
     """Fig. 3: kernel velocity of blocks of examples sorted by score (easiest left), clean and noisy."""
     from ..figures import save, sns
+
+    table = results["ntk"]
 
     data = table.assign(rank=lambda d: d.first_rank / d.num_examples, labels=lambda d: "noise " + d.noise.astype(str))
     grid = sns.relplot(
@@ -41,3 +44,17 @@ def ntk_rises(ntk, clean, main, scale=None):
     rho = spearman(data.first_rank, data.velocity)
     describe = f"Spearman(rank, velocity) over {len(data)} blocks of one run"
     return threshold(claim, "paper", theirs, rho, 0.0, describe=describe, scale=scale, **where)
+
+
+def read(study, inputs, results):
+    from ..collect import read_tables
+
+    return {"ntk": read_tables(inputs["ntk"])}
+
+
+def judge(results, regime):
+    return [ntk_rises(results["ntk"], results["clean"], results["main"], regime(*results["main"]))]
+
+
+FIGURE = Figure("ntk_velocity", "NTK velocity", "ntk", ntk_velocity, "experiments.ntk.activate is false")
+EXPERIMENT = Experiment("ntk", {"ntk": targets}, read, (FIGURE,), judge)

@@ -2,6 +2,7 @@
 retraining on the subsets each method keeps, for the same number of steps as full data."""
 
 from .. import layout, names
+from ..experiment import Experiment, Figure
 
 HOW_EARLY_SCORES = ("grand", "el2n")  # the scores how early takes at each of its epochs (Fig. 1 top)
 
@@ -51,10 +52,12 @@ def how_early_targets(study):
     ]
 
 
-def pruning_curve(runs, path):
+def pruning_curve(results, path):
     """Final test accuracy vs fraction pruned, a line per method with a min-max band over repeats,
     the full-data accuracy as a dashed line; a panel per dataset and label-noise level."""
     from ..figures import PANELS_OF_LINES, full_data_per_method, save, sns
+
+    runs = results["curve"]
 
     curves = full_data_per_method(runs).assign(
         pruned=lambda d: 1 - d.keep,
@@ -72,10 +75,12 @@ def pruning_curve(runs, path):
     save(grid.figure, path)
 
 
-def how_early(runs, path):
+def how_early(results, path):
     """Fig. 1 top: final accuracy at one kept fraction vs the epoch the score was computed at;
     forgetting (end of training) and random as horizontal lines."""
     from ..figures import plt, save, sns
+
+    runs = results["how_early"]
 
     timed = runs[runs.method.str.match(r"^(grand|el2n)_e\d+$")].assign(
         epoch=lambda d: d.method.str.split("_e").str[1].astype(int),
@@ -107,24 +112,24 @@ def how_early(runs, path):
     save(fig, path)
 
 
-def claims(runs, clean, scale, score, dataset, arch):
+def dataset_claims(runs, clean, scale, score, dataset, arch):
     """The pruning curve's claims on one (dataset, architecture): `runs` holds its runs only."""
     from .. import published
 
-    how = {"dataset": dataset, "arch": arch, "scale": scale}
+    where = {"dataset": dataset, "arch": arch, "scale": scale}
     clean_runs = runs[runs.noise == clean]
     rows = [
-        el2n_beats_random(clean_runs, score, how),
-        grand_init_vs_input_norm(clean_runs, how),
-        ccs_beats_random(clean_runs, score, how),
+        el2n_beats_random(clean_runs, score, where),
+        grand_init_vs_input_norm(clean_runs, where),
+        ccs_beats_random(clean_runs, score, where),
     ]
     keep = published.PRUNABLE_KEEP.get(dataset)
     if keep is not None:
-        rows.append(prunable(clean_runs, score, keep, how))
+        rows.append(prunable(clean_runs, score, keep, where))
     return rows
 
 
-def el2n_beats_random(runs, score, how):
+def el2n_beats_random(runs, score, where):
     from ...stats import closest, paired
     from ...verdicts import not_measured, superiority
     from .. import published
@@ -134,16 +139,16 @@ def el2n_beats_random(runs, score, how):
         "+1.68 points at 50% kept (reproduction, EL2N@20)",
     )
     if not (runs.method == score).any():
-        return not_measured(claim, "paper, reproduction", theirs, f"{score} is not in pruning.methods", **how)
+        return not_measured(claim, "paper, reproduction", theirs, f"{score} is not in pruning.methods", **where)
     keep = closest(runs[runs.method == score].keep, 0.5)
-    if how["arch"] == "airbench":  # the reproduction's fast proxy: its own table
+    if where["arch"] == "airbench":  # the reproduction's fast proxy: its own table
         gain = published.gain_over_random("airbench", score, keep)
         theirs = "not on record" if gain is None else f"{gain:+.2f} points at {keep:.0%} kept (reproduction's proxy)"
     diffs = paired(runs, score, "random", keep=keep)
-    return superiority(f"{claim} ({keep:.0%} kept)", "paper, reproduction", theirs, diffs, **how)
+    return superiority(f"{claim} ({keep:.0%} kept)", "paper, reproduction", theirs, diffs, **where)
 
 
-def grand_init_vs_input_norm(runs, how):
+def grand_init_vs_input_norm(runs, where):
     """An absence: GraNd@0 selects no better subsets than input norm (equivalent within the margin)."""
     from ...stats import closest, paired
     from ...verdicts import MARGIN, equivalence, not_measured
@@ -151,14 +156,14 @@ def grand_init_vs_input_norm(runs, how):
     claim, theirs = "GraNd at init does not beat input norm", "-0.22 points at 50% kept"
     if not {"grand_e0", "input_norm"} <= set(runs.method):
         return not_measured(
-            claim, "reproduction", theirs, "grand_e0 and input_norm must both be in pruning.methods", **how
+            claim, "reproduction", theirs, "grand_e0 and input_norm must both be in pruning.methods", **where
         )
     keep = closest(runs[runs.method == "grand_e0"].keep, 0.5)
     diffs = paired(runs, "grand_e0", "input_norm", keep=keep)
-    return equivalence(f"{claim} ({keep:.0%} kept)", "reproduction", theirs, diffs, MARGIN, **how)
+    return equivalence(f"{claim} ({keep:.0%} kept)", "reproduction", theirs, diffs, MARGIN, **where)
 
 
-def ccs_beats_random(runs, score, how):
+def ccs_beats_random(runs, score, where):
     """CCS against random, as Zheng et al. report it, at the highest pruning rate."""
     from ...stats import paired
     from ...verdicts import not_measured, superiority
@@ -166,13 +171,13 @@ def ccs_beats_random(runs, score, how):
     method, theirs = f"ccs-{score}", ">= 7 points above random at 90% pruned"
     claim = f"CCS({names.label(score)}) beats random at high pruning"
     if not (runs.method == method).any():
-        return not_measured(claim, "beyond (Zheng et al. 2023)", theirs, f"{method} is not in pruning.methods", **how)
+        return not_measured(claim, "beyond (Zheng et al. 2023)", theirs, f"{method} is not in pruning.methods", **where)
     keep = runs[runs.method == method].keep.min()
     diffs = paired(runs, method, "random", keep=keep)
-    return superiority(f"{claim} ({keep:.0%} kept)", "beyond (Zheng et al. 2023)", theirs, diffs, **how)
+    return superiority(f"{claim} ({keep:.0%} kept)", "beyond (Zheng et al. 2023)", theirs, diffs, **where)
 
 
-def prunable(runs, score, keep, how):
+def prunable(runs, score, keep, where):
     """The headline: the score keeps `keep` of the data with no loss against full data."""
     from ...stats import between
     from ...verdicts import MARGIN, noninferiority, not_measured
@@ -181,8 +186,8 @@ def prunable(runs, score, keep, how):
     theirs = "50% of CIFAR-10 (slightly better); about 25% of CIFAR-100 (little or no loss)"
     pruned, full = runs[(runs.method == score) & (runs.keep == keep)], runs[runs.method == "full"]
     if pruned.empty:
-        return not_measured(claim, "paper", theirs, f"{score} was not run at {keep:.0%} kept", **how)
-    return noninferiority(claim, "paper", theirs, between(pruned, full), MARGIN, **how)
+        return not_measured(claim, "paper", theirs, f"{score} was not run at {keep:.0%} kept", **where)
+    return noninferiority(claim, "paper", theirs, between(pruned, full), MARGIN, **where)
 
 
 def how_early_claims(runs, scale, dataset, arch):
@@ -211,3 +216,94 @@ def how_early_claims(runs, scale, dataset, arch):
     return [
         superiority(claim, "paper (Fig. 1 top), reproduction", theirs, diffs, dataset=dataset, arch=arch, scale=scale)
     ]
+
+
+def curve_claims(curve, how_early, clean, score, regime):
+    """The pruning-curve claims, a row each per (dataset, architecture), each judged in its own regime
+    (`regime(dataset, arch)`, see claims.py). Label noise's pruning claims are the curve's, at its levels."""
+    import pandas as pd
+
+    from ...stats import select
+    from .noise import pruning_claims
+
+    rows = []
+    for (dataset, arch), runs in curve.groupby(["dataset", "arch"], sort=False):
+        scale = regime(dataset, arch)
+        early = select(how_early, dataset=dataset, arch=arch) if not how_early.empty else how_early
+        # The how-early runs add kept fractions the curve may lack (CIFAR-100's 75%); shared runs once.
+        every = pd.concat([runs, early]).drop_duplicates("run_id")
+        rows += dataset_claims(every, clean, scale, score, dataset, arch)
+        rows += pruning_claims(runs, clean, scale, dataset, arch)
+        rows += how_early_claims(early, scale, dataset, arch)
+    return rows
+
+
+def accuracy_table(runs):
+    """Mean, std and count of final test accuracy (%), and the mean final train accuracy (%, on the run's
+    own subset, un-augmented), by dataset, architecture, noise, method and kept fraction."""
+    return (
+        runs.assign(accuracy=100 * runs.test_accuracy, train=100 * runs.final_train_accuracy)
+        .groupby(["dataset", "arch", "noise", "method", "keep"])
+        .agg(mean=("accuracy", "mean"), std=("accuracy", "std"), count=("accuracy", "size"), train=("train", "mean"))
+        .round(2)
+        .reset_index()
+    )
+
+
+def accuracy_pivot(table):
+    """Methods as rows, kept fractions as columns (largest first); the full-data runs fill column 1.0."""
+    from ..figures import full_data_per_method
+
+    table = full_data_per_method(table)
+    cells = table.assign(
+        method=table.method.map(names.label),
+        cell=table["mean"].map("{:.2f}".format)
+        + " ± "
+        + table["std"].fillna(0).map("{:.2f}".format)
+        + table["count"].map(" (n={})".format),
+    )
+    pivot = cells.pivot_table(index=["dataset", "noise", "method"], columns="keep", values="cell", aggfunc="first")
+    return pivot[sorted(pivot.columns, reverse=True)]
+
+
+def published_table(source):
+    import pandas as pd
+
+    table = pd.DataFrame(source["accuracy"], index=source["kept"]).T
+    table.index = [names.label(m) for m in table.index]
+    table.columns.name = "kept"
+    return table
+
+
+def accuracy_tables(results):
+    """Ours beside the reproduction's, kept fractions as columns."""
+    from .. import published
+
+    theirs = (published.REPRODUCTION_RESNET18, published.REPRODUCTION_PROXY)
+    return f"<h3>Final test accuracy (%): ours</h3>\n{accuracy_pivot(results['table']).to_html()}\n" + "".join(
+        f"<h3>Published: {source['source']}</h3>\n{published_table(source).to_html()}\n" for source in theirs
+    )
+
+
+def read(study, inputs, results):
+    from ..collect import collect_runs
+
+    curve = collect_runs(inputs["curve"])
+    return {"curve": curve, "how_early": collect_runs(inputs["how_early"]), "table": accuracy_table(curve)}
+
+
+def judge(results, regime):
+    return curve_claims(results["curve"], results["how_early"], results["clean"], results["study"].curve_score, regime)
+
+
+EXPERIMENT = Experiment(
+    "pruning",
+    inputs={"curve": curve_targets, "how_early": how_early_targets},
+    read=read,
+    figures=(
+        Figure("pruning_curve", "Pruning curve", "curve", pruning_curve, below=accuracy_tables),
+        Figure("how_early", "How early", "how_early", how_early, "experiments.how_early.activate is false"),
+    ),
+    claims=judge,
+    runs=(("pruning curve", "curve"), ("how early", "how_early")),
+)

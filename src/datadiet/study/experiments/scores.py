@@ -2,6 +2,7 @@
 checkpoints, the input-norm control, and the mean over seeds."""
 
 from .. import layout, names
+from ..experiment import Experiment, Figure
 
 
 def targets(study):
@@ -50,9 +51,11 @@ def spearman_brown(rho, m):
     return m * rho / (1 + (m - 1) * rho)
 
 
-def spearman_heatmap(correlations, path):
+def spearman_heatmap(results, path):
     """Rank correlation between scores, annotated."""
     from ..figures import plt, save, sns
+
+    correlations = results["correlations"]
 
     labels = [names.label(c) for c in correlations.columns]
     fig, ax = plt.subplots(figsize=(1.0 * len(labels) + 2, 0.85 * len(labels) + 1.5))
@@ -72,12 +75,14 @@ def spearman_heatmap(correlations, path):
     save(fig, path)
 
 
-def seeds(agreement, path, up_to=10):
+def seeds(results, path, up_to=10):
     """How many seeds are enough: agreement of two disjoint m-seed means (measured), and its
     Spearman-Brown extrapolation from one seed to `up_to` seeds."""
     import numpy as np
 
     from ..figures import plt, save, sns
+
+    agreement = results["agreement"]
 
     fig, ax = plt.subplots(figsize=(6, 4))
     labels = list(agreement.score.unique())
@@ -112,3 +117,52 @@ def claims(scores, main, scale=None):
         theirs = "0.963 (ResNet18); 0.39 (proxy net): architecture-dependent"
         rows.append(threshold("GraNd at init tracks input norm", "reproduction", theirs, rho, 0.8, **where))
     return rows
+
+
+def spearman_matrix(table):
+    import pandas as pd
+    from scipy.stats import spearmanr
+
+    rho = spearmanr(table.to_numpy()).statistic
+    return pd.DataFrame(rho, index=table.columns, columns=table.columns)
+
+
+def correlation_tables(results):
+    """Our rank correlations, and the reproduction's beside them."""
+    from .. import published
+
+    ours = results["correlations"].round(3).rename(index=names.label, columns=names.label)
+    theirs = "".join(
+        f"<li>{names.label(a)} vs {names.label(b)}: {rho}</li>"
+        for (a, b), rho in published.REPRODUCTION_SPEARMAN.items()
+    )
+    return f"{ours.to_html()}\n<p>Published (reproduction, CIFAR-10, ResNet18):</p><ul>{theirs}</ul>"
+
+
+def read(study, inputs, results):
+    """The mean scores of every (dataset, arch, noise) (`means`, which label noise reads too); those of the
+    main dataset's clean labels, their rank correlations and how well the seeds agree."""
+    from ..collect import collect_scores
+
+    means, per_seed, score_runs = collect_scores(inputs["scores"])
+    main = (*results["main"], results["clean"])
+    clean = means[main]
+    agreement = seed_agreement(per_seed.get(main, {}))
+    return {"means": means, "clean_scores": clean, "score_runs": score_runs, "agreement": agreement,
+            "correlations": spearman_matrix(clean)}  # fmt: skip
+
+
+def judge(results, regime):
+    return claims(results["clean_scores"], results["main"], regime(*results["main"]))
+
+
+EXPERIMENT = Experiment(
+    "scores",
+    inputs={"scores": targets},
+    read=read,
+    figures=(
+        Figure("spearman", "Rank correlation of scores", "correlations", spearman_heatmap, below=correlation_tables),
+        Figure("seeds", "How many seeds", "agreement", seeds),
+    ),
+    claims=judge,
+)

@@ -11,6 +11,7 @@ is the regime its other verdicts are labelled with (measured here, not assumed).
 import numpy as np
 
 from .. import names
+from ..experiment import Experiment, Figure
 from .pruning import retrain_result
 
 
@@ -88,10 +89,12 @@ def crossovers(table, score):
     return pd.DataFrame(rows, columns=["keep", "n_star", "between_low", "between_high"])
 
 
-def size_sweep(table, crossing, score, path):
+def size_sweep(results, path):
     """Gains over random against N (log scale) and against full-data accuracy: keep_max and keep_min
     with their intervals, the cost of random pruning dashed, N* dotted where the grid holds it."""
     from ..figures import plt, save
+
+    table, crossing, score = results["sweep_table"], results["crossovers"], results["study"].sweep["score"]
 
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.2), squeeze=False)
     styles = {score: ("tab:red", "-"), f"easy-{score}": ("tab:blue", "-"), "full": ("gray", "--")}
@@ -218,3 +221,36 @@ def regime_of(hard, easy):
     if hard.ci_high < 0 and easy.ci_high < 0:
         return REGIMES[2]
     return REGIMES[3]
+
+
+def read(study, inputs, results):
+    """The sweep's runs, the gains over random at each size, where keep_max crosses 0, and the regime
+    measured at the study's own size (which every other experiment's claims are labelled with)."""
+    from ..collect import collect_runs
+
+    runs, score, swept = collect_runs(inputs["sweep"]), study.sweep["score"], study.sweep["dataset"]
+    table, main = gains(runs, score), (swept, study.arch_of(swept))
+    return {"sweep": runs, "sweep_table": table, "crossovers": crossovers(table, score), "sweep_main": main,
+            "regimes": regimes(table, {main: study.train_size(swept)}, score)}  # fmt: skip
+
+
+def sweep_tables(results):
+    """The size sweep's gains (points over random, paired by init seed) and where keep_max crosses 0."""
+    gains = results["sweep_table"].assign(method=lambda d: d.method.map(names.label)).round(2)
+    crossing = results["crossovers"].round(0)
+    return (
+        f"<h3>Gains over random (figures/size_sweep.csv)</h3>{gains.to_html(index=False)}"
+        f"<h3>Crossover N* of keep_max - random (NaN: no sign change on the grid)</h3>{crossing.to_html(index=False)}"
+    )
+
+
+NOT_RUN = "experiments.size_sweep.activate is false"
+TITLE = "Where pruning starts to pay: the size sweep"
+EXPERIMENT = Experiment(
+    "size_sweep",
+    inputs={"sweep": targets},
+    read=read,
+    figures=(Figure("size_sweep", TITLE, "sweep_table", size_sweep, NOT_RUN, below=sweep_tables),),
+    claims=lambda results, regime: claims(results["sweep"], results["study"].sweep["score"], *results["sweep_main"]),
+    runs=(("size sweep", "sweep"),),
+)

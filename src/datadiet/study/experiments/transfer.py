@@ -1,6 +1,7 @@
 """Architecture transfer: every architecture trained on the subsets every architecture's scores chose,
 with random subsets and full data as the reference."""
 
+from ..experiment import Experiment, Figure, first_regime
 from .pruning import full_data, retrain_result
 
 
@@ -24,10 +25,12 @@ def targets(study):
     return paths
 
 
-def accuracy_bars(runs, path):
+def accuracy_bars(results, path):
     """Accuracy of each architecture trained on subsets chosen by its own scores, by the other
     architecture's scores and at random (full data dashed)."""
     import numpy as np
+
+    runs = results["transfer"]
 
     from ..figures import plt, save, sns
 
@@ -71,3 +74,20 @@ def claims(runs, score, scale):
             claim_here = f"{claim} ({source} scores train {arch} as well as its own)"
             rows.append(equivalence(claim_here, "paper", theirs, diffs, MARGIN, **where))
     return rows
+
+
+def read(study, inputs, results):
+    from ..collect import collect_runs
+
+    return {"transfer": collect_runs(inputs["transfer"])}
+
+
+def judge(results, regime):
+    runs = results["transfer"]
+    return claims(runs, results["study"].curve_score, first_regime(regime, runs))
+
+
+FIGURE = Figure(
+    "transfer", "Architecture transfer", "transfer", accuracy_bars, "experiments.transfer.activate is false"
+)
+EXPERIMENT = Experiment("transfer", {"transfer": targets}, read, (FIGURE,), judge, runs=(("transfer", "transfer"),))

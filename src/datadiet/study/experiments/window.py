@@ -7,6 +7,7 @@ window is picked from the data, so it only says where the optimum lies, never ho
 (the best of K noisy windows beats any one of them by chance)."""
 
 from .. import layout
+from ..experiment import Experiment, Figure, first_regime
 
 
 def fits(keep, left_out):
@@ -37,11 +38,13 @@ def targets(study):
     ]
 
 
-def sliding_window(windows, path, settings):
+def sliding_window(results, path):
     """Fig. 2: accuracy vs the share of the set left out above the window (symmetric log, so 0 to 1%
     is visible), a line per kept fraction with its band over repeats, a panel per noise level; the
     dotted line marks the contrast window."""
     from matplotlib.ticker import FuncFormatter
+
+    windows, settings = results["windows"], results["study"].window
 
     from ..figures import PANELS_OF_LINES, save, sns
 
@@ -161,3 +164,18 @@ def noise_shift(runs, clean, noisy, settings, **where):
         f"the best window leaves out {where_best[noisy]} noisy vs {where_best[clean]} clean",
         **where,
     )
+
+
+def read(study, inputs, results):
+    from ..collect import collect_runs
+
+    return {"windows": collect_runs(inputs["window"])}
+
+
+def judge(results, regime):
+    windows = results["windows"]
+    return claims(windows, results["clean"], first_regime(regime, windows), results["study"].window)
+
+
+FIGURE = Figure("sliding_window", "Sliding window", "windows", sliding_window, "experiments.window.activate is false")
+EXPERIMENT = Experiment("window", {"window": targets}, read, (FIGURE,), judge, runs=(("sliding window", "windows"),))

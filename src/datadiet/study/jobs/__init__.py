@@ -9,6 +9,9 @@ specs, one a run, and a file of each `+` option a run.
 
 import argparse
 
+from .. import experiments
+
+REPORT_INPUTS = " ".join(f"--{name.replace('_', '-')}*" for name in experiments.inputs())
 JOBS = {
     "init-tracking": ("setup", False, "--store-dir --experiment --out"),
     "download": ("setup", False, "--spec --out"),
@@ -22,12 +25,8 @@ JOBS = {
     "ntk-velocity": ("dynamics", True, "--dataset --labels --before --after --scores --out"),
     "lmc-child": ("dynamics", True, "--dataset --labels --spawn --parent --out-dir"),
     "lmc-barrier": ("dynamics", True, "--dataset --labels --children+ --results+ --scores --out"),
-    "report": (
-        "report",
-        False,
-        "--spec --tracked --captions --curve* --how-early* --window* --transfer* --ntk* --lmc* --sweep* --scores* "
-        "--labels* --benchmarks --out-dir --html",
-    ),
+    # The report reads every experiment's result files (experiments.inputs), an option each.
+    "report": ("report", False, f"--spec --tracked --captions {REPORT_INPUTS} --benchmarks --out-dir --html"),
 }
 HELP = {
     "init-tracking": "create the MLflow store and experiment once",

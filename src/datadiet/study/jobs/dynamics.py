@@ -11,14 +11,14 @@ from ... import data, dynamics, selection
 from ...models import checkpoint, load_checkpoint
 from ...recipe import run_seeds
 from ...runtime import files, hardware, tracking
-from .. import job
+from . import tracked
 
 
 def ntk_velocity(args):
     """NTK velocity of score-sorted blocks of examples between the checkpoints at t and t+1."""
     spec = args.spec
     device = hardware.device(args.threads, args.device)
-    dataset, labels = job.load_data(args)
+    dataset, labels = tracked.load_data(args)
     before, after = (load_checkpoint(path, spec["arch"]).to(device) for path in (args.before, args.after))
     images = data.normalize(dataset["train_images"], dataset["mean"], dataset["std"], before.memory_format)
     mean = files.read_mean_scores(args.scores, len(labels))
@@ -27,7 +27,7 @@ def ntk_velocity(args):
     blocks = dynamics.measured_blocks(len(order), size, spec["blocks"])
     consumed = [files.read_json(Path(args.before).parent / "result.json")["run_id"]]
     name = f"ntk-velocity e{spec['epoch']} noise={spec['noise']} {spec['dataset']} {spec['arch']}"
-    with job.run(args, name, spec, args.out, consumed, device):
+    with tracked.run(args, name, spec, args.out, consumed, device):
         start = time.time()
         velocity = dynamics.ntk_velocity(
             before, after, images, order, size, chunk_size=spec["chunk_size"], blocks=blocks
@@ -56,7 +56,7 @@ def lmc_child(args):
     """A child of linear mode connectivity: a parent's state at the spawn epoch, trained to the end on
     its own data order. The spec's run is the parent's scoring seed."""
     spec = args.spec
-    dataset, labels = job.load_data(args)
+    dataset, labels = tracked.load_data(args)
     state = torch.load(args.spawn, map_location="cpu", weights_only=False)
     parent = files.read_json(args.parent)["run_id"]
     data_seed = dynamics.child_data_seed(run_seeds(spec["run"])["data"], spec["child"])
@@ -64,14 +64,14 @@ def lmc_child(args):
         f"lmc-child parent={spec['run']} spawn=e{spec['spawn_epoch']} child={spec['child']} "
         f"noise={spec['noise']} {spec['dataset']} {spec['model']['arch']}"
     )
-    training = job.Training(args, spec, dataset, labels, torch.arange(len(labels)), data_seed=data_seed)
+    training = tracked.Training(args, spec, dataset, labels, torch.arange(len(labels)), data_seed=data_seed)
 
     def write_model(result, model):
         final = checkpoint(model, training.arch, training.width, training.num_classes, None)
         files.save_tensors(final, Path(args.out_dir) / "final.pt")
         return {"spawn_epoch": spec["spawn_epoch"], "child": spec["child"], "parent": parent}
 
-    job.run_training(training, name, args.out_dir, [parent], start_state=state, outputs=write_model)
+    tracked.run_training(training, name, args.out_dir, [parent], start_state=state, outputs=write_model)
 
 
 def lmc_barrier(args):
@@ -79,7 +79,7 @@ def lmc_barrier(args):
     random sets; BatchNorm statistics re-estimated on training images or interpolated (spec["bn"])."""
     spec = args.spec
     device = hardware.device(args.threads, args.device)
-    dataset, labels = job.load_data(args)
+    dataset, labels = tracked.load_data(args)
     sets = dynamics.example_sets(files.read_mean_scores(args.scores, len(labels)), spec["set_size"], seed=0)
     # Preprocessed once for every pair (all children share one architecture).
     memory_format = load_checkpoint(args.children[0], spec["arch"]).memory_format
@@ -97,7 +97,7 @@ def lmc_barrier(args):
         children.setdefault((child["run"], child["spawn_epoch"]), {})[child["child"]] = (path, child["run_id"])
     consumed = [run_id for pair in children.values() for _, run_id in pair.values()]
     name = f"lmc-barrier noise={spec['noise']} {spec['dataset']} {spec['arch']}"
-    with job.run(args, name, spec, args.out, consumed, device):
+    with tracked.run(args, name, spec, args.out, consumed, device):
         rows = [
             row
             for parent, spawn in sorted(children)

@@ -8,15 +8,14 @@ import torch
 from ... import data, scores
 from ...models import load_checkpoint
 from ...runtime import files, hardware, progress, tracking
-from .. import job
-from . import each_run
+from . import each_run, tracked
 
 
 def train_scoring(args):
     """A full-data training run that keeps checkpoints; with --forgetting and --aum, tracked over the
     whole run (a size-sweep scoring run has neither, and stops at its score's checkpoint)."""
     spec = args.spec
-    dataset, labels = job.load_data(args)
+    dataset, labels = tracked.load_data(args)
     subset = torch.arange(len(labels))
     paths = {"forgetting": args.forgetting, "aum": args.aum}
     trackers = {"forgetting": scores.ForgettingTracker(len(labels)), "aum": scores.AUMTracker(len(labels))}
@@ -31,13 +30,13 @@ def train_scoring(args):
             tracking.log_artifact(paths[score])
         return {}
 
-    training = job.Training(args, spec, dataset, labels, subset)
-    job.run_training(
+    training = tracked.Training(args, spec, dataset, labels, subset)
+    tracked.run_training(
         training,
         name,
         args.out_dir,
-        save_epochs=spec["save_epochs"],
-        state_epochs=spec.get("state_epochs", []),
+        checkpoint_epochs=spec["checkpoint_epochs"],
+        spawn_epochs=spec.get("spawn_epochs", []),
         trackers=trackers,
         outputs=write_scores,
     )
@@ -47,7 +46,7 @@ def score(args):
     """The checkpoint scores (GraNd, EL2N, ...) of one scoring run, one after another from their checkpoints (--spec: a
     list, one spec a score), each as its own MLflow run told apart by its wildcards kind and epoch."""
     device = hardware.device(args.threads, args.device)
-    dataset, labels = job.load_data(args)
+    dataset, labels = tracked.load_data(args)
     trained_by = files.read_json(args.train_result)["run_id"]
     for one, checkpoint, out in each_run(args, args.checkpoint, args.out, own={"kind": "kind", "epoch": "epoch"}):
         model = load_checkpoint(checkpoint, one.spec["arch"]).to(device)
@@ -59,7 +58,7 @@ def score_one(args, dataset, labels, model, device, out, trained_by):
     images = data.normalize(dataset["train_images"], dataset["mean"], dataset["std"], model.memory_format)
     label = f"{spec['kind']}@{spec['epoch']}"
     name = f"score {label} seed={spec['run']} noise={spec['noise']} {spec['dataset']} {spec['arch']}"
-    with job.run(args, name, spec, out, [trained_by], device) as run:
+    with tracked.run(args, name, spec, out, [trained_by], device) as run:
         start = time.time()
         with progress.bar(len(labels), label) as bar:
             values = scores.at_checkpoint(spec["kind"], model, images, labels, spec, progress=bar.update)
@@ -78,9 +77,9 @@ def score_one(args, dataset, labels, model, device, out, trained_by):
 
 def input_norm(args):
     spec = args.spec
-    dataset, labels = job.load_data(args)
+    dataset, labels = tracked.load_data(args)
     images = data.normalize(dataset["train_images"], dataset["mean"], dataset["std"])
-    with job.run(args, f"score input_norm noise={spec['noise']} {spec['dataset']}", spec, args.out) as run:
+    with tracked.run(args, f"score input_norm noise={spec['noise']} {spec['dataset']}", spec, args.out) as run:
         values = scores.input_norm(images)
         made_by = {"score": "input_norm", "runs": [run.info.run_id]}
         files.write_scores(args.out, torch.arange(len(labels)), labels, {"mean": values}, made_by)

@@ -17,13 +17,13 @@ from pathlib import Path
 
 import torch
 
-from ..models import checkpoint, init_model
-from ..recipe import epoch_count, run_seeds, total_steps
-from ..resume import resumes, run_key
-from ..runtime import files, hardware, tracking
-from ..runtime.progress import PrintProgress
-from ..train import Callback, TrainConfig, TrainSet, evaluate, train
-from . import names
+from ...models import checkpoint, init_model
+from ...recipe import epoch_count, run_seeds, total_steps
+from ...resume import resumes, run_key
+from ...runtime import files, hardware, tracking
+from ...runtime.progress import PrintProgress
+from ...train import Callback, Hooks, TrainConfig, TrainSet, evaluate, train
+from .. import names
 
 STATE_EVERY_VARIABLE = "DATADIET_STATE_EVERY_S"
 STATE_EVERY_S = 600  # a stop saves the state too: a time limit or a preemption loses little in between
@@ -75,8 +75,8 @@ def state_every_s():
 def subset_label(spec):
     """How a retraining run's subset was chosen, as its run and dataset names say it:
     `el2n@1 keep=0.5 rep=0` (a window: `left_out=` after keep)."""
-    how = spec["selection"]
-    left_out = f" left_out={how['left_out']}" if "left_out" in how else ""
+    chosen_by = spec["selection"]
+    left_out = f" left_out={chosen_by['left_out']}" if "left_out" in chosen_by else ""
     return f"{names.run_label(spec['method'])} keep={spec['keep']}{left_out} rep={spec['run']}"
 
 
@@ -126,7 +126,7 @@ class Training:
 
     def training_set_name(self):
         """What it trains on, as its MLflow dataset is named: the study's dataset and label noise, and
-        for a subset how it was chosen."""
+        for a subset chosen_by it was chosen."""
         spec = self.spec
         name = f"{spec['dataset']} noise={spec['noise']}"
         return name if "keep" not in spec else f"{name} {subset_label(spec)}"  # no keep: the whole set
@@ -138,7 +138,7 @@ class Training:
             self.cfg, self.steps, self.seeds["data"], len(self.subset), trackers or {}, start_state, stop_epoch
         )
 
-    def train(self, work, save_epochs=(), state_epochs=(), trackers=None, start_state=None):
+    def train(self, work, checkpoint_epochs=(), spawn_epochs=(), trackers=None, start_state=None):
         """The trained model; checkpoints and the resumable state go to `work`."""
         cfg, n = self.cfg, len(self.dataset["train_labels"])
         full_epoch = n // cfg.batch_size  # report as often as a full-data run
@@ -152,28 +152,20 @@ class Training:
         stop_epoch = self.spec.get("stop_epoch")
         epochs = epoch_count(self.steps, len(self.subset), cfg.batch_size)
         epochs = min(epochs, stop_epoch) if stop_epoch is not None else epochs
-        callbacks = [
-            PrintProgress(epochs, self.steps, cfg.batch_size, full_epoch),
-            tracking.LogMetrics(),
-            SaveCheckpoints(work, self.arch, self.width, self.num_classes),
-        ]
-        train(
-            model,
-            train_set,
-            cfg,
-            self.seeds["data"],
-            self.steps,
+        hooks = Hooks(
+            callbacks=(
+                PrintProgress(epochs, self.steps, cfg.batch_size, full_epoch),
+                tracking.LogMetrics(),
+                SaveCheckpoints(work, self.arch, self.width, self.num_classes),
+            ),
+            checkpoint_epochs=tuple(checkpoint_epochs),
+            spawn_epochs=tuple(spawn_epochs),
             test=self.test if cfg.test_curve else None,
-            save_epochs=save_epochs,
-            state_epochs=state_epochs,
-            state_path=work / "state.pt",
-            callbacks=callbacks,
-            trackers=trackers,
-            start_state=start_state,
             report_every=full_epoch,
-            stop_epoch=stop_epoch,
+            state_path=work / "state.pt",
             state_every_s=state_every_s(),
         )
+        train(model, train_set, cfg, self.seeds["data"], self.steps, hooks, trackers, start_state, stop_epoch)
         return model
 
     def result(self, run_id, model, seconds):
@@ -211,22 +203,22 @@ def run_training(
     name,
     out_dir,
     consumed=(),
-    save_epochs=(),
-    state_epochs=(),
+    checkpoint_epochs=(),
+    spawn_epochs=(),
     trackers=None,
     artifacts=(),
     start_state=None,
     outputs=None,
 ):
-    """Train as one MLflow run and write the job's outputs: checkpoints (`save_epochs`) and full training
-    states (`state_epochs`) in `out_dir`, then what `outputs(result, model)` writes (it returns more
+    """Train as one MLflow run and write the job's outputs: checkpoints (`checkpoint_epochs`) and full
+    training states (`spawn_epochs`) in `out_dir`, then what `outputs(result, model)` writes (it returns more
     fields for the result), then result.json, the file that marks the job done, last. Returns the result.
     """
     # Checkpoints and the resumable state live in work/ until the job is done: Snakemake deletes the
     # declared outputs of a failed job, and a resumed run must still find what it saved.
     out_dir = Path(out_dir)
     work = out_dir / "work"
-    kept = [f"ckpt_e{e}.pt" for e in save_epochs] + [f"state_e{e}.pt" for e in state_epochs]
+    kept = [f"ckpt_e{e}.pt" for e in checkpoint_epochs] + [f"state_e{e}.pt" for e in spawn_epochs]
     earlier = earlier_run(work, training.run_key(trackers, start_state))
     params, result_path = training.params(), out_dir / "result.json"
     with run(training.args, name, params, result_path, consumed, training.device, earlier) as mlrun:
@@ -237,7 +229,7 @@ def run_training(
         for path in artifacts:
             tracking.log_artifact(path)
         start = time.time()
-        model = training.train(work, save_epochs, state_epochs, trackers, start_state)
+        model = training.train(work, checkpoint_epochs, spawn_epochs, trackers, start_state)
         for file in kept:
             files.publish(work / file, out_dir / file)
         result = training.result(mlrun.info.run_id, model, time.time() - start)
