@@ -77,6 +77,13 @@ def submitted(record):
     return [argv for _, argv in map(json.loads, record.read_text().splitlines())] if record.exists() else []
 
 
+def stoppable_by_sigint():
+    """In the child, before Snakemake starts: SIGINT as a shell gives it. A child inherits an ignored or
+    blocked SIGINT from this process, and the full suite's Snakemake once ran on past SIGINT here."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGINT])
+
+
 def on_fake_slurm(folder, overrides, workdir, targets=(), calls=1, options=()):
     """`snakemake --profile profiles/slurm` (and `options`) in `workdir` with the fake Slurm on PATH,
     stopped (SIGINT: it cancels its jobs and unlocks) once `calls` sbatch calls are recorded, unless it
@@ -87,7 +94,9 @@ def on_fake_slurm(folder, overrides, workdir, targets=(), calls=1, options=()):
     cmd = [sys.executable, "-m", "snakemake", "--profile", "profiles/slurm", *slurm_cluster.SNAKEMAKE_OPTIONS, *options]
     cmd += [*map(str, targets), "--configfile", str(ROOT / "config.yaml"), str(overrides), "--directory", str(workdir)]
     with open(folder / "snakemake.log", "w") as log:
-        run = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+        run = subprocess.Popen(
+            cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, preexec_fn=stoppable_by_sigint
+        )
         try:
             deadline = time.time() + 120
             while run.poll() is None and len(submitted(record)) < calls and time.time() < deadline:
@@ -97,6 +106,12 @@ def on_fake_slurm(folder, overrides, workdir, targets=(), calls=1, options=()):
             # Snakemake exits once the executor's status thread wakes: it sleeps between squeue checks for
             # as long as the plugin's cap, 180 s (snakemake_executor_plugin_slurm's max_sleep_time).
             returncode = run.wait(timeout=SHUTDOWN_S)
+        except subprocess.TimeoutExpired:
+            disposition = signal.getsignal(signal.SIGINT), signal.SIGINT in signal.pthread_sigmask(signal.SIG_BLOCK, [])
+            tail = (folder / "snakemake.log").read_text()[-3000:]
+            pytest.fail(
+                f"Snakemake ran on {SHUTDOWN_S} s after SIGINT (this process's SIGINT, blocked: {disposition}):\n{tail}"
+            )
         finally:
             if run.poll() is None:
                 run.kill()
