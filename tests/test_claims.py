@@ -77,19 +77,24 @@ def grand_verdict(runs):
     return pruning.grand_init_vs_input_norm(runs, {"dataset": "cifar10", "arch": "resnet18", "scale": None})
 
 
-def test_an_absence_claim_needs_an_interval_inside_the_margin():
+def test_does_not_beat_is_one_sided_so_doing_worse_holds_it():
+    """The review's case: GraNd at init 3 points worse than input norm read "not reproduced" when "does
+    not beat" was judged as a two-sided equivalence; it is non-superiority, so worse holds the claim."""
     rng = np.random.default_rng(4)
     tight = simulated(rng, {"grand_e0": 0.0, "input_norm": 0.0}, 6, sd=0.05)
     assert grand_verdict(tight)["verdict"] == "reproduced"
-    loose = simulated(rng, {"grand_e0": 0.0, "input_norm": 0.0}, 4, sd=3.0)
-    assert grand_verdict(loose)["verdict"] == "inconclusive" and "underpowered" in grand_verdict(loose)["reason"]
+    worse = simulated(rng, {"grand_e0": -3.0, "input_norm": 0.0}, 4, sd=0.05)
+    assert grand_verdict(worse)["verdict"] == "reproduced" and "no gain beyond 0.5" in grand_verdict(worse)["reason"]
+    loose = grand_verdict(simulated(rng, {"grand_e0": 0.0, "input_norm": 0.0}, 4, sd=3.0))
+    assert loose["verdict"] == "inconclusive" and "detectable with 80% power" in loose["reason"]
+    assert loose["detectable"] < verdicts.MARGIN  # no gain is decided only well below the margin
     better = simulated(rng, {"grand_e0": 3.0, "input_norm": 0.0}, 4, sd=0.05)
     assert grand_verdict(better)["verdict"] == "not reproduced"
 
 
-def test_an_absence_claim_is_rarely_called_equivalent_at_the_margin():
-    """Two one-sided tests: a true difference of exactly the margin is called "equivalent" at most 5%
-    of the time (give or take three Monte Carlo standard errors)."""
+def test_an_absence_claim_is_rarely_called_at_the_margin():
+    """One one-sided test: a true difference of exactly the margin is called "no gain" at most 5% of the
+    time (give or take three Monte Carlo standard errors)."""
     rng = np.random.default_rng(5)
     called = [grand_verdict(simulated(rng, {"grand_e0": verdicts.MARGIN}, 4, sd=0.3))["verdict"] for _ in range(2000)]
     assert np.mean([v == "reproduced" for v in called]) <= 0.05 + 3 * np.sqrt(0.05 * 0.95 / 2000)
@@ -143,19 +148,24 @@ def test_noise_ranking_is_precision_at_the_number_corrupted_with_bounds():
     assert row["verdict"] == "not reproduced"
 
 
-def test_transfer_is_an_equivalence_per_architecture_pair():
+def test_transfer_is_a_no_loss_claim_per_architecture_pair():
     rng = np.random.default_rng(10)
     base = simulated(rng, {"el2n_e20": 1.0}, 4, sd=0.05)
-    other = base[base.method == "el2n_e20"].assign(method="el2n_e20-from-resnet50")
+    own = base[base.method == "el2n_e20"]
+    other = own.assign(method="el2n_e20-from-resnet50", test_accuracy=own.test_accuracy + rng.normal(0, 0.0005, 4))
     rows = transfer.claims(pd.concat([base, other]), "el2n_e20", None)
     assert len(rows) == 1 and rows[0]["verdict"] == "reproduced" and "resnet50" in rows[0]["claim"]
+    better = other.assign(test_accuracy=other.test_accuracy + 0.03)  # 3 points better than its own: transfers
+    assert transfer.claims(pd.concat([base, better]), "el2n_e20", None)[0]["verdict"] == "reproduced"
 
 
-def test_ntk_verdict_follows_the_measured_trend():
+def test_ntk_is_described_never_tested_since_its_blocks_are_one_run():
+    """Neighbouring blocks of one run are correlated: a test over them as independent samples said
+    "reproduced" 13-28% of the time with no trend (the review), so the row describes the trend only."""
     rising = pd.DataFrame({"noise": 0.0, "first_rank": range(0, 1000, 100), "velocity": [i / 10 for i in range(10)]})
-    assert ntk.ntk_rises(rising, 0.0, ("cifar10", "resnet18"))["verdict"] == "reproduced"
-    falling = rising.assign(velocity=rising.velocity[::-1].to_numpy())
-    assert ntk.ntk_rises(falling, 0.0, ("cifar10", "resnet18"))["verdict"] == "not reproduced"
+    row = ntk.ntk_rises(rising, 0.0, ("cifar10", "resnet18"))
+    assert row["verdict"] == "descriptive" and "+1.000 over 10 blocks of one run" in row["ours"]
+    assert np.isnan(row["p"]) and verdicts.family([row], "t").family.iloc[0] == ""  # outside the family
 
 
 NEVER = 99  # a set that never becomes stable
@@ -203,7 +213,9 @@ def test_lmc_counts_only_sets_both_children_fit():
     early = [{"high": 0, "low": 0}] * 4
     unfit = {(p, t, "high") for p in range(4) for t in (0, 1, 2)}
     counted = lmc_verdict(barrier_table(early, unfit))
-    assert counted["verdict"] == "reproduced" and counted["estimate"] == pytest.approx(4)
+    assert counted["estimate"] == pytest.approx(4) and counted["ci_low"] == counted["ci_high"]
+    # Four identical epoch differences: no t interval, and their exact sign-flip test cannot go below 1/16.
+    assert counted["verdict"] == "inconclusive" and counted["p"] == 1 / 16 and "no spread" in counted["reason"]
     # Children that fit the high set at no spawn epoch of two parents leave two usable parents.
     unfit = {(p, t, "high") for p in (1, 3) for t in (0, 1, 2, 4)}
     two = lmc_verdict(barrier_table(LATER, unfit))
@@ -215,7 +227,7 @@ def test_lmc_counts_only_sets_both_children_fit():
     assert none["verdict"] == "not measured" and "children fit only 40% of the high set" in none["reason"]
 
 
-WINDOW = {"contrast_left_out": 0.01, "near_hard": 0.05}
+WINDOW = {"contrast_left_out": 0.01}
 LEFT_OUT = (0, 0.01, 0.02, 0.04, 0.15, 0.6)  # K = 6 windows, fine near the hard end
 
 
@@ -263,15 +275,19 @@ def test_window_optimum_near_the_hard_end_is_reproduced():
     assert "the best window leaves out 1.0% of the set (100 examples)" in verdict["ours"]
 
 
-def test_window_optimum_at_the_easy_end_is_not_reproduced_and_says_where_it_is():
-    # The 1% window does beat the hardest, but the best window leaves out 60%: not the paper's optimum.
-    runs = window_runs(np.random.default_rng(2), {0.01: 2.0, 0.02: 2.0, 0.04: 3.0, 0.15: 5.0, 0.6: 8.0}, sd=0.3)
-    verdict = window_optimum(runs)
-    assert verdict["verdict"] == "not reproduced" and verdict["ci_low"] > 0
+def test_the_best_window_is_described_and_never_overturns_the_tested_contrast():
+    """The review's case: with the hardest window truly worse and every other window tied, the best of
+    the noisy windows lay beyond the hard end half the time and its veto said "not reproduced"; the
+    verdict is the contrast fixed in advance, the best window only described."""
+    rng = np.random.default_rng(2)
+    tied = {left_out: 2.5 for left_out in LEFT_OUT if left_out > 0}
+    verdicts_seen = [window_optimum(window_runs(rng, tied))["verdict"] for _ in range(300)]
+    assert np.mean([v == "not reproduced" for v in verdicts_seen]) <= 0.02
+    assert np.mean([v == "reproduced" for v in verdicts_seen]) >= 0.6
+    runs = window_runs(rng, {0.01: 2.0, 0.02: 2.0, 0.04: 3.0, 0.15: 5.0, 0.6: 8.0}, sd=0.3)
+    verdict = window_optimum(runs, scale=verdicts.Scale("below paper scale", "full data 40.0% on 1000 examples"))
+    assert verdict["verdict"] == "reproduced (below paper scale)" and "1000 examples" in verdict["reason"]
     assert "the best window leaves out 60.0% of the set (6000 examples)" in verdict["ours"]
-    assert "beyond the hard end (at most 5%)" in verdict["reason"]
-    small = window_optimum(runs, scale=verdicts.Scale("below paper scale", "full data 40.0% on 1000 examples"))
-    assert small["verdict"] == "not reproduced (below paper scale)" and "1000 examples" in small["reason"]
 
 
 def test_window_claims_test_the_half_kept_and_noise_contrasts_paired_by_repeat():
@@ -285,7 +301,7 @@ def test_window_claims_test_the_half_kept_and_noise_contrasts_paired_by_repeat()
     )
     rows = window.claims(runs, 0.0, None, WINDOW)
     assert [r["verdict"] for r in rows] == ["reproduced"] * 3
-    assert "50% kept" in rows[1]["claim"] and "within +-0.5 points" in rows[1]["reason"]
+    assert "50% kept" in rows[1]["claim"] and "no gain beyond 0.5 points" in rows[1]["reason"]
     assert "10% label noise" in rows[2]["claim"] and 2.0 < rows[2]["estimate"] < 4.0
     assert {(r["dataset"], r["arch"]) for r in rows} == {("cifar10", "resnet18")}
     penalty = window.claims(
@@ -305,21 +321,27 @@ def test_seed_agreement_never_compares_a_seed_with_a_mean_that_contains_it():
     assert scores.spearman_brown(0.5, 2) == pytest.approx(2 / 3) and scores.spearman_brown(-0.2, 5) == 0
 
 
-def simulated_sweep(rng, slope, n_star=2000, sizes=(500, 1000, 2000, 4000, 8000), repeats=4, sd=0.3, shift=(0, 0)):
+def simulated_sweep(rng, slope, n_star=2000, sizes=(500, 1000, 2000, 4000, 8000), repeats=4, sd=0.3, shift=(0, 0),
+                    luck=0.0):  # fmt: skip
     """Size-sweep runs whose keep_max - random is `slope` points per doubling of N, zero at `n_star`
     (keep_min - random the opposite), each moved by `shift` (keep_max, keep_min) points, with a
-    per-repeat init effect that pairing cancels."""
+    per-repeat init effect that pairing cancels; `luck`: the sd of each size's one subset's own gain
+    (one subset scored once per size, retrained in every repeat, as the sweep does)."""
     tables = []
     for n in sizes:
         init = rng.normal(0, 2, repeats)
         level = 40 + 5 * np.log2(n / 500)
         gain = slope * np.log2(n / n_star)
-        for method, effect, keep in (("full", 3.0, 1.0), ("random", 0.0, 0.5), ("el2n_e10", gain + shift[0], 0.5),
-                                     ("easy-el2n_e10", -gain + shift[1], 0.5)):  # fmt: skip
+        subsets = rng.normal(0, luck, 2)
+        for method, effect, keep in (("full", 3.0, 1.0), ("random", 0.0, 0.5),
+                                     ("el2n_e10", gain + shift[0] + subsets[0], 0.5),
+                                     ("easy-el2n_e10", -gain + shift[1] + subsets[1], 0.5)):  # fmt: skip
             accuracy = level + init + effect + rng.normal(0, sd, repeats)
             table = {"dataset": f"cifar10_n{n}", "arch": "resnet18", "method": method, "keep": keep, "noise": 0.0}
             table.update(num_examples=n, run=np.arange(repeats), test_accuracy=accuracy / 100)
             table.update(final_train_accuracy=0.99, run_id=[f"{n}-{method}-{r}" for r in range(repeats)])
+            if method != "random" and keep < 1:
+                table["score_runs"] = [[f"{n}-score-0", f"{n}-score-1"]] * repeats  # one subset per size
             tables.append(pd.DataFrame(table))
     return pd.concat(tables, ignore_index=True)
 
@@ -336,14 +358,17 @@ def test_a_synthetic_sweep_with_a_known_crossover_is_found():
     assert 1000 <= crossing.between_low < crossing.between_high <= 4000 and 1600 < crossing.n_star < 2500
     rows = {row["claim"].split(" (")[0]: row for row in size_sweep.claims(runs, "el2n_e10", "cifar10", "resnet18")}
     rises, scarce = rows["keep_max - random rises with N"], rows["keep_min beats random where data is scarce"]
-    assert rises["verdict"] == "reproduced" and 1.7 < rises["estimate"] < 2.3 and rises["n"] == 20
-    assert scarce["verdict"] == "reproduced" and "N=500" in scarce["claim"]
+    assert rises["verdict"] == "reproduced" and 1.7 < rises["estimate"] < 2.3 and rises["n"] == 5  # the sizes
+    assert rises["scope"] == "method" and "over 5 sizes" in rises["ours"]
+    assert scarce["verdict"] == "reproduced" and "N=500" in scarce["claim"] and scarce["scope"] == "this subset"
 
 
-def test_no_rise_is_rarely_called_a_rise_and_a_falling_gain_is_not_reproduced():
+def test_the_slope_takes_the_sizes_as_its_units_so_one_subsets_luck_per_size_is_no_trend():
+    """The review's case: repeats pooled across sizes as independent called a flat trend rising 12-28%
+    of the time once each size's one subset has its own luck (sd 0.5-1 points)."""
     rng = np.random.default_rng(11)
-    flat = [size_sweep.claims(simulated_sweep(rng, slope=0.0), "el2n_e10", "c", "r")[0]["verdict"] for _ in range(300)]
-    assert np.mean([v == "reproduced" for v in flat]) <= 0.07
+    flat = [size_sweep.claims(simulated_sweep(rng, slope=0.0, luck=1.0), "el2n_e10", "c", "r")[0] for _ in range(300)]
+    assert np.mean([row["verdict"] == "reproduced" for row in flat]) <= 0.05 + 3 * np.sqrt(0.05 * 0.95 / 300)
     falling = size_sweep.claims(simulated_sweep(rng, slope=-2.0), "el2n_e10", "c", "r")
     assert falling[0]["verdict"] == "not reproduced" and falling[1]["verdict"] == "not reproduced"
     assert (
@@ -351,32 +376,59 @@ def test_no_rise_is_rarely_called_a_rise_and_a_falling_gain_is_not_reproduced():
         .n_star.isna()
         .all()
     )
+    two_sizes = simulated_sweep(rng, slope=2.0, sizes=(500, 1000))
+    assert size_sweep.claims(two_sizes, "el2n_e10", "c", "r")[0]["verdict"] == "underpowered"
+
+
+def test_with_no_difference_a_regime_label_is_rarely_definite():
+    """The review: keep_max = keep_min = random gave a definite label 8.8-10.5% of the time (two tests
+    at 5% each); the three labels as one Holm family hold it to 5%."""
+    rng = np.random.default_rng(13)
+    labels = [
+        size_sweep.regimes(
+            simulated_sweep(rng, slope=0.0, sizes=(1000,), repeats=4, sd=1.0),
+            {("c", "r"): 1000},
+            "el2n_e10",
+            pd.DataFrame(),
+        )[("c", "r")].label  # fmt: skip
+        for _ in range(500)
+    ]
+    assert np.mean([label in size_sweep.REGIMES[:3] for label in labels]) <= 0.05 + 3 * np.sqrt(0.05 * 0.95 / 500)
+
+
+def diffs(*values):
+    return pd.Series(values, dtype=float)
 
 
 def test_the_sweep_labels_the_regime_of_the_studys_own_size_and_its_verdicts_say_it():
     rng = np.random.default_rng(12)
-    table = size_sweep.gains(simulated_sweep(rng, slope=2.0), "el2n_e10")
-    regimes = size_sweep.regimes(table, {("cifar10", "resnet18"): 500, ("cifar100", "resnet18"): 8000}, "el2n_e10")
+    runs = simulated_sweep(rng, slope=2.0)
+    sizes = {("cifar10", "resnet18"): 500, ("cifar100", "resnet18"): 8000}
+    regimes = size_sweep.regimes(runs, sizes, "el2n_e10", pd.DataFrame())
     assert regimes[("cifar10", "resnet18")].label == "keep-easy regime"
     assert regimes[("cifar100", "resnet18")].label == "keep-hard regime"
     reason = regimes[("cifar100", "resnet18")].reason
-    assert "N=8000" in reason and "keep_min" not in reason  # decided on keep_max alone
-    worse = size_sweep.gains(simulated_sweep(rng, slope=0.0, shift=(-8, -8)), "el2n_e10")
-    random_best = size_sweep.regimes(worse, {("c", "r"): 1000}, "el2n_e10")[("c", "r")]
-    assert random_best.label == "random-best regime" and "; keep_min - random -7.68 points" in random_best.reason
+    assert "N=8000" in reason and "n=4" in reason and "own runs" not in reason
+    shared = size_sweep.regimes(runs, sizes, "el2n_e10", runs[runs.num_examples == 8000])
+    assert "on the pruning curve's own runs" in shared[("cifar100", "resnet18")].reason  # it restates them
+    worse = simulated_sweep(rng, slope=0.0, shift=(-8, -8))
+    random_best = size_sweep.regimes(worse, {("c", "r"): 1000}, "el2n_e10", pd.DataFrame())[("c", "r")]
+    assert random_best.label == "random-best regime" and "keep_min - random -" in random_best.reason
     # keep_max losing to random is not the keep-easy regime: keep_min has to beat random too.
-    loses, ties, wins = (pd.Series({"gain": g, "ci_low": g - 1, "ci_high": g + 1, "repeats": 3}) for g in (-8, 0, 8))
+    loses, ties, wins = diffs(-8.2, -7.9, -8.1), diffs(0.3, -0.4, 0.1), diffs(8.1, 7.8, 8.3)
     assert size_sweep.regime_of(loses, ties) == size_sweep.regime_of(ties, ties) == "regime unresolved"
     assert size_sweep.regime_of(wins, wins) == "regime unresolved"
     assert (
         size_sweep.regime_of(loses, wins) == "keep-easy regime"
         and size_sweep.regime_of(wins, ties) == "keep-hard regime"
     )
-    runs = simulated(rng, {"el2n_e20": 5.0}, 4, sd=0.2, datasets=(("cifar10", 40.0),))
+    runs_at_40 = simulated(rng, {"el2n_e20": 5.0}, 4, sd=0.2, datasets=(("cifar10", 40.0),))
     how = {"dataset": "cifar10", "arch": "resnet18"}
-    how["scale"] = claims.scale_note(runs, "cifar10", "resnet18", 0.0, regimes)
-    verdict = pruning.el2n_beats_random(runs, "el2n_e20", how)
+    how["scale"] = claims.scale_note(runs_at_40, "cifar10", "resnet18", 0.0, regimes)
+    verdict = pruning.el2n_beats_random(runs_at_40, "el2n_e20", how)
     assert verdict["verdict"] == "reproduced (keep-easy regime)" and "measured by the size sweep" in verdict["reason"]
-    thin = size_sweep.gains(simulated_sweep(rng, slope=2.0, repeats=2), "el2n_e10")
-    assert size_sweep.regimes(thin, {("c", "r"): 500}, "el2n_e10")[("c", "r")].label == "regime underpowered"
-    assert size_sweep.claims(simulated_sweep(rng, 2.0, repeats=2), "el2n_e10", "c", "r")[0]["verdict"] == "underpowered"
+    thin = simulated_sweep(rng, slope=2.0, repeats=2)
+    assert size_sweep.regimes(thin, {("c", "r"): 500}, "el2n_e10", pd.DataFrame())[("c", "r")].label == (
+        "regime underpowered"
+    )
+    assert size_sweep.claims(thin, "el2n_e10", "c", "r")[0]["verdict"] == "underpowered"

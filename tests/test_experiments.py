@@ -8,7 +8,7 @@ import pytest
 
 from datadiet.study import claims, experiments, report
 from datadiet.study.experiment import Experiment, Figure, first_regime
-from datadiet.verdicts import Scale
+from datadiet.verdicts import Scale, not_measured
 
 
 def toy_experiment(drawn):
@@ -19,9 +19,8 @@ def toy_experiment(drawn):
         return {"toy_runs": runs, "toy_left_out": pd.DataFrame()}
 
     def judge(results, regime):
-        return [
-            {"claim": "toy claim", "n": len(results["toy_runs"]), "regime": first_regime(regime, results["toy_runs"])}
-        ]
+        scale = first_regime(regime, results["toy_runs"])  # said in the reason: the regime reaches the claims
+        return [not_measured("toy claim", "toy", "", scale.label) | {"n": len(results["toy_runs"])}]
 
     return Experiment(
         "toy",
@@ -44,7 +43,7 @@ def test_an_experiment_in_the_list_is_read_drawn_judged_and_asked_for(monkeypatc
     bench = tmp_path / "bench" / "d" / "a" / "toy_rule"
     bench.mkdir(parents=True)
     (bench / "job.tsv").write_text("s\tmax_rss\n2.5\t100\n")
-    study = SimpleNamespace(first="d", clean=0.0, arch_of=lambda dataset: "a")
+    study = SimpleNamespace(name="toy", first="d", clean=0.0, arch_of=lambda dataset: "a")
     inputs = {name: targets(study) for name, targets in experiments.inputs().items()}
     assert inputs == {"toy_runs": ["d/toy.json"]}
 
@@ -52,7 +51,10 @@ def test_an_experiment_in_the_list_is_read_drawn_judged_and_asked_for(monkeypatc
     assert results["toy_runs"].file.tolist() == ["d/toy.json"] and results["compute"].rule.tolist() == ["toy_rule"]
     regime = Scale("keep-hard regime", "measured")
     results.update(curve=pd.DataFrame(), regimes={("d", "a"): regime})
-    assert claims.table(results).to_dict("records") == [{"claim": "toy claim", "n": 1, "regime": regime}]
+    judged = claims.table(results)
+    assert judged[["claim", "n", "reason", "family"]].to_dict("records") == [
+        {"claim": "toy claim", "n": 1, "reason": "keep-hard regime", "family": ""}
+    ]
 
     paths = report.draw(results, tmp_path)
     assert drawn == [tmp_path / "toy_drawn.png"] and (tmp_path / "toy_empty.png").stat().st_size > 1000

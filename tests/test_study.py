@@ -265,6 +265,9 @@ def test_a_results_folder_recorded_before_a_setting_was_added_agrees_only_with_i
     )
     with pytest.raises(study_config.ConfigError, match=r"scores.entropy_epochs: not in its record"):
         entropy.check_same_study()  # a score the older study never took
+    older["experiments"]["window"]["near_hard"] = 0.05  # removed by issue 31: it only judged a verdict
+    record.write_text(json.dumps(older))
+    made.check_same_study()
 
 
 def test_a_torchvision_dataset_is_fetched_by_a_download_step_and_decoded_with_download_off():

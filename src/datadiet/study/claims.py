@@ -10,8 +10,7 @@ elsewhere "below paper scale" when full data falls short of the paper's accuracy
 a regime.
 """
 
-import pandas as pd
-
+from .. import verdicts
 from ..stats import select
 from ..verdicts import Scale
 from . import experiments, published
@@ -39,10 +38,12 @@ def scale_note(runs, dataset, arch, clean, regimes=None):
 
 def table(results):
     """Every claim the study measured, experiment by experiment (`results`: report.read_results), each
-    labelled with the regime of the (dataset, architecture) it was measured on."""
+    labelled with the regime of the (dataset, architecture) it was measured on; the decisive rows
+    adjusted together as one family (verdicts.family: Holm)."""
     curve, clean, regimes = results["curve"], results["clean"], results["regimes"]
 
     def regime(dataset, arch):
         return scale_note(curve, dataset, arch, clean, regimes)
 
-    return pd.DataFrame([row for experiment in experiments.EXPERIMENTS for row in experiment.claims(results, regime)])
+    rows = [row for experiment in experiments.EXPERIMENTS for row in experiment.claims(results, regime)]
+    return verdicts.family(rows, f"the {results['study'].name} study's claims table")

@@ -71,6 +71,8 @@ ADDED_AS_BEFORE = {
     "train.whiten_bias_epochs": None,
     **{f"scores.{kind}_epochs": [] for kind in names.AT_EPOCH},
 }
+# Settings since removed that only judged verdicts: a record holding one computed the same results.
+REMOVED = {"experiments.window.near_hard"}
 
 
 MISSING = object()
@@ -254,7 +256,7 @@ class Study:
         if not recorded.exists():
             return
         old, now = identity(json.loads(recorded.read_text())), identity(self.config)
-        differs = [key for key in differing_keys(old, now) if not added_as_before(old, now, key)]
+        differs = [key for key in differing_keys(old, now) if not added_as_before(old, now, key) and key not in REMOVED]
         if differs:
             # A key the record lacks is a setting added since that study was made: its default may differ.
             new = [key for key in differs if not has_key(old, key)]

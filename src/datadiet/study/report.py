@@ -40,7 +40,18 @@ def job_benchmarks(bench_dir):
 
 
 def claims_html(table):
-    return table.to_html(index=False, classes="prose", float_format="{:.3g}".format, na_rep="")
+    """The claims table, after a sentence saying its family: which rows were adjusted together, how many,
+    and the rate that holds."""
+    families = sorted(set(table.family) - {""})
+    said = families[0] if families else "no decisive rows: nothing was adjusted"
+    family = (
+        f'<p>One family: {html.escape(said)}. A verdict is "reproduced" where its claim\'s one-sided test, '
+        'adjusted with the others, is at most 5% (likewise "not reproduced" for the other side), so the chance '
+        'of any false "reproduced" in this table is at most 5%; each row keeps its raw p. "detectable" is '
+        'the true effect an inconclusive row would have decided with 80% power; "scope" says whether the '
+        "repeats varied the score (method) or retrained one subset (this subset).</p>"
+    )
+    return family + table.to_html(index=False, classes="prose", float_format="{:.3g}".format, na_rep="")
 
 
 def image_tag(path):

@@ -223,7 +223,9 @@ def headline_claims(runs, kept, arch, score_label):
                 **where,
             )
         )
-    return [{k: r[k] for k in ("claim", "estimate", "ci_low", "ci_high", "n", "verdict", "reason")} for r in rows]
+    table = verdicts.family(rows, "gpu-check")
+    columns = ["claim", "estimate", "ci_low", "ci_high", "n", "verdict", "reason", "p", "p_adjusted", "detectable"]
+    return table[columns].to_dict("records")
 
 
 def accuracies(runs):

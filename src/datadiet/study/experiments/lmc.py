@@ -116,7 +116,9 @@ def lmc_later(barriers, epsilon, fit_error, scale=None):
     parents = barriers.parent.nunique()
     why = f"{len(usable)} of {parents} parents usable: {note}" if len(usable) < parents else ""
     diffs = usable.high - usable.low
-    return superiority(CLAIM, "paper", THEIRS, diffs, unit="epochs", describe=describe, why=why, scale=scale, **where)
+    scope = "this subset"  # the high and low sets of one score ranking, in every parent
+    return superiority(CLAIM, "paper", THEIRS, diffs, unit="epochs", describe=describe, why=why, scale=scale,
+                       scope=scope, **where)  # fmt: skip
 
 
 def read(study, inputs, results):

@@ -85,7 +85,7 @@ def ranked_hardest(claim, values, corrupted, where):
     import numpy as np
     from scipy import stats
 
-    from ...stats import CONFIDENCE, Estimate
+    from ...stats import CONFIDENCE, Estimate, proportion_reaches
     from ...verdicts import threshold
 
     k = int(corrupted.sum())
@@ -102,7 +102,8 @@ def ranked_hardest(claim, values, corrupted, where):
     half = stats.norm.ppf(CONFIDENCE) * se
     describe = f"precision = recall at k={k}; AUROC {auroc:.3f} [{auroc - half:.3f}, {auroc + half:.3f}]"
     theirs = "most corrupted examples at the top of the ranking"
-    return threshold(claim, "paper", theirs, precision, 0.5, describe=describe, **where)
+    test = proportion_reaches(hits, k, 0.5)
+    return threshold(claim, "paper", theirs, precision, 0.5, describe=describe, test=test, **where)
 
 
 def read(study, inputs, results):

@@ -161,64 +161,69 @@ def claims(runs, score, dataset, arch):
 
 
 def rises(runs, score, claim, source, where):
-    """The slope of keep_max - random (points per doubling of N) over every size and repeat, with
-    t bounds; reproduced when its lower bound is above 0. Needs 3 repeats at each of 2 sizes or more."""
-    from scipy import stats
+    """The slope of keep_max - random (points per doubling of N) with the sizes as its units: each size
+    has one subset scored once, so its mean gain over repeats is one point and the slope's interval
+    covers the subsets' variation (n - 2 df over n sizes). Needs 3 repeats at each of 3 sizes or more."""
+    from ...stats import MIN_REPEATS, slope_beyond
+    from ...verdicts import positive, row, tested
 
-    from ...stats import CONFIDENCE, MIN_REPEATS, Estimate, superior
-    from ...verdicts import decided, row
-
-    points, theirs = paired_gains(runs, score), "keep_max - random grows with N (the crossover)"
+    theirs = "keep_max - random grows with N (the crossover)"
     per_size = runs[runs.method == score].groupby("num_examples").run.nunique()
-    if len(per_size) < 2 or per_size.min() < MIN_REPEATS or len(points) < 4:
-        reason = f"{per_size.min() if len(per_size) else 0} repeats at {len(per_size)} sizes (needs {MIN_REPEATS} at 2)"
+    if len(per_size) < MIN_REPEATS or per_size.min() < MIN_REPEATS:
+        repeats = per_size.min() if len(per_size) else 0
+        reason = f"{repeats} repeats at {len(per_size)} sizes (needs {MIN_REPEATS} at {MIN_REPEATS})"
         return row(claim, source, theirs, "underpowered", reason, **where, ours="too few runs")
-    fit = stats.linregress(points[:, 0], points[:, 1])
-    half = stats.t.ppf(CONFIDENCE, len(points) - 2) * fit.stderr
-    est = Estimate(float(fit.slope), float(fit.slope - half), float(fit.slope + half), len(points))
-    verdict, reason = superior()(est)
-    verdict, reason = decided(verdict, [reason], None)
-    ours = f"{est.estimate:+.2f} points per doubling of N [{est.ci_low:+.2f}, {est.ci_high:+.2f}], {est.n} runs"
-    return row(claim, source, theirs, verdict, reason, est, **where, ours=ours)
+    points = paired_gains(runs, score)
+    sizes = np.unique(points[:, 0])
+    means = np.array([points[points[:, 0] == x, 1].mean() for x in sizes])
+    est, test = slope_beyond(sizes, means)
+    unit = "points per doubling of N"
+    ours = f"{est.estimate:+.2f} {unit} [{est.ci_low:+.2f}, {est.ci_high:+.2f}] over {est.n} sizes (their mean gains)"
+    return tested(claim, source, theirs, est, test, positive(1, unit), ours=ours, scope="method", **where)
 
 
-def regimes(table, study_sizes, score):
+def regimes(runs, study_sizes, score, curve):
     """{(dataset, arch): verdicts.Scale} of each dataset the sweep ran at its own size: which end of the
     ranking beats random there, at the kept fraction nearest 0.5, says which regime the study's verdicts
-    are in."""
-    from ...stats import closest
+    are in; where those runs are the pruning curve's own (`curve`), the label says it restates them."""
+    from ...stats import between, bounds, closest
     from ...verdicts import Scale
 
     found = {}
     for (dataset, arch), n in study_sizes.items():
-        here = table[table.n == n]
-        if here.empty:
+        at_n = runs[(runs.num_examples == n) & (runs.keep < 1)]
+        if at_n.empty:
             continue
-        here = here[here.keep == closest(here.keep, 0.5)].set_index("method")
-        hard, easy = here.loc[score], here.loc[f"easy-{score}"]
-        label = regime_of(hard, easy)
-        measured = (
-            f"measured by the size sweep: {names.label(score)} keep_max - random {hard.gain:+.2f} points "
-            f"[{hard.ci_low:+.2f}, {hard.ci_high:+.2f}] at N={n}, {hard.keep:.0%} kept, n={int(hard.repeats)}"
+        here = at_n[at_n.keep == closest(at_n.keep, 0.5)]
+        random = here[here.method == "random"]
+        hard, easy = (between(here[here.method == m], random) for m in (score, f"easy-{score}"))
+        measured = "; ".join(
+            f"{names.label(score)} {name} - random {est.estimate:+.2f} points [{est.ci_low:+.2f}, {est.ci_high:+.2f}]"
+            for name, est in (("keep_max", bounds(hard)), ("keep_min", bounds(easy)))
         )
-        if label in REGIMES[1:4]:  # decided on keep_min too
-            measured += f"; keep_min - random {easy.gain:+.2f} points [{easy.ci_low:+.2f}, {easy.ci_high:+.2f}]"
-        found[(dataset, arch)] = Scale(label, measured)
+        measured = f"measured by the size sweep at N={n}, {here.keep.iloc[0]:.0%} kept, n={len(hard)}: {measured}"
+        if set(here.run_id) & set(curve.get("run_id", ())):
+            measured += "; on the pruning curve's own runs: on its rows, the label restates their data"
+        found[(dataset, arch)] = Scale(regime_of(hard, easy), measured)
     return found
 
 
 def regime_of(hard, easy):
-    """The regime from keep_max - random (`hard`) and keep_min - random (`easy`): the end of the ranking
-    that beats random, or random that beats both; measured, never assumed from one of them."""
-    from ...stats import MIN_REPEATS
+    """The regime from the paired differences keep_max - random (`hard`) and keep_min - random (`easy`):
+    the end of the ranking that beats random, or random that beats both (both below 0: the larger of
+    their p-values). The three labels are tested as one family (Holm), so that with no difference a
+    definite label comes at most 5% of the time."""
+    from ...stats import ALPHA, MIN_REPEATS, holm, mean_beyond
 
-    if min(hard.repeats, easy.repeats) < MIN_REPEATS:
+    if min(len(hard), len(easy)) < MIN_REPEATS:
         return REGIMES[4]
-    if hard.ci_low > 0 and not easy.ci_low > 0:
+    above = [mean_beyond(diffs, 0.0, 1) for diffs in (hard, easy)]
+    hard_wins, easy_wins, random_wins = holm([above[0].p, above[1].p, max(t.p_against for t in above)]) <= ALPHA
+    if hard_wins and not easy_wins:
         return REGIMES[0]
-    if easy.ci_low > 0 and not hard.ci_low > 0:
+    if easy_wins and not hard_wins:
         return REGIMES[1]
-    if hard.ci_high < 0 and easy.ci_high < 0:
+    if random_wins:
         return REGIMES[2]
     return REGIMES[3]
 
@@ -231,7 +236,7 @@ def read(study, inputs, results):
     runs, score, swept = collect_runs(inputs["sweep"]), study.sweep["score"], study.sweep["dataset"]
     table, main = gains(runs, score), (swept, study.arch_of(swept))
     return {"sweep": runs, "sweep_table": table, "crossovers": crossovers(table, score), "sweep_main": main,
-            "regimes": regimes(table, {main: study.train_size(swept)}, score)}  # fmt: skip
+            "regimes": regimes(runs, {main: study.train_size(swept)}, score, results.get("curve", {}))}  # fmt: skip
 
 
 def sweep_tables(results):

@@ -57,9 +57,10 @@ def accuracy_bars(results, path):
 
 def claims(runs, score, scale):
     """Scores from one architecture select subsets as good for another as its own scores: a row per
-    (trained architecture, scoring architecture), equivalent within the margin."""
+    (trained architecture, scoring architecture): no loss beyond the margin against its own (one-sided:
+    better is transfer too)."""
     from ...stats import paired
-    from ...verdicts import MARGIN, equivalence, not_measured
+    from ...verdicts import MARGIN, noninferiority, not_measured
 
     claim, theirs = "scores transfer across architectures", "similar pruning curves"
     if runs.empty:
@@ -72,7 +73,7 @@ def claims(runs, score, scale):
             diffs = paired(mine, method, score)
             where = {"dataset": mine.dataset.iloc[0], "arch": arch, "scale": scale}
             claim_here = f"{claim} ({source} scores train {arch} as well as its own)"
-            rows.append(equivalence(claim_here, "paper", theirs, diffs, MARGIN, **where))
+            rows.append(noninferiority(claim_here, "paper", theirs, diffs, MARGIN, **where))
     return rows
 
 
