@@ -43,13 +43,20 @@ def test_identical_differences_give_no_zero_width_certainty():
     assert three["verdict"] == "inconclusive" and three["p"] == 1 / 8
     five = verdicts.superiority("c", "s", "t", pd.Series([1.0] * 5), **WHERE)
     assert five["verdict"] == "reproduced" and five["p"] == 1 / 32
-    assert stats.sign_flip([1.0, -1.0, 2.0]) == (3 / 8, 7 / 8)  # sums of +-1 +-1 +-2 at least 2: 4, 2, 2
+    assert sign_flip([1.0, -1.0, 2.0]) == (3 / 8, 7 / 8)  # the reference: sums of +-1 +-1 +-2 >= 2: 4, 2, 2
 
 
-def test_sign_flip_matches_enumeration_by_hand():
-    values = np.array([0.5, 2.0, -1.0, 3.0])
-    means = [np.mean(np.array(signs) * values) for signs in itertools.product((1, -1), repeat=4)]
-    assert stats.sign_flip(values)[0] == np.mean(np.array(means) >= values.mean() - 1e-12)
+def sign_flip(values):
+    """The exact sign-flip test by enumeration: the share of the 2^n sign flips whose mean is at least
+    (at most) the one observed."""
+    means = [np.mean(np.array(signs) * values) for signs in itertools.product((1, -1), repeat=len(values))]
+    return np.mean(np.array(means) >= np.mean(values) - 1e-12), np.mean(np.array(means) <= np.mean(values) + 1e-12)
+
+
+@pytest.mark.parametrize("value", [1.5, -0.25, 0.0])
+@pytest.mark.parametrize("n", [3, 5, 8])
+def test_the_sign_flip_of_identical_values_is_the_enumerated_one(value, n):
+    assert stats.sign_flip_of_identical(value, n) == pytest.approx(sign_flip([value] * n))
 
 
 def runs_of(method, accuracies, score_runs=None):
